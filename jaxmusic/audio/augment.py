@@ -1,0 +1,300 @@
+"""Per-example audio augmentations that run inside the jitted train step.
+
+Each transform is a pure function `(key, wav_T) -> wav_T` of one example.
+`random_apply` gives it a probability, `make_chain` composes a chain from the
+config, and `apply_batch` vmaps a chain with one key per example, so every
+example draws its own parameters and the work scales with the accelerator
+instead of CPU workers. `spec_augment` acts on `FxN` spectrograms and
+`inbatch_noise_mix` (MERT) on a whole `BxT` batch.
+
+Defaults follow CLMR's chain (torchaudio_augmentations): where CLMR calls sox
+or an IIR filter, the op here is the FFT-domain equivalent, which is parallel
+over time instead of a sequential recursion.
+"""
+
+import functools
+from typing import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmusic.audio import frontend
+
+Transform = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def polarity_inversion(key, wav_T):
+  del key
+  return -wav_T
+
+
+def noise(key, wav_T, min_snr=1e-4, max_snr=1e-2):
+  """Gaussian noise with std = signal std x U(min_snr, max_snr)."""
+  k_std, k_noise = jax.random.split(key)
+  std = jnp.std(wav_T) * jax.random.uniform(k_std, (), minval=min_snr,
+                                            maxval=max_snr)
+  return wav_T + std * jax.random.normal(k_noise, wav_T.shape, wav_T.dtype)
+
+
+def gain(key, wav_T, min_db=-20.0, max_db=-1.0):
+  db = jax.random.uniform(key, (), minval=min_db, maxval=max_db)
+  return wav_T * 10.0 ** (db / 20.0)
+
+
+def biquad_response(freqs_hz, cutoff_hz, sr, highpass, q=0.707):
+  """|H(f)| of the RBJ biquad torchaudio's low/highpass_biquad uses."""
+  w0 = 2 * jnp.pi * cutoff_hz / sr
+  alpha = jnp.sin(w0) / (2 * q)
+  cos = jnp.cos(w0)
+  b0 = jnp.where(highpass, (1 + cos) / 2, (1 - cos) / 2)
+  b1 = jnp.where(highpass, -(1 + cos), 1 - cos)
+  z = jnp.exp(-1j * 2 * jnp.pi * freqs_hz / sr)
+  num = b0 + b1 * z + b0 * z**2
+  den = (1 + alpha) - 2 * cos * z + (1 - alpha) * z**2
+  return jnp.abs(num / den)
+
+
+def high_low_pass(key, wav_T, sr=22050, lp_range=(2200.0, 4000.0),
+                  hp_range=(200.0, 1200.0)):
+  """A high- or low-pass (50/50) with CLMR's cutoff ranges.
+
+  The biquad's magnitude is applied in the FFT domain (zero phase): the same
+  spectral shaping as torchaudio's IIR, without a T-step sequential scan.
+  """
+  k_kind, k_cut = jax.random.split(key)
+  highpass = jax.random.bernoulli(k_kind)
+  lo = jnp.where(highpass, hp_range[0], lp_range[0])
+  hi = jnp.where(highpass, hp_range[1], lp_range[1])
+  cutoff = jax.random.uniform(k_cut, (), minval=lo, maxval=hi)
+  n = wav_T.shape[-1]
+  freqs = jnp.fft.rfftfreq(n, 1.0 / sr)
+  spec = jnp.fft.rfft(wav_T) * biquad_response(freqs, cutoff, sr, highpass)
+  return jnp.fft.irfft(spec, n=n).astype(wav_T.dtype)
+
+
+def delay(key, wav_T, sr=22050, min_ms=200, max_ms=450, step_ms=50,
+          volume=0.5):
+  """CLMR's Delay: (x + volume * x delayed by 200..450 ms in 50 ms steps)/2."""
+  choices_ms = np.arange(min_ms, max_ms + 1, step_ms)
+  offset = (jax.random.choice(key, choices_ms) * sr) // 1000
+  idx = jnp.arange(wav_T.shape[-1])
+  delayed = jnp.where(idx >= offset, jnp.roll(wav_T, offset), 0.0)
+  return (wav_T + volume * delayed) / 2
+
+
+def _phase_vocoder(stft_FxM, rate, n_out, hop):
+  """librosa.phase_vocoder vectorised over output frames (static `n_out`).
+
+  The phase accumulation is a cumulative sum, so no sequential loop is
+  needed; output frames past the input's end repeat the last frame and are
+  never read by the caller.
+  """
+  n_freq, n_frames = stft_FxM.shape
+  pos_K = jnp.minimum(jnp.arange(n_out) * rate, n_frames - 1)
+  left_K = jnp.floor(pos_K).astype(jnp.int32)
+  right_K = jnp.minimum(left_K + 1, n_frames - 1)
+  frac_K = pos_K - left_K
+  mag = jnp.abs(stft_FxM)
+  mag_FxK = (1 - frac_K) * mag[:, left_K] + frac_K * mag[:, right_K]
+  phase = jnp.angle(stft_FxM)
+  advance_F = np.linspace(0, np.pi * hop, n_freq)[:, None]
+  dphase = phase[:, right_K] - phase[:, left_K] - advance_F
+  dphase = dphase - 2 * jnp.pi * jnp.round(dphase / (2 * jnp.pi))
+  step_FxK = advance_F + dphase
+  acc_FxK = phase[:, :1] + jnp.cumsum(step_FxK, axis=1) - step_FxK
+  return mag_FxK * jnp.exp(1j * acc_FxK)
+
+
+def _istft(stft_FxK, n_fft, hop):
+  """Overlap-add inverse of `frontend.stft` (hann, centred), full length."""
+  win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+  frames_KxW = jnp.fft.irfft(stft_FxK.T, n=n_fft) * win
+  n_frames = frames_KxW.shape[0]
+  per = n_fft // hop
+  parts = frames_KxW.reshape(n_frames, per, hop)
+  out = jnp.zeros((n_frames + per - 1, hop), frames_KxW.dtype)
+  win_sq = np.zeros((n_frames + per - 1, hop), np.float32)
+  for i in range(per):
+    out = out.at[i:i + n_frames].add(parts[:, i])
+    win_sq[i:i + n_frames] += (win**2).reshape(per, hop)[i]
+  out = out / np.maximum(win_sq, 1e-8)
+  return out.reshape(-1)[n_fft // 2:]
+
+
+def pitch_shift(key, wav_T, max_semitones=7, n_fft=2048, hop=512):
+  """Shifts pitch by an integer number of semitones in [-max, max], keeping
+  the length: phase-vocoder stretch by the pitch ratio r, then resampling by
+  1/r, as librosa.effects.pitch_shift does.
+  """
+  n = wav_T.shape[-1]
+  steps = jax.random.randint(key, (), -max_semitones, max_semitones + 1)
+  ratio = 2.0 ** (steps / 12.0)
+  spec_FxM = frontend.stft(wav_T, n_fft, hop)
+  max_ratio = 2.0 ** (max_semitones / 12.0)
+  n_out = int(np.ceil(spec_FxM.shape[1] * max_ratio)) + 2
+  stretched = _istft(_phase_vocoder(spec_FxM, 1.0 / ratio, n_out, hop),
+                     n_fft, hop)
+  # Anti-alias before reading the stretched signal faster than it was made.
+  freqs = jnp.fft.rfftfreq(stretched.shape[-1])
+  spec = jnp.fft.rfft(stretched)
+  spec = jnp.where(freqs <= 0.5 / jnp.maximum(ratio, 1.0), spec, 0.0)
+  stretched = jnp.fft.irfft(spec, n=stretched.shape[-1])
+  pos_T = jnp.arange(n) * ratio
+  shifted = jnp.interp(pos_T, jnp.arange(stretched.shape[-1]), stretched)
+  return shifted.astype(wav_T.dtype)
+
+
+def reverb_impulse_response(key, sr, reverberance, damping, room_size,
+                            length_s=1.0):
+  """A synthetic room response: exponentially decaying noise whose decay
+  time grows with reverberance and room size, whose high band decays faster
+  with damping, after a pre-delay set by the room size (sox's parameters,
+  0..100 each). Unit L2 energy.
+  """
+  n = int(length_s * sr)
+  t = np.arange(n) / sr
+  rt60 = 0.05 + 1.2 * (reverberance / 100) * (0.3 + 0.7 * room_size / 100)
+  rt60_high = rt60 * (1.0 - 0.8 * damping / 100)
+  white = jax.random.normal(key, (n,))
+  spec = jnp.fft.rfft(white)
+  low_band = np.fft.rfftfreq(n, 1.0 / sr) < 2000.0
+  low = jnp.fft.irfft(jnp.where(low_band, spec, 0.0), n=n)
+  high = jnp.fft.irfft(jnp.where(low_band, 0.0, spec), n=n)
+  ir = (low * jnp.exp(-6.9 * t / rt60) + high * jnp.exp(-6.9 * t / rt60_high))
+  predelay = jnp.asarray(room_size / 100 * 0.02 * sr).astype(jnp.int32)
+  ir = jnp.where(jnp.arange(n) >= predelay, jnp.roll(ir, predelay), 0.0)
+  return ir / jnp.linalg.norm(ir)
+
+
+def reverb(key, wav_T, sr=22050, length_s=1.0, wet=0.5):
+  """Convolution with a random synthetic room (FFT convolution), wet/dry
+  mixed and cut to the input length. Parameters are drawn uniformly over
+  0..100 as CLMR draws sox's reverberance, damping and room size.
+  """
+  k_params, k_ir = jax.random.split(key)
+  reverberance, damping, room = jax.random.uniform(k_params, (3,),
+                                                   maxval=100.0)
+  ir = reverb_impulse_response(k_ir, sr, reverberance, damping, room, length_s)
+  n = wav_T.shape[-1]
+  n_fft = int(2 ** np.ceil(np.log2(n + ir.shape[0] - 1)))
+  wet_T = jnp.fft.irfft(jnp.fft.rfft(wav_T, n_fft) * jnp.fft.rfft(ir, n_fft),
+                        n_fft)[:n]
+  return ((1 - wet) * wav_T + wet * wet_T).astype(wav_T.dtype)
+
+
+def random_apply(p: float, fn: Transform) -> Transform:
+  """Applies `fn` with probability `p`; p <= 0 is the identity, untraced."""
+  if p <= 0:
+    return lambda key, x: x
+  if p >= 1:
+    return fn
+
+  def apply(key, x):
+    k_coin, k_fn = jax.random.split(key)
+    return jnp.where(jax.random.uniform(k_coin) < p, fn(k_fn, x), x)
+
+  return apply
+
+
+# name -> (transform, CLMR probability). Keyword args come from the config.
+TRANSFORMS: dict[str, tuple[Callable[..., jax.Array], float]] = {
+    "polarity": (polarity_inversion, 0.8),
+    "noise": (noise, 0.01),
+    "gain": (gain, 0.3),
+    "filter": (high_low_pass, 0.8),
+    "delay": (delay, 0.3),
+    "pitch": (pitch_shift, 0.6),
+    "reverb": (reverb, 0.6),
+}
+CLMR_CHAIN = ("polarity", "noise", "gain", "filter", "delay", "pitch", "reverb")
+_NEEDS_SR = ("filter", "delay", "reverb")
+
+
+def make_chain(names: Sequence[str] = CLMR_CHAIN, sample_rate: int = 22050,
+               probs: Mapping[str, float] | None = None,
+               params: Mapping[str, Mapping] | None = None) -> Transform:
+  """Composes named transforms into one `(key, wav_T) -> wav_T`.
+
+  `probs` overrides CLMR's probabilities, `params` each transform's kwargs.
+  """
+  probs, params = dict(probs or {}), dict(params or {})
+  unknown = (set(names) | set(probs) | set(params)) - set(TRANSFORMS)
+  if unknown:
+    raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; "
+                     f"known: {sorted(TRANSFORMS)}")
+  steps = []
+  for name in names:
+    fn, default_p = TRANSFORMS[name]
+    kwargs = dict(params.get(name, {}))
+    if name in _NEEDS_SR:
+      kwargs.setdefault("sr", sample_rate)
+    steps.append(random_apply(probs.get(name, default_p),
+                              functools.partial(fn, **kwargs)))
+
+  def chain(key, wav_T):
+    for step, k in zip(steps, jax.random.split(key, max(len(steps), 1))):
+      wav_T = step(k, wav_T)
+    return wav_T
+
+  return chain
+
+
+def apply_batch(transform: Transform, key: jax.Array,
+                x_Bx: jax.Array) -> jax.Array:
+  """vmaps `transform` over the batch with one independent key per example."""
+  return jax.vmap(transform)(jax.random.split(key, x_Bx.shape[0]), x_Bx)
+
+
+def spec_augment(key, spec_FxN, n_freq_masks=2, max_freq_width=27,
+                 n_time_masks=2, max_time_width=40, fill="mean"):
+  """SpecAugment's frequency and time masks on one `FxN` spectrogram.
+
+  Masked cells take the spectrogram's mean (a silent value for log-mel would
+  be its floor, which the mean approximates better after normalisation) or 0.
+  """
+  n_freq, n_time = spec_FxN.shape[-2:]
+  value = jnp.mean(spec_FxN) if fill == "mean" else 0.0
+
+  def masks(k, n_masks, max_width, size):
+    k_w, k_s = jax.random.split(k)
+    width = jax.random.randint(k_w, (n_masks,), 0, max_width + 1)
+    start = jax.random.randint(k_s, (n_masks,), 0, size)
+    start = jnp.minimum(start, jnp.maximum(size - width, 0))
+    pos = jnp.arange(size)
+    hit = (pos[None] >= start[:, None]) & (pos[None] < (start + width)[:, None])
+    return jnp.any(hit, axis=0)
+
+  k_f, k_t = jax.random.split(key)
+  mask_FxN = (masks(k_f, n_freq_masks, max_freq_width, n_freq)[:, None]
+              | masks(k_t, n_time_masks, max_time_width, n_time)[None, :])
+  return jnp.where(mask_FxN, value, spec_FxN)
+
+
+def inbatch_noise_mix(key, wav_BxT, p=0.5, min_len=12000, max_len=24000,
+                      max_segments=3, volume=1.0):
+  """MERT's in-batch noise mixing on a whole batch.
+
+  With probability `p` an example gets 1..max_segments segments of
+  min_len..max_len samples added from other examples of the batch, at the
+  same positions, so the model must pick the main source out of a mixture.
+  """
+  batch, n = wav_BxT.shape
+  if batch < 2:
+    return wav_BxT
+  k_on, k_num, k_len, k_start, k_src = jax.random.split(key, 5)
+  on_B = jax.random.uniform(k_on, (batch,)) < p
+  n_seg_B = jax.random.randint(k_num, (batch,), 1, max_segments + 1)
+  shape = (batch, max_segments)
+  length = jax.random.randint(k_len, shape, min_len, max_len + 1)
+  start = jax.random.randint(k_start, shape, 0, jnp.maximum(n - length, 0) + 1)
+  # An offset in 1..B-1 guarantees the source is another example.
+  src = (jnp.arange(batch)[:, None]
+         + jax.random.randint(k_src, shape, 1, max(batch, 2))) % batch
+  active = on_B[:, None] & (jnp.arange(max_segments)[None] < n_seg_B[:, None])
+  pos = jnp.arange(n)
+  mask_BxSxT = ((pos >= start[..., None]) & (pos < (start + length)[..., None])
+                & active[..., None])
+  noise_BxSxT = wav_BxT[src]
+  return wav_BxT + volume * jnp.sum(jnp.where(mask_BxSxT, noise_BxSxT, 0.0),
+                                    axis=1).astype(wav_BxT.dtype)

@@ -1,0 +1,177 @@
+"""Jittable, batched audio frontends: STFT, mel, log-mel, MFCC, CQT, chroma.
+
+Every function takes a waveform `wav_...xT` with any leading batch axes and
+returns librosa's layout (`...xFxN`: features by frames). Filterbanks are
+constants built once on the host by librosa's own filter functions, so the
+graph reproduces librosa's numbers while the per-example work (framing, FFT,
+projections) runs on the accelerator.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import librosa
+import numpy as np
+import scipy.fft
+
+CQT_FMIN = float(librosa.note_to_hz("C1"))
+
+
+def frame(wav_xT: jax.Array, frame_length: int, hop_length: int) -> jax.Array:
+  """Slices `...xT` into `...xNxframe_length` frames (no padding)."""
+  n_frames = 1 + (wav_xT.shape[-1] - frame_length) // hop_length
+  if frame_length % hop_length == 0:
+    # Reshape-and-shift instead of a gather: XLA turns it into plain copies,
+    # several times faster than an index gather on CPU and GPU alike.
+    per_frame = frame_length // hop_length
+    n_chunks = n_frames + per_frame - 1
+    chunks = wav_xT[..., : n_chunks * hop_length].reshape(
+        *wav_xT.shape[:-1], n_chunks, hop_length)
+    return jnp.concatenate(
+        [chunks[..., i:i + n_frames, :] for i in range(per_frame)], axis=-1)
+  idx = (hop_length * np.arange(n_frames)[:, None]
+         + np.arange(frame_length)[None, :])
+  return wav_xT[..., idx]
+
+
+def _center_pad(wav_xT: jax.Array, n_fft: int) -> jax.Array:
+  # librosa >= 0.10 pads centred frames with zeros ("constant").
+  pad = [(0, 0)] * (wav_xT.ndim - 1) + [(n_fft // 2, n_fft // 2)]
+  return jnp.pad(wav_xT, pad)
+
+
+def stft(wav_xT, n_fft=2048, hop_length=512, window="hann", center=True):
+  """Complex STFT `...x(n_fft//2+1)xN`, as `librosa.stft` with the defaults."""
+  if center:
+    wav_xT = _center_pad(wav_xT, n_fft)
+  win = librosa.filters.get_window(window, n_fft, fftbins=True).astype(np.float32)
+  frames_xNxW = frame(wav_xT, n_fft, hop_length) * win
+  return jnp.swapaxes(jnp.fft.rfft(frames_xNxW, axis=-1), -1, -2)
+
+
+def spectrogram(wav_xT, n_fft=2048, hop_length=512, power=2.0, center=True):
+  """|STFT|**power: 1 gives magnitude, 2 gives power."""
+  mag = jnp.abs(stft(wav_xT, n_fft, hop_length, center=center))
+  return mag if power == 1.0 else mag**power
+
+
+@functools.lru_cache(maxsize=None)
+def mel_filterbank(sr, n_fft, n_mels, fmin=0.0, fmax=None, htk=False,
+                   norm="slaney"):
+  """`librosa.filters.mel` as a float32 constant (Slaney or HTK scale)."""
+  return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin,
+                             fmax=fmax, htk=htk, norm=norm).astype(np.float32)
+
+
+def melspectrogram(wav_xT, sr=22050, n_fft=2048, hop_length=512, n_mels=128,
+                   fmin=0.0, fmax=None, htk=False, norm="slaney", power=2.0):
+  """Mel power spectrogram `...xMxN`, as `librosa.feature.melspectrogram`."""
+  fb_MxF = mel_filterbank(sr, n_fft, n_mels, fmin, fmax, htk, norm)
+  spec_xFxN = spectrogram(wav_xT, n_fft, hop_length, power)
+  return jnp.einsum("mf,...fn->...mn", fb_MxF, spec_xFxN,
+                    precision=jax.lax.Precision.HIGHEST)
+
+
+def power_to_db(spec_xFxN, ref=1.0, amin=1e-10, top_db=80.0):
+  """`librosa.power_to_db`; `top_db` clips per example, not per batch."""
+  db = 10.0 * jnp.log10(jnp.maximum(amin, spec_xFxN))
+  db = db - 10.0 * np.log10(max(amin, ref))
+  if top_db is not None:
+    peak = jnp.max(db, axis=(-2, -1), keepdims=True)
+    db = jnp.maximum(db, peak - top_db)
+  return db
+
+
+def logmel(wav_xT, sr=22050, n_fft=2048, hop_length=512, n_mels=128,
+           fmin=0.0, fmax=None, htk=False, top_db=80.0):
+  """Log-mel in dB: `power_to_db(melspectrogram(...), top_db=top_db)`."""
+  return power_to_db(melspectrogram(wav_xT, sr, n_fft, hop_length, n_mels,
+                                    fmin, fmax, htk), top_db=top_db)
+
+
+@functools.lru_cache(maxsize=None)
+def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+  return scipy.fft.dct(np.eye(n_in), type=2, norm="ortho",
+                       axis=0)[:n_out].astype(np.float32)
+
+
+def mfcc(wav_xT, sr=22050, n_mfcc=20, n_fft=2048, hop_length=512, n_mels=128,
+         fmin=0.0, fmax=None, htk=False, top_db=80.0):
+  """MFCC with an orthonormal DCT-II, as `librosa.feature.mfcc`."""
+  db_xMxN = logmel(wav_xT, sr, n_fft, hop_length, n_mels, fmin, fmax, htk,
+                   top_db)
+  return jnp.einsum("cm,...mn->...cn", _dct_matrix(n_mels, n_mfcc), db_xMxN,
+                    precision=jax.lax.Precision.HIGHEST)
+
+
+@functools.lru_cache(maxsize=None)
+def _chroma_filterbank(sr, n_fft, n_chroma):
+  return librosa.filters.chroma(sr=sr, n_fft=n_fft, n_chroma=n_chroma,
+                                tuning=0.0).astype(np.float32)
+
+
+def chroma(wav_xT, sr=22050, n_fft=2048, hop_length=512, n_chroma=12):
+  """STFT chroma, as `librosa.feature.chroma_stft(..., tuning=0.0)`.
+
+  Tuning is fixed at 0: librosa's per-file tuning estimate is data dependent
+  and would make the same note land in different bins across files.
+  """
+  fb_CxF = _chroma_filterbank(sr, n_fft, n_chroma)
+  raw_xCxN = jnp.einsum("cf,...fn->...cn", fb_CxF,
+                        spectrogram(wav_xT, n_fft, hop_length, 2.0),
+                        precision=jax.lax.Precision.HIGHEST)
+  peak = jnp.max(jnp.abs(raw_xCxN), axis=-2, keepdims=True)
+  # librosa.util.normalize leaves near-silent frames unscaled.
+  peak = jnp.where(peak < np.finfo(np.float32).tiny, 1.0, peak)
+  return raw_xCxN / peak
+
+
+@functools.lru_cache(maxsize=None)
+def cqt_kernel(sr, fmin, n_bins, bins_per_octave, filter_scale=1.0):
+  """Time-domain CQT basis `WxK` (conjugated, sqrt-length scaled).
+
+  librosa's wavelets are L1-normalised and its `scale=True` response divides
+  by sqrt(filter length); folding that factor into the kernel makes one dense
+  matmul per frame give librosa's magnitudes at full rate, with no early
+  downsampling: a single big matmul is what accelerators are fast at.
+  """
+  freqs = librosa.cqt_frequencies(n_bins=n_bins, fmin=fmin,
+                                  bins_per_octave=bins_per_octave)
+  basis_KxW, lengths_K = librosa.filters.wavelet(
+      freqs=freqs, sr=sr, filter_scale=filter_scale, norm=1, pad_fft=True)
+  kernel = np.conj(basis_KxW) * np.sqrt(lengths_K)[:, None]
+  return kernel.T.astype(np.complex64)
+
+
+def cqt(wav_xT, sr=22050, hop_length=512, fmin=CQT_FMIN, n_bins=84,
+        bins_per_octave=12, filter_scale=1.0):
+  """CQT magnitude `...xKxN`, as `np.abs(librosa.cqt(...))`.
+
+  MERT's reconstruction target uses e.g. n_bins=336, bins_per_octave=48.
+  """
+  kernel_WxK = cqt_kernel(sr, float(fmin), n_bins, bins_per_octave,
+                          float(filter_scale))
+  width = kernel_WxK.shape[0]
+  frames_xNxW = frame(_center_pad(wav_xT, width), width, hop_length)
+  hp = jax.lax.Precision.HIGHEST
+  re = jnp.einsum("...nw,wk->...kn", frames_xNxW, kernel_WxK.real, precision=hp)
+  im = jnp.einsum("...nw,wk->...kn", frames_xNxW, kernel_WxK.imag, precision=hp)
+  return jnp.sqrt(re**2 + im**2)
+
+
+FRONTENDS = {
+    "stft": spectrogram,
+    "melspectrogram": melspectrogram,
+    "logmel": logmel,
+    "mfcc": mfcc,
+    "cqt": cqt,
+    "chroma": chroma,
+}
+
+
+def make_frontend(name: str, **kwargs):
+  """A frontend by name with its parameters bound: `fn(wav_xT) -> ...xFxN`."""
+  if name not in FRONTENDS:
+    raise ValueError(f"unknown frontend {name!r}; known: {sorted(FRONTENDS)}")
+  return functools.partial(FRONTENDS[name], **kwargs)
