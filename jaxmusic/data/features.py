@@ -1,0 +1,116 @@
+"""Features computed once at prepare time, with librosa and pretty_midi.
+
+All frame features share one hop, so frame k of every feature (and of the
+piano roll) is centred on audio sample k * hop: any crop in frames lines up
+with the waveform crop starting at sample start_frame * hop.
+"""
+
+import dataclasses
+
+import librosa
+import numpy as np
+
+AUDIO_FEATURES = ("waveform", "logmel", "cqt", "chroma", "mfcc")
+MIDI_FEATURES = ("pianoroll",)
+ALL_FEATURES = AUDIO_FEATURES + MIDI_FEATURES
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+  sample_rate: int = 22050
+  hop_length: int = 512
+  n_fft: int = 2048
+  n_mels: int = 128
+  n_mfcc: int = 20
+  cqt_bins: int = 84
+  cqt_bins_per_octave: int = 12
+  waveform_dtype: str = "int16"
+  feature_dtype: str = "float32"
+
+  def validate(self, features):
+    unknown = set(features) - set(ALL_FEATURES)
+    if unknown:
+      raise ValueError(f"--features: unknown {sorted(unknown)}; known: "
+                       f"{', '.join(ALL_FEATURES)}")
+    if self.waveform_dtype not in ("int16", "float16", "float32"):
+      raise ValueError(f"--waveform_dtype={self.waveform_dtype}: use int16, "
+                       "float16 or float32")
+
+
+def quantize_waveform(wav_T: np.ndarray, dtype: str) -> np.ndarray:
+  if dtype == "int16":
+    return np.round(np.clip(wav_T, -1.0, 1.0) * 32767).astype(np.int16)
+  return wav_T.astype(dtype)
+
+
+def dequantize_waveform(wav_T: np.ndarray) -> np.ndarray:
+  if wav_T.dtype == np.int16:
+    return wav_T.astype(np.float32) / 32767.0
+  return wav_T.astype(np.float32)
+
+
+def audio_feature(name: str, wav_T: np.ndarray, cfg: FeatureConfig):
+  """One feature `FxN` of a whole track, as the librosa call it names."""
+  sr, hop, n_fft = cfg.sample_rate, cfg.hop_length, cfg.n_fft
+  if name == "logmel":
+    mel = librosa.feature.melspectrogram(y=wav_T, sr=sr, n_fft=n_fft,
+                                         hop_length=hop, n_mels=cfg.n_mels)
+    return librosa.power_to_db(mel, top_db=80.0)
+  if name == "mfcc":
+    return librosa.feature.mfcc(y=wav_T, sr=sr, n_mfcc=cfg.n_mfcc,
+                                n_fft=n_fft, hop_length=hop,
+                                n_mels=cfg.n_mels)
+  if name == "cqt":
+    return np.abs(librosa.cqt(wav_T, sr=sr, hop_length=hop,
+                              n_bins=cfg.cqt_bins,
+                              bins_per_octave=cfg.cqt_bins_per_octave))
+  if name == "chroma":
+    return librosa.feature.chroma_stft(y=wav_T, sr=sr, n_fft=n_fft,
+                                       hop_length=hop, tuning=0.0)
+  raise ValueError(f"unknown audio feature {name!r}")
+
+
+def pianoroll(midi, n_frames: int, cfg: FeatureConfig) -> np.ndarray:
+  """128 x n_frames velocities (uint8) at the audio frame rate."""
+  fs = cfg.sample_rate / cfg.hop_length
+  roll = midi.get_piano_roll(fs=fs)
+  out = np.zeros((128, n_frames), np.uint8)
+  n = min(n_frames, roll.shape[1])
+  out[:, :n] = np.clip(roll[:, :n], 0, 127).astype(np.uint8)
+  return out
+
+
+def segment_track(wav_T, midi, features, cfg: FeatureConfig,
+                  segment_samples: int):
+  """Splits one track into records of `segment_samples` (a hop multiple).
+
+  Features are computed over the whole track and then sliced, so frames are
+  continuous across segment borders; the remainder shorter than a segment
+  is dropped.
+  """
+  frames_per_segment = segment_samples // cfg.hop_length
+  n_segments = 0 if wav_T is None else len(wav_T) // segment_samples
+  if wav_T is None:
+    n_segments = int(midi.get_end_time() * cfg.sample_rate) // segment_samples
+  total_frames = n_segments * frames_per_segment
+  full = {}
+  for name in features:
+    if name == "waveform":
+      full[name] = quantize_waveform(wav_T[: n_segments * segment_samples],
+                                     cfg.waveform_dtype)
+    elif name == "pianoroll":
+      full[name] = pianoroll(midi, total_frames, cfg)
+    else:
+      feat = audio_feature(name, wav_T[: n_segments * segment_samples], cfg)
+      full[name] = feat[:, :total_frames].astype(cfg.feature_dtype)
+  records = []
+  for s in range(n_segments):
+    rec = {"segment": np.int32(s),
+           "offset": np.float32(s * segment_samples / cfg.sample_rate)}
+    for name, arr in full.items():
+      if name == "waveform":
+        rec[name] = arr[s * segment_samples:(s + 1) * segment_samples]
+      else:
+        rec[name] = arr[:, s * frames_per_segment:(s + 1) * frames_per_segment]
+    records.append(rec)
+  return records

@@ -1,0 +1,186 @@
+"""Readers for real collections in their standard layouts.
+
+Each source turns a path into a list of `Track`s: where the audio and/or MIDI
+lives, and whatever labels, tags, artist and split the layout provides.
+"""
+
+import collections
+import csv
+import dataclasses
+import os
+from typing import Callable
+
+AUDIO_EXTS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+MIDI_EXTS = (".mid", ".midi")
+_SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid",
+                  "validation": "valid", "val": "valid", "dev": "valid",
+                  "test": "test", "testing": "test", "eval": "test"}
+
+
+@dataclasses.dataclass
+class Track:
+  track_id: str
+  audio: str | None = None
+  midi: str | None = None
+  label: str | None = None
+  tags: tuple[str, ...] = ()
+  artist: str | None = None
+  split: str | None = None
+
+
+def normalize_split(value: str | None, where: str) -> str | None:
+  if value is None or value == "":
+    return None
+  split = _SPLIT_ALIASES.get(value.strip().lower())
+  if split is None:
+    raise ValueError(f"{where}: unknown split {value!r}; use train, valid or "
+                     "test")
+  return split
+
+
+def _rel_id(path: str, root: str) -> str:
+  return os.path.splitext(os.path.relpath(path, root))[0]
+
+
+def folder_labels(root: str) -> list[Track]:
+  """GTZAN layout: `root/<label>/*.wav|.au|...` (or `root/genres/<label>/`)."""
+  if os.path.isdir(os.path.join(root, "genres")):
+    root = os.path.join(root, "genres")
+  tracks = []
+  for label in sorted(os.listdir(root)):
+    folder = os.path.join(root, label)
+    if not os.path.isdir(folder):
+      continue
+    for name in sorted(os.listdir(folder)):
+      if name.lower().endswith(AUDIO_EXTS):
+        path = os.path.join(folder, name)
+        tracks.append(Track(_rel_id(path, root), audio=path, label=label))
+  return tracks
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+  for sep in (";", "|", ","):
+    if sep in value:
+      return tuple(v.strip() for v in value.split(sep) if v.strip())
+  return (value.strip(),) if value.strip() else ()
+
+
+def csv_manifest(path: str) -> list[Track]:
+  """A CSV/TSV with a `path` (or `audio`) column and optional `midi`,
+  `label`, `tags` (separated by ; or |), `artist`, `split` and `id` columns.
+  Relative paths are taken from the manifest's folder.
+  """
+  root = os.path.dirname(os.path.abspath(path))
+  with open(path, newline="") as f:
+    sample = f.read(4096)
+    f.seek(0)
+    delimiter = "\t" if path.endswith(".tsv") or "\t" in sample else ","
+    rows = list(csv.DictReader(f, delimiter=delimiter))
+  if not rows:
+    raise ValueError(f"{path}: no rows")
+  cols = set(rows[0])
+  if not cols & {"path", "audio", "midi"}:
+    raise ValueError(f"{path}: needs a 'path', 'audio' or 'midi' column; has "
+                     f"{sorted(cols)}")
+
+  def resolve(p):
+    return os.path.join(root, p) if p else None
+
+  tracks = []
+  for i, row in enumerate(rows):
+    audio = resolve(row.get("path") or row.get("audio"))
+    midi = resolve(row.get("midi"))
+    track_id = row.get("id") or _rel_id(audio or midi, root)
+    tracks.append(Track(
+        track_id, audio=audio, midi=midi, label=row.get("label") or None,
+        tags=_split_list(row.get("tags") or ""),
+        artist=row.get("artist") or None,
+        split=normalize_split(row.get("split"), f"{path} row {i + 2}")))
+  return tracks
+
+
+def magnatagatune(root: str, top_k: int = 50) -> list[Track]:
+  """MagnaTagATune: `annotations_final.csv` (tab-separated, one 0/1 column
+  per tag, `clip_id` and `mp3_path`), keeping the top-50 tags.
+
+  The split is the usual one by the first folder of `mp3_path` (0-b train,
+  c valid, d-f test); all clips of one album share a folder, so no track
+  crosses splits.
+  """
+  path = os.path.join(root, "annotations_final.csv")
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f, delimiter="\t"))
+  tag_cols = [c for c in rows[0] if c not in ("clip_id", "mp3_path")]
+  counts = collections.Counter(
+      {t: sum(r[t] == "1" for r in rows) for t in tag_cols})
+  top = {t for t, _ in counts.most_common(top_k)}
+  tracks = []
+  for row in rows:
+    rel = row["mp3_path"]
+    folder = rel.split("/")[0].lower()
+    split = ("train" if folder in "0123456789ab" else
+             "valid" if folder == "c" else "test")
+    tags = tuple(t for t in tag_cols if t in top and row[t] == "1")
+    tracks.append(Track(row["clip_id"], audio=os.path.join(root, rel),
+                        tags=tags, split=split))
+  return tracks
+
+
+def maestro(root: str) -> list[Track]:
+  """MAESTRO: `maestro-v*.csv` with `midi_filename`, `audio_filename`,
+  `split` and `canonical_composer` (taken as both label and artist)."""
+  names = sorted(n for n in os.listdir(root)
+                 if n.startswith("maestro-v") and n.endswith(".csv"))
+  if not names:
+    raise ValueError(f"{root}: no maestro-v*.csv found")
+  path = os.path.join(root, names[-1])
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  tracks = []
+  for i, row in enumerate(rows):
+    composer = row["canonical_composer"]
+    tracks.append(Track(
+        os.path.splitext(row["midi_filename"])[0],
+        audio=os.path.join(root, row["audio_filename"]),
+        midi=os.path.join(root, row["midi_filename"]),
+        label=composer, artist=composer,
+        split=normalize_split(row["split"], f"{path} row {i + 2}")))
+  return tracks
+
+
+def plain_folder(root: str) -> list[Track]:
+  """Every audio and MIDI file under `root`, unlabelled; an audio file and a
+  MIDI file with the same path stem are one paired track."""
+  by_stem: dict[str, Track] = {}
+  for folder, _, files in os.walk(root):
+    for name in sorted(files):
+      path = os.path.join(folder, name)
+      low = name.lower()
+      if not low.endswith(AUDIO_EXTS + MIDI_EXTS):
+        continue
+      stem = _rel_id(path, root)
+      track = by_stem.setdefault(stem, Track(stem))
+      if low.endswith(MIDI_EXTS):
+        track.midi = path
+      else:
+        track.audio = path
+  return [by_stem[k] for k in sorted(by_stem)]
+
+
+SOURCES: dict[str, Callable[[str], list[Track]]] = {
+    "folder_labels": folder_labels,
+    "gtzan": folder_labels,
+    "csv": csv_manifest,
+    "magnatagatune": magnatagatune,
+    "mtat": magnatagatune,
+    "maestro": maestro,
+    "folder": plain_folder,
+}
+
+
+def read_source(kind: str, path: str) -> list[Track]:
+  if kind not in SOURCES:
+    raise ValueError(f"--source={kind}: unknown; known: {sorted(SOURCES)}")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"--input={path}: no such file or directory")
+  return SOURCES[kind](path)

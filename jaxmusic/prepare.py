@@ -1,0 +1,68 @@
+r"""Prepares a collection into ArrayRecord features.
+
+  python -m jaxmusic.prepare --source gtzan --input ~/data/gtzan \
+      --output ~/prepared/gtzan --features waveform,logmel --workers 8
+
+Sources: gtzan|folder_labels, csv, magnatagatune|mtat, maestro, folder,
+synthetic (the embedded generated corpus; --input is then unused).
+"""
+
+import logging
+import sys
+
+from absl import app
+from absl import flags
+
+from jaxmusic.data import build
+from jaxmusic.data import features
+from jaxmusic.data import synthetic
+
+_SOURCE = flags.DEFINE_string("source", "folder", "Layout of --input.")
+_INPUT = flags.DEFINE_string("input", None, "Collection root or manifest.")
+_OUTPUT = flags.DEFINE_string("output", None, "Prepared directory.",
+                              required=True)
+_FEATURES = flags.DEFINE_list(
+    "features", ["waveform", "logmel"],
+    f"Features to store: {','.join(features.ALL_FEATURES)}.")
+_SR = flags.DEFINE_integer("sample_rate", 22050, "Target sample rate (Hz).")
+_HOP = flags.DEFINE_integer("hop_length", 512, "Hop of all frame features.")
+_N_MELS = flags.DEFINE_integer("n_mels", 128, "Mel bands.")
+_SEGMENT = flags.DEFINE_float("segment_seconds", 10.0, "Segment length (s).")
+_WAV_DTYPE = flags.DEFINE_string("waveform_dtype", "int16",
+                                 "int16, float16 or float32.")
+_WORKERS = flags.DEFINE_integer("workers", 1, "Parallel worker processes.")
+_SPLITS = flags.DEFINE_list("split_fractions", ["0.8", "0.1", "0.1"],
+                            "train,valid,test fractions without a split "
+                            "column.")
+_NUM_TRACKS = flags.DEFINE_integer("synthetic_tracks", 160,
+                                   "--source=synthetic: number of tracks.")
+
+
+def main(argv):
+  del argv
+  logging.getLogger().setLevel(logging.INFO)
+  cfg = features.FeatureConfig(sample_rate=_SR.value, hop_length=_HOP.value,
+                               n_mels=_N_MELS.value,
+                               waveform_dtype=_WAV_DTYPE.value)
+  source, path = _SOURCE.value, _INPUT.value
+  try:
+    if source == "synthetic":
+      path = synthetic.generate(
+          _OUTPUT.value + "-raw",
+          synthetic.SyntheticConfig(num_tracks=_NUM_TRACKS.value,
+                                    sample_rate=_SR.value))
+      source = "csv"
+    elif path is None:
+      raise ValueError("--input is required for --source=" + source)
+    manifest = build.prepare(
+        source, path, _OUTPUT.value, features=tuple(_FEATURES.value),
+        segment_seconds=_SEGMENT.value, workers=_WORKERS.value, cfg=cfg,
+        fractions=tuple(float(x) for x in _SPLITS.value))
+  except (ValueError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(1)
+  print(build.summary(manifest))
+
+
+if __name__ == "__main__":
+  app.run(main)

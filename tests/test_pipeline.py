@@ -1,0 +1,186 @@
+"""Grain pipelines: modes, determinism, host sharding, iterator restore."""
+import itertools
+
+import grain
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from jaxmusic.data import pipeline
+
+CROP = 8192
+
+
+def take(ds, n):
+  return list(itertools.islice(iter(ds), n))
+
+
+def test_views_two_crops_of_one_track(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  (batch,) = take(pipeline.make_dataset(data, "train", "views", batch_size=4,
+                                        crop_samples=CROP), 1)
+  assert batch["views"].shape == (4, 2, CROP)
+  assert batch["views"].dtype == np.float32
+  tracks = data.tracks("train")
+  for views, t in zip(batch["views"], batch["track"]):
+    full = np.concatenate([data.read("train", tracks[t]["first_record"] + s)
+                           ["waveform"] for s in range(tracks[t]["num_segments"])])
+    full = full.astype(np.float32) / 32767
+    for v in views:  # each view is a contiguous piece of that track
+      starts = np.flatnonzero(np.isclose(full[: len(full) - CROP + 1], v[0]))
+      assert any(np.allclose(full[s:s + CROP], v) for s in starts)
+  assert not np.allclose(batch["views"][:, 0], batch["views"][:, 1])
+
+
+def test_crops_cross_segment_borders(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  track = data.tracks("train")[0]
+  seg = data.segment_samples
+  start_frame = (seg - 1024) // data.hop
+  crop = data.span("train", track, "waveform", start_frame, 4096)
+  a = data.read("train", track["first_record"])["waveform"]
+  b = data.read("train", track["first_record"] + 1)["waveform"]
+  want = np.concatenate([a, b])[start_frame * 512:start_frame * 512 + 4096]
+  np.testing.assert_array_equal(crop, want.astype(np.float32) / 32767)
+  mel = data.span("train", track, "logmel", start_frame, 4096)
+  assert mel.shape == (128, 8)
+
+
+@pytest.mark.parametrize("by", [None, "label", "artist"])
+def test_triplets(tiny_corpus, by):
+  data = pipeline.PreparedData(tiny_corpus)
+  ds = pipeline.make_dataset(data, "train", "triplet", batch_size=4,
+                             crop_samples=CROP, triplet_by=by,
+                             radius_seconds=0.5)
+  (b,) = take(ds, 1)
+  assert b["anchor"].shape == b["positive"].shape == b["negative"].shape
+  if by is None:
+    # Temporal: the positive overlaps the anchor's neighbourhood (within
+    # 0.5 s + crop); check by cross-correlation peak on one example.
+    a, p = b["anchor"][0], b["positive"][0]
+    assert not np.allclose(a, b["negative"][0])
+    full = np.concatenate([a, p])
+    assert np.isfinite(full).all()
+
+
+def test_metadata_triplet_respects_labels(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  sampler = pipeline.Sampler(data, "train", "triplet", "waveform", CROP,
+                             triplet_by="label")
+  tracks = data.tracks("train")
+  rng = np.random.default_rng(0)
+  for i in range(len(tracks)):
+    pos_calls = []
+    orig = sampler.random_crop
+    sampler.random_crop = lambda t, r: pos_calls.append(t) or orig(t, r)
+    sampler(i, rng)
+    sampler.random_crop = orig
+    positive, negative = pos_calls
+    assert positive["label"] == tracks[i]["label"] and positive is not tracks[i]
+    assert negative["label"] != tracks[i]["label"]
+
+
+def test_frames_paired_labelled(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  (f,) = take(pipeline.make_dataset(data, "train", "frames", batch_size=2,
+                                    crop_samples=CROP, targets=("cqt",)), 1)
+  assert f["inputs"].shape == (2, CROP) and f["cqt"].shape == (2, 84, 16)
+  (p,) = take(pipeline.make_dataset(data, "train", "paired", batch_size=2,
+                                    feature="logmel", crop_samples=CROP), 1)
+  assert p["audio"].shape == (2, 128, 16) and p["pianoroll"].shape == (2, 128, 16)
+  assert 0 <= p["pianoroll"].min() and p["pianoroll"].max() <= 1
+  (lab,) = take(pipeline.make_dataset(data, "train", "labelled",
+                                      batch_size=3, crop_samples=CROP), 1)
+  assert lab["label"].shape == (3,) and lab["tags"].shape == (3, 12)
+  tracks = data.tracks("train")
+  assert set(lab["label"]) <= {t["label"] for t in tracks}
+
+
+def test_paired_audio_and_roll_are_time_aligned(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  track = data.tracks("train")[5]
+  sampler = pipeline.Sampler(data, "train", "paired", "waveform", CROP)
+  out = sampler(5, np.random.default_rng(3))
+  # Recover the start frame from the waveform, then compare the roll.
+  full = data.span("train", track, "waveform", 0,
+                   track["num_segments"] * data.segment_samples - 512)
+  starts = [s for s in range(0, len(full) - CROP, 512)
+            if np.array_equal(full[s:s + CROP], out["audio"])]
+  assert starts
+  roll = data.span("train", track, "pianoroll", starts[0] // 512, CROP)
+  np.testing.assert_array_equal(roll, out["pianoroll"])
+
+
+def test_sequential_covers_every_segment_in_order(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  seg = data.segment_samples
+  batches = list(pipeline.make_dataset(data, "valid", "sequential",
+                                       batch_size=3, crop_samples=seg // 2))
+  tracks = np.concatenate([b["track"] for b in batches])
+  segments = np.concatenate([b["segment"] for b in batches])
+  chunks = np.concatenate([b["chunk"] for b in batches])
+  want = [(t, s, c) for t, info in enumerate(data.tracks("valid"))
+          for s in range(info["num_segments"]) for c in range(2)]
+  assert list(zip(tracks, segments, chunks)) == want
+
+
+def test_same_seed_same_batches_other_seed_differs(tiny_corpus):
+  make = lambda seed: take(pipeline.make_dataset(
+      tiny_corpus, "train", "views", batch_size=4, crop_samples=CROP,
+      seed=seed), 3)
+  a, b, c = make(0), make(0), make(1)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x["views"], y["views"])
+  assert not np.array_equal(a[0]["views"], c[0]["views"])
+
+
+def test_two_hosts_get_disjoint_covering_shards(tiny_corpus):
+  n_tracks = len(pipeline.PreparedData(tiny_corpus).tracks("train"))
+  per_host = []
+  for host in range(2):
+    ds = pipeline.make_dataset(tiny_corpus, "train", "views", batch_size=5,
+                               crop_samples=CROP, seed=7, shard_index=host,
+                               shard_count=2)
+    # One epoch: 4 batches x 5 = 20 per host = half the 40 tracks.
+    per_host.append(np.concatenate([b["track"] for b in take(ds, 4)]))
+  assert not set(per_host[0]) & set(per_host[1])
+  assert set(per_host[0]) | set(per_host[1]) == set(range(n_tracks))
+  seq = [np.concatenate([b["track"] for b in pipeline.make_dataset(
+      tiny_corpus, "train", "sequential", batch_size=4, crop_samples=0,
+      shard_index=h, shard_count=2)]) for h in range(2)]
+  assert len(seq[0]) + len(seq[1]) == sum(
+      t["num_segments"] for t in pipeline.PreparedData(tiny_corpus).tracks(
+          "train"))
+
+
+def test_iterator_state_restored_through_orbax_gives_identical_batches(
+    tiny_corpus, tmp_path):
+  ds = pipeline.make_dataset(tiny_corpus, "train", "views", batch_size=4,
+                             crop_samples=CROP, seed=3)
+  it = iter(ds)
+  for _ in range(3):
+    next(it)
+  mngr = ocp.CheckpointManager(tmp_path / "ckpt")
+  mngr.save(3, args=ocp.args.Composite(
+      data_iter=grain.checkpoint.CheckpointSave(it)))
+  mngr.wait_until_finished()
+  want = [next(it) for _ in range(2)]
+  fresh = iter(pipeline.make_dataset(tiny_corpus, "train", "views",
+                                     batch_size=4, crop_samples=CROP, seed=3))
+  mngr.restore(3, args=ocp.args.Composite(
+      data_iter=grain.checkpoint.CheckpointRestore(fresh)))
+  for w in want:
+    np.testing.assert_array_equal(next(fresh)["views"], w["views"])
+
+
+def test_config_errors_name_the_problem(tiny_corpus):
+  with pytest.raises(ValueError, match="'chroma' is not in"):
+    pipeline.make_dataset(tiny_corpus, "train", "views", batch_size=2,
+                          feature="chroma")
+  with pytest.raises(ValueError, match="longer than the shortest"):
+    pipeline.make_dataset(tiny_corpus, "train", "views", batch_size=2,
+                          crop_samples=10**7)
+  with pytest.raises(ValueError, match="data.mode='pairs'"):
+    pipeline.make_dataset(tiny_corpus, "train", "pairs", batch_size=2)
+  with pytest.raises(FileNotFoundError, match="no prepared dataset"):
+    pipeline.PreparedData("/nonexistent")
