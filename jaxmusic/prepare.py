@@ -34,7 +34,7 @@ _WORKERS = flags.DEFINE_integer("workers", 1, "Parallel worker processes.")
 _SPLITS = flags.DEFINE_list("split_fractions", ["0.8", "0.1", "0.1"],
                             "train,valid,test fractions without a split "
                             "column.")
-_NUM_TRACKS = flags.DEFINE_integer("synthetic_tracks", 160,
+_NUM_TRACKS = flags.DEFINE_integer("synthetic_tracks", 320,
                                    "--source=synthetic: number of tracks.")
 
 

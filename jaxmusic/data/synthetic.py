@@ -75,8 +75,8 @@ ARTISTS = {f"{g}_{v}": dict(genre=g, octave=o, tempo_lean=lean, bright=b)
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
-  num_tracks: int = 160
-  seconds: float = 12.0
+  num_tracks: int = 320
+  seconds: float = 6.0
   seed: int = 0
   sample_rate: int = SAMPLE_RATE
 

@@ -1,0 +1,25 @@
+"""Shared timing helpers for the benchmarks."""
+
+import os
+import platform
+import time
+
+
+def machine() -> str:
+  import jax  # pylint: disable=g-import-not-at-top
+  dev = jax.devices()[0]
+  return (f"{platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, jax {jax.__version__} on "
+          f"{dev.platform}:{getattr(dev, 'device_kind', '')}")
+
+
+def best_of(fn, repeats: int = 3, warmup: int = 1) -> float:
+  """Best wall time of `repeats` calls after `warmup` calls (seconds)."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t0)
+  return min(times)

@@ -1,0 +1,39 @@
+"""SampleCNN (Lee et al. 2017) as CLMR uses it, on raw waveform."""
+
+import functools
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+# stem, 9 blocks, final conv: 59,049 = 3**10 samples reduce to one frame.
+CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
+
+
+def receptive_field(channels: Sequence[int]) -> int:
+  """Input samples that reduce to one frame: 3 ** (1 + number of blocks)."""
+  return 3 ** (len(channels) - 1)
+
+
+class SampleCNN(nn.Module):
+  """Stem conv k3 s3 + BN + ReLU; blocks of conv k3 + BN + ReLU + maxpool 3;
+  a final conv k3 + BN + ReLU. Returns the `BxD` embedding, averaged over
+  any frames left when the input is longer than the receptive field."""
+  channels: Sequence[int] = CLMR_CHANNELS
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, wav_BxT, train: bool = False):
+    # PyTorch's BN momentum 0.1 is Flax's 0.9; BN statistics are means over
+    # the global batch because the step is one jit over sharded arrays.
+    norm = functools.partial(nn.BatchNorm, use_running_average=not train,
+                             momentum=0.9, epsilon=1e-5, dtype=self.dtype)
+    conv = functools.partial(nn.Conv, kernel_size=(3,), dtype=self.dtype)
+    x = wav_BxT[..., None].astype(self.dtype)
+    x = nn.relu(norm()(conv(self.channels[0], strides=(3,),
+                            padding="VALID")(x)))
+    for ch in self.channels[1:-1]:
+      x = nn.relu(norm()(conv(ch, padding=((1, 1),))(x)))
+      x = nn.max_pool(x, (3,), strides=(3,))
+    x = nn.relu(norm()(conv(self.channels[-1], padding=((1, 1),))(x)))
+    return jnp.mean(x, axis=1).astype(jnp.float32)

@@ -1,0 +1,65 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxmusic import objectives
+from jaxmusic.models import samplecnn
+import importlib.util
+import os
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "ml_collections_configs")
+
+
+def load_config(name, arg=None):
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(CONFIGS, f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def test_clmr_contrastive_model_has_clmr_parameter_count():
+  config = load_config("clmr")
+  objective = objectives.make_objective(config)
+  batch = {"views": jnp.zeros((2, 2, 59049))}
+  shapes = jax.eval_shape(objective.init, jax.random.key(0), batch)
+  n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes["params"]))
+  assert n == 2_663_424
+  encoder = sum(int(np.prod(x.shape))
+                for x in jax.tree.leaves(shapes["params"]["encoder"]))
+  assert encoder == 2_368_512
+
+
+def test_samplecnn_reduces_59049_samples_to_one_512_frame():
+  model = samplecnn.SampleCNN()
+  assert samplecnn.receptive_field(model.channels) == 59049
+  variables = jax.eval_shape(model.init, jax.random.key(0),
+                             jnp.zeros((2, 59049)))
+  out = jax.eval_shape(model.apply, variables, jnp.zeros((3, 59049)))
+  assert out.shape == (3, 512)
+
+
+def test_batchnorm_uses_batch_statistics_only_in_training():
+  model = samplecnn.SampleCNN(channels=(4, 4, 8))
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 27)),
+                  jnp.float32)
+  variables = model.init(jax.random.key(0), x)
+  train_out, updated = model.apply(variables, x, train=True,
+                                   mutable=["batch_stats"])
+  eval_out = model.apply(variables, x)
+  assert not np.allclose(train_out, eval_out)
+  moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
+                       variables["batch_stats"], updated["batch_stats"])
+  assert max(jax.tree.leaves(moved)) > 0
+
+
+def test_bf16_compute_keeps_float32_params():
+  config = load_config("clmr", "runlocal")
+  config.model.dtype = "bfloat16"
+  objective = objectives.make_objective(config)
+  variables = objective.init(jax.random.key(0),
+                             {"views": jnp.zeros((2, 2, 19683))})
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables))
+  h = objective.embed(variables, jnp.zeros((2, 19683)))
+  assert h.shape == (2, 128) and h.dtype == jnp.float32

@@ -1,0 +1,73 @@
+"""NT-Xent against a float64 numpy reference, and over sharded batches."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from jaxmusic import parallel
+from jaxmusic.objectives import ntxent
+
+
+def reference(z_a, z_b, t):
+  """SimCLR's NT-Xent in float64 numpy, written from the paper's formula."""
+  z = np.concatenate([z_a, z_b]).astype(np.float64)
+  z /= np.linalg.norm(z, axis=1, keepdims=True)
+  n = len(z)
+  sim = z @ z.T / t
+  losses = []
+  for i in range(n):
+    j = (i + n // 2) % n
+    others = [sim[i, k] for k in range(n) if k != i]
+    m = max(others)
+    losses.append(-(sim[i, j] - m - np.log(np.sum(np.exp(np.array(others) - m)))))
+  return np.mean(losses)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 0.1, 0.01])
+def test_matches_float64_reference(temperature):
+  rng = np.random.default_rng(0)
+  z_a, z_b = rng.standard_normal((2, 16, 32)).astype(np.float32)
+  loss, acc = ntxent.nt_xent(jnp.asarray(z_a), jnp.asarray(z_b), temperature)
+  np.testing.assert_allclose(float(loss), reference(z_a, z_b, temperature),
+                             rtol=1e-5, atol=1e-5)
+  assert 0 <= float(acc) <= 1
+
+
+def test_stable_for_tiny_temperature_and_identical_views():
+  z = jnp.asarray(np.random.default_rng(1).standard_normal((8, 4)) * 1e3,
+                  jnp.float32)
+  loss, acc = ntxent.nt_xent(z, z, 1e-3)
+  assert np.isfinite(float(loss)) and float(acc) == 1.0
+  assert float(loss) < 1e-3
+
+
+def _mesh(n):
+  return jax.make_mesh((n, 1), ("data", "fsdp"),
+                       (jax.sharding.AxisType.Auto,) * 2,
+                       devices=jax.devices()[:n])
+
+
+def test_loss_and_grads_on_8_devices_equal_1_device():
+  rng = np.random.default_rng(2)
+  x_a, x_b = rng.standard_normal((2, 32, 24)).astype(np.float32)
+  w = jnp.asarray(rng.standard_normal((24, 16)).astype(np.float32))
+
+  def loss_fn(w, x_a, x_b):
+    return ntxent.nt_xent(jnp.tanh(x_a @ w), jnp.tanh(x_b @ w), 0.5)[0]
+
+  results = []
+  for n in (1, 8):
+    mesh = _mesh(n)
+    shard = NamedSharding(mesh, P(parallel.BATCH_AXES))
+    fn = jax.jit(jax.value_and_grad(loss_fn),
+                 in_shardings=(NamedSharding(mesh, P()), shard, shard))
+    results.append(fn(w, x_a, x_b))
+    if n == 8:
+      assert len(jax.device_put(x_a, shard).sharding.device_set) == 8
+  (l1, g1), (l8, g8) = results
+  np.testing.assert_allclose(float(l8), float(l1), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(g8), np.asarray(g1), rtol=1e-5,
+                             atol=1e-5)
