@@ -184,3 +184,15 @@ def test_config_errors_name_the_problem(tiny_corpus):
     pipeline.make_dataset(tiny_corpus, "train", "pairs", batch_size=2)
   with pytest.raises(FileNotFoundError, match="no prepared dataset"):
     pipeline.PreparedData("/nonexistent")
+
+
+def test_elements_do_not_depend_on_host_count(tiny_corpus):
+  one = take(pipeline.make_dataset(tiny_corpus, "train", "views",
+                                   batch_size=4, crop_samples=CROP, seed=5), 1)
+  two = [take(pipeline.make_dataset(tiny_corpus, "train", "views",
+                                    batch_size=2, crop_samples=CROP, seed=5,
+                                    shard_index=h, shard_count=2), 1)[0]
+         for h in range(2)]
+  merged = np.stack([two[0]["views"][0], two[1]["views"][0],
+                     two[0]["views"][1], two[1]["views"][1]])
+  np.testing.assert_array_equal(merged, one[0]["views"])

@@ -15,8 +15,8 @@
 Training modes shuffle the global index stream by seed, repeat (reshuffled
 each epoch), give host h every h-th element of that stream (disjoint and
 covering) and drop the remainder; crops come from `random_map`, seeded per
-element, so a seed and a host count fix every batch, and the iterator state
-is a few integers that Orbax checkpoints with the model.
+element's global position, so a seed fixes every element whatever the host
+count, and the iterator state is a few integers that Orbax checkpoints.
 """
 
 import os
@@ -259,9 +259,10 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
     sampler = Sampler(data, split, mode, feature, crop_samples,
                       radius_seconds, triplet_by, targets)
     ds = grain.MapDataset.range(len(tracks)).shuffle(seed=seed)
-    ds = ds.repeat(num_epochs)[shard_index::shard_count]
-    ds = ds.random_map(sampler, seed=seed)
-    ds = ds.batch(batch_size, drop_remainder=True)
+    # Crops are seeded by the element's global position, before the host
+    # slice, so the data does not depend on how many hosts read it.
+    ds = ds.repeat(num_epochs).random_map(sampler, seed=seed)
+    ds = ds[shard_index::shard_count].batch(batch_size, drop_remainder=True)
   it = ds.to_iter_dataset()
   if workers > 0:
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
