@@ -140,8 +140,12 @@ def pitch_shift(key, wav_T, max_semitones=7, n_fft=2048, hop=512):
   spec = jnp.fft.rfft(stretched)
   spec = jnp.where(freqs <= 0.5 / jnp.maximum(ratio, 1.0), spec, 0.0)
   stretched = jnp.fft.irfft(spec, n=stretched.shape[-1])
+  # Uniform read positions: a two-tap gather, not interp's binary search.
   pos_T = jnp.arange(n) * ratio
-  shifted = jnp.interp(pos_T, jnp.arange(stretched.shape[-1]), stretched)
+  left = jnp.minimum(jnp.floor(pos_T).astype(jnp.int32),
+                     stretched.shape[-1] - 2)
+  frac = pos_T - left
+  shifted = (1 - frac) * stretched[left] + frac * stretched[left + 1]
   return shifted.astype(wav_T.dtype)
 
 
