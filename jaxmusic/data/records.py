@@ -89,7 +89,7 @@ def load_manifest(directory: str) -> dict:
 
 def verify(directory: str, manifest: dict) -> bool:
   """True when every shard the manifest names exists with its record count."""
-  for split, info in manifest["splits"].items():
+  for info in manifest["splits"].values():
     total = 0
     for name in info["shards"]:
       path = os.path.join(directory, name)
@@ -98,5 +98,4 @@ def verify(directory: str, manifest: dict) -> bool:
       total += count_records(path)
     if total != info["num_records"]:
       return False
-    del split
   return True
