@@ -5,6 +5,7 @@ a comma-separated list like `runlocal,batch=64` (big_vision's convention).
 Validation runs once at start-up and names the key that is wrong.
 """
 
+import importlib.util
 import os
 
 import jax
@@ -14,6 +15,8 @@ from jaxmusic import models
 from jaxmusic import objectives
 from jaxmusic.audio import augment
 
+CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..",
+                          "ml_collections_configs")
 OPTIMIZERS = ("adam", "adamw", "lars", "sgd")
 SCHEDULES = ("constant", "cosine")
 
@@ -32,6 +35,15 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
       out[key] = type(defaults[key])(value) if not isinstance(
           defaults[key], bool) else value.lower() in ("1", "true", "yes")
   return ml_collections.ConfigDict(out)
+
+
+def load_config(name: str, arg: str | None = None):
+  """`ml_collections_configs/NAME.py`'s `get_config(arg)`, outside the CLI."""
+  spec = importlib.util.spec_from_file_location(
+      f"jaxmusic_config_{name}", os.path.join(CONFIG_DIR, f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

@@ -4,19 +4,8 @@ import ml_collections
 import numpy as np
 
 from jaxmusic import objectives
+from jaxmusic.config import load_config
 from jaxmusic.models import samplecnn
-import importlib.util
-import os
-
-CONFIGS = os.path.join(os.path.dirname(__file__), "..", "ml_collections_configs")
-
-
-def load_config(name, arg=None):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(CONFIGS, f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
 
 
 def test_clmr_contrastive_model_has_clmr_parameter_count():

@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from jaxmusic import config as config_lib
-from tests.test_models import load_config
+from jaxmusic.config import load_config
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 HARNESS = os.path.join(os.path.dirname(__file__), "train_harness.py")

@@ -1,25 +1,17 @@
 """The jaxmusic CLMR train step (SampleCNN, NT-Xent, Adam), built the way
 `train.py` builds it, for the benchmarks to time."""
 
-import importlib.util
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmusic import objectives
 from jaxmusic import train
-
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "..",
-                      "ml_collections_configs", "clmr.py")
+from jaxmusic.config import load_config
 
 
 def clmr_config(augment: bool, dtype: str = "float32"):
-  spec = importlib.util.spec_from_file_location("clmr_config", CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = load_config("clmr")
   config.model.dtype = dtype
   if not augment:
     config.augment.probs = {k: 0.0 for k in config.augment.probs}

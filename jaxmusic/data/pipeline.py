@@ -125,6 +125,12 @@ class Sampler:
     return self.data.span(self.split, track, feature or self.feature,
                           start_frame, self.crop)
 
+  def frames_at(self, track, start_frame, feature):
+    """A frame-rate feature over the crop: exactly `crop_frames` frames,
+    also when the crop is not a whole number of hops."""
+    return self.data.span(self.split, track, feature, start_frame,
+                          self.crop_frames * self.data.hop)
+
   def random_crop(self, track, rng):
     return self.crop_at(track, int(rng.integers(self.max_start(track) + 1)))
 
@@ -138,18 +144,12 @@ class Sampler:
       return self._triplet(index, track, rng)
     start = int(rng.integers(self.max_start(track) + 1))
     if self.mode == "frames":
-      out = {"inputs": self.crop_at(track, start)}
-      for name in self.targets:
-        # Targets are frame-rate arrays: exactly crop_frames of them.
-        target = self.data.span(self.split, track, name, start,
-                                self.crop_frames * self.data.hop)
-        out[name] = target
-      return out
+      return {"inputs": self.crop_at(track, start),
+              **{name: self.frames_at(track, start, name)
+                 for name in self.targets}}
     if self.mode == "paired":
       return {"audio": self.crop_at(track, start),
-              "pianoroll": self.data.span(self.split, track, "pianoroll",
-                                          start,
-                                          self.crop_frames * self.data.hop)}
+              "pianoroll": self.frames_at(track, start, "pianoroll")}
     if self.mode == "labelled":
       return {"inputs": self.crop_at(track, start), **self.labels(track)}
     raise ValueError(f"mode {self.mode!r} is not a random mode")
