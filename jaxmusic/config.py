@@ -6,6 +6,7 @@ Validation runs once at start-up and names the key that is wrong.
 """
 
 import importlib.util
+import json
 import os
 
 import jax
@@ -97,3 +98,29 @@ def config_value(config, dotted: str):
   for part in dotted.split("."):
     value = value[part]
   return value
+
+
+RUN_CONFIG = "config.json"
+
+
+def save_run_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Writes the run's resolved config beside its checkpoints."""
+  tmp = os.path.join(workdir, RUN_CONFIG + ".tmp")
+  with open(tmp, "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  os.replace(tmp, os.path.join(workdir, RUN_CONFIG))
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run in `workdir` was trained with (JSON lists become
+  tuples, as the config files write them)."""
+  path = os.path.join(workdir, RUN_CONFIG)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path}: missing; is {workdir} a jaxmusic run "
+                            "directory (python -m jaxmusic.main --workdir)?")
+  with open(path) as f:
+    tree = json.load(f)
+  tuples = lambda x: (tuple(map(tuples, x)) if isinstance(x, list) else
+                      {k: tuples(v) for k, v in x.items()}
+                      if isinstance(x, dict) else x)
+  return ml_collections.ConfigDict(tuples(tree))

@@ -122,6 +122,9 @@ def make_monitor(config, data_dir, objective):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   config_lib.validate(config)
   os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    # Export and the HEAR API rebuild the encoder from this.
+    config_lib.save_run_config(config, workdir)
 
   # ----- Mesh and input ---------------------------------------------------
   mesh = parallel.make_mesh(config.mesh)

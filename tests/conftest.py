@@ -23,3 +23,23 @@ def tiny_corpus(tmp_path_factory):
                 features=("waveform", "logmel", "cqt", "pianoroll"),
                 segment_seconds=1.0, progress=False)
   return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_corpus, tmp_path_factory):
+  """A 4-step CLMR run on the tiny corpus (tiny SampleCNN, 729-sample
+  crops), trained in this process on the 8 fake devices."""
+  from jaxmusic import config as config_lib
+  from jaxmusic import train
+  config = config_lib.load_config("clmr", "runlocal")
+  config.data.dir = tiny_corpus
+  config.total_steps = 4
+  config.model.channels = (8, 8, 8, 8, 8, 8, 16)
+  config.data.crop_samples = 729
+  config.batch_size = 8
+  config.objective.projection_dims = (16, 8)
+  config.checkpoint.every = 2
+  config.monitor.every = 0
+  workdir = str(tmp_path_factory.mktemp("tiny_run"))
+  train.train_and_evaluate(config, workdir)
+  return workdir

@@ -38,14 +38,18 @@ def test_gtzan_folder_per_label(tmp_path):
 def test_csv_manifest(tmp_path, ext, sep):
   _wav(str(tmp_path / "a.wav"))
   _wav(str(tmp_path / "sub" / "b.wav"))
-  lines = [sep.join(["path", "label", "tags", "artist", "split"]),
-           sep.join(["a.wav", "x", "t1;t2", "ann", "validation"]),
-           sep.join(["sub/b.wav", "y", "", "", ""])]
+  lines = [sep.join(["path", "label", "tags", "artist", "split", "tempo",
+                     "mood"]),
+           sep.join(["a.wav", "x", "t1;t2", "ann", "validation", "120.5",
+                     "calm"]),
+           sep.join(["sub/b.wav", "y", "", "", "", "", "3"])]
   (tmp_path / f"m{ext}").write_text("\n".join(lines) + "\n")
   a, b = sources.read_source("csv", str(tmp_path / f"m{ext}"))
   assert a.audio == str(tmp_path / "a.wav") and a.tags == ("t1", "t2")
   assert a.split == "valid" and a.artist == "ann"
   assert b.track_id == "sub/b" and b.split is None and b.tags == ()
+  # A numeric column becomes a regression target; a mixed one does not.
+  assert a.values == {"tempo": 120.5} and b.values == {}
 
 
 def test_csv_bad_split_is_named(tmp_path):

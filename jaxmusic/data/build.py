@@ -235,6 +235,7 @@ def _finish(output, tracks, keys, features, cfg, segment_samples, fractions,
       "label": sorted({t.label for t in all_kept if t.label}),
       "artist": sorted({t.artist for t in all_kept if t.artist}),
       "tags": sorted({g for t in all_kept for g in t.tags}),
+      "values": sorted({v for t in all_kept for v in t.values}),
   }
   index = {k: {v: i for i, v in enumerate(vs)} for k, vs in vocab.items()}
   splits, shapes = {}, {}
@@ -255,7 +256,8 @@ def _finish(output, tracks, keys, features, cfg, segment_samples, fractions,
           "first_record": first, "num_segments": len(track_blobs),
           "label": index["label"].get(track.label, -1),
           "artist": index["artist"].get(track.artist, -1),
-          "tags": [index["tags"][g] for g in track.tags]})
+          "tags": [index["tags"][g] for g in track.tags],
+          "values": track.values})
     size = sum(len(b) for b in blobs)
     num_shards = max(1, int(np.ceil(size / (shard_mb << 20)))) if blobs else 0
     splits[split] = {

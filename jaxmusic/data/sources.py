@@ -10,6 +10,8 @@ import dataclasses
 import os
 from typing import Callable
 
+import numpy as np
+
 AUDIO_EXTS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIDI_EXTS = (".mid", ".midi")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid",
@@ -26,6 +28,8 @@ class Track:
   tags: tuple[str, ...] = ()
   artist: str | None = None
   split: str | None = None
+  # Numeric per-track targets (tempo, year, ...) for regression probes.
+  values: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def normalize_split(value: str | None, where: str) -> str | None:
@@ -65,10 +69,23 @@ def _split_list(value: str) -> tuple[str, ...]:
   return (value.strip(),) if value.strip() else ()
 
 
+_CSV_COLUMNS = {"path", "audio", "midi", "label", "tags", "artist", "split",
+                "id"}
+
+
+def _is_number(text: str) -> bool:
+  try:
+    return np.isfinite(float(text))
+  except ValueError:
+    return False
+
+
 def csv_manifest(path: str) -> list[Track]:
   """A CSV/TSV with a `path` (or `audio`) column and optional `midi`,
   `label`, `tags` (separated by ; or |), `artist`, `split` and `id` columns.
-  Relative paths are taken from the manifest's folder.
+  Any other column whose every non-empty cell is a number (tempo, year, ...)
+  becomes a numeric track value, a regression probe target. Relative paths
+  are taken from the manifest's folder.
   """
   root = os.path.dirname(os.path.abspath(path))
   with open(path, newline="") as f:
@@ -86,6 +103,9 @@ def csv_manifest(path: str) -> list[Track]:
   def resolve(p):
     return os.path.join(root, p) if p else None
 
+  numeric = [c for c in rows[0] if c not in _CSV_COLUMNS
+             and all(_is_number(r[c]) for r in rows if r[c])]
+
   tracks = []
   for i, row in enumerate(rows):
     audio = resolve(row.get("path") or row.get("audio"))
@@ -95,7 +115,8 @@ def csv_manifest(path: str) -> list[Track]:
         track_id, audio=audio, midi=midi, label=row.get("label") or None,
         tags=_split_list(row.get("tags") or ""),
         artist=row.get("artist") or None,
-        split=normalize_split(row.get("split"), f"{path} row {i + 2}")))
+        split=normalize_split(row.get("split"), f"{path} row {i + 2}"),
+        values={c: float(row[c]) for c in numeric if row[c]}))
   return tracks
 
 

@@ -79,6 +79,9 @@ class SyntheticConfig:
   seconds: float = 6.0
   seed: int = 0
   sample_rate: int = SAMPLE_RATE
+  # Part of the cache key: bumped when generation or metadata changes
+  # (2: a tempo column), so stale cached corpora are not reused.
+  version: int = 2
 
   def key(self) -> str:
     blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
@@ -247,7 +250,8 @@ def generate(directory: str, cfg: SyntheticConfig) -> str:
     split = ("valid" if k % 7 == 2 else "test" if k % 7 == 5 else "train")
     rows.append(dict(id=name, path=name + ".wav", midi=name + ".mid",
                      label=ARTISTS[artist]["genre"], artist=artist,
-                     tags=";".join(tags), split=split))
+                     tags=";".join(tags), split=split,
+                     tempo=round(pm.get_tempo_changes()[1][0], 2)))
   tmp = path + ".tmp"
   with open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -1,4 +1,9 @@
-"""Encoders by name: `make_encoder(config.model)`."""
+"""Encoders by name: `make_encoder(config.model)`.
+
+Every encoder is a Linen module `__call__(x, train=False) -> BxD` that also
+sows each layer's `BxFxC` output (F frames) as ("intermediates", "layers"),
+so export can pool any layer over time without knowing the architecture.
+"""
 
 import jax.numpy as jnp
 import ml_collections

@@ -18,7 +18,8 @@ def receptive_field(channels: Sequence[int]) -> int:
 class SampleCNN(nn.Module):
   """Stem conv k3 s3 + BN + ReLU; blocks of conv k3 + BN + ReLU + maxpool 3;
   a final conv k3 + BN + ReLU. Returns the `BxD` embedding, averaged over
-  any frames left when the input is longer than the receptive field."""
+  any frames left when the input is longer than the receptive field, and
+  sows each layer's `BxFxC` output for export's per-layer embeddings."""
   channels: Sequence[int] = CLMR_CHANNELS
   dtype: Any = jnp.float32
 
@@ -32,8 +33,11 @@ class SampleCNN(nn.Module):
     x = wav_BxT[..., None].astype(self.dtype)
     x = nn.relu(norm()(conv(self.channels[0], strides=(3,),
                             padding="VALID")(x)))
+    self.sow("intermediates", "layers", x)
     for ch in self.channels[1:-1]:
       x = nn.relu(norm()(conv(ch, padding=((1, 1),))(x)))
       x = nn.max_pool(x, (3,), strides=(3,))
+      self.sow("intermediates", "layers", x)
     x = nn.relu(norm()(conv(self.channels[-1], padding=((1, 1),))(x)))
+    self.sow("intermediates", "layers", x)
     return jnp.mean(x, axis=1).astype(jnp.float32)

@@ -6,7 +6,10 @@
       -> (loss, (metrics, new_model_state))
   embed(variables, x) -> BxD     the frozen encoder, for monitors and export
 
-The train step calls these and knows no objective by name.
+The train step calls these and knows no objective by name. The encoder's
+params and batch statistics live under the "encoder" key of params and
+model state (`init`'s "batch_stats"), rebuilt from `config.model`: export
+and the HEAR API load just that key from any objective's checkpoint.
 """
 
 from jaxmusic.objectives import ntxent

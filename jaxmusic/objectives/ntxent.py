@@ -54,7 +54,7 @@ class CLMR:
     mutable = ["batch_stats"] if train else False
     out = self.encoder.apply(
         {"params": variables["params"]["encoder"],
-         "batch_stats": variables["batch_stats"]}, wav_BxT, train=train,
+         "batch_stats": variables["batch_stats"]["encoder"]}, wav_BxT, train=train,
         mutable=mutable)
     h_BxD, new_state = out if train else (out, None)
     z = self.projector.apply({"params": variables["params"]["projector"]},
@@ -68,7 +68,7 @@ class CLMR:
     h = self.encoder.apply(enc, x)
     proj = self.projector.init(k_proj, h)
     return {"params": {"encoder": enc["params"], "projector": proj["params"]},
-            "batch_stats": enc["batch_stats"]}
+            "batch_stats": {"encoder": enc["batch_stats"]}}
 
   def loss_fn(self, params, model_state, batch, rng):
     views_Bx2xT = batch["views"]
@@ -81,7 +81,8 @@ class CLMR:
         jnp.concatenate([a, b]), train=True)
     half = a.shape[0]
     loss, acc = nt_xent(z[:half], z[half:], self.temperature)
-    return loss, ({"positive_top1": acc}, new_state["batch_stats"])
+    return loss, ({"positive_top1": acc},
+                  {"encoder": new_state["batch_stats"]})
 
   def embed(self, variables, wav_BxT):
     h, _, _ = self._apply(variables, wav_BxT, train=False)

@@ -1,0 +1,141 @@
+"""A run's encoder, frozen: rebuilt from the run's config and restored from
+its checkpoint without the objective's heads or the optimizer state, so
+export and the HEAR API work from any objective's run directory.
+"""
+
+import dataclasses
+import logging
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxmusic import config as config_lib
+from jaxmusic import models
+
+# Pooling over the frames of one layer's `BxFxC` output.
+POOLINGS = {
+    "mean": lambda x: jnp.mean(x, axis=1),
+    "meanstd": lambda x: jnp.concatenate([jnp.mean(x, axis=1),
+                                          jnp.std(x, axis=1)], axis=-1),
+    "max": lambda x: jnp.max(x, axis=1),
+}
+
+
+@dataclasses.dataclass
+class FrozenEncoder:
+  config: ml_collections.ConfigDict
+  module: nn.Module
+  variables: dict[str, Any]  # {"params": ..., "batch_stats": ...}
+  step: int  # -1: random init
+  workdir: str | None = None
+
+  @property
+  def feature(self) -> str:
+    return self.config.data.features[0]
+
+  @property
+  def sample_rate(self) -> int:
+    return self.config.data.sample_rate
+
+  @property
+  def crop_samples(self) -> int:
+    return self.config.data.crop_samples
+
+  def embed_fn(self, pooling: str = "mean"):
+    """Jitted `x -> (BxD, [BxC_l per layer])`: the last layer pooled, and
+    every layer pooled. With "mean" the first equals the encoder's output."""
+    if pooling not in POOLINGS:
+      raise ValueError(f"--pooling={pooling}: use one of {sorted(POOLINGS)}")
+    pool = POOLINGS[pooling]
+
+    @jax.jit
+    def run(variables, x):
+      _, state = self.module.apply(variables, x, train=False,
+                                   mutable=["intermediates"])
+      layers = [pool(h.astype(jnp.float32))
+                for h in state["intermediates"]["layers"]]
+      return layers[-1], layers
+
+    return lambda x: run(self.variables, x)
+
+
+def latest_steps(workdir: str) -> list[int]:
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return []
+  return sorted((int(d) for d in os.listdir(directory) if d.isdigit() and
+                 os.path.exists(os.path.join(directory, d, "state"))),
+                reverse=True)
+
+
+def _restore_encoder(path: str):
+  """Reads only params["encoder"] and model_state["encoder"] from a
+  checkpoint's state item (Orbax partial restore), onto one device."""
+  checkpointer = ocp.PyTreeCheckpointer()
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  # The state item has no metadata file of its own (the step has); Orbax
+  # warns about it on every read.
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    tree = checkpointer.metadata(path).item_metadata.tree
+  finally:
+    absl_logger.setLevel(level)
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  wanted = {"params": {"encoder": tree["params"]["encoder"]},
+            "model_state": {"encoder": tree["model_state"]["encoder"]}}
+  item = jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      wanted)
+  restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
+      item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(
+          item), partial_restore=True))
+  return {"params": restored["params"]["encoder"],
+          "batch_stats": restored["model_state"]["encoder"]}
+
+
+def load(workdir: str, step: int | None = None) -> FrozenEncoder:
+  """The encoder of the run in `workdir` at `step` (default: the newest
+  readable checkpoint; an unreadable newest one is named and skipped)."""
+  config = config_lib.load_run_config(workdir)
+  module = models.make_encoder(config.model)
+  steps = latest_steps(workdir)
+  if step is not None:
+    if step not in steps:
+      raise FileNotFoundError(
+          f"{os.path.join(workdir, 'checkpoints', str(step))}: no such "
+          f"checkpoint; have steps {sorted(steps) or 'none'}")
+    steps = [step]
+  if not steps:
+    raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
+                            "checkpoint to load")
+  for s in steps:
+    path = os.path.join(workdir, "checkpoints", str(s), "state")
+    try:
+      return FrozenEncoder(config, module, _restore_encoder(path), s,
+                           os.path.abspath(workdir))
+    except Exception as e:  # pylint: disable=broad-except
+      if len(steps) == 1:
+        raise FileNotFoundError(f"{path}: unreadable checkpoint "
+                                f"({type(e).__name__}: {e})") from e
+      logging.warning("checkpoint %s is unreadable (%s); trying the previous "
+                      "one", path, type(e).__name__)
+  raise FileNotFoundError(f"{workdir}: no readable checkpoint")
+
+
+def random_init(config: ml_collections.ConfigDict, example_x: np.ndarray,
+                seed: int = 0) -> FrozenEncoder:
+  """The same architecture at random initialisation: the baseline every
+  trained encoder must beat."""
+  module = models.make_encoder(config.model)
+  variables = module.init(jax.random.key(seed), jnp.asarray(example_x[:1]),
+                          train=False)
+  return FrozenEncoder(config, module, {"params": variables["params"],
+                                        "batch_stats":
+                                            variables["batch_stats"]}, -1)

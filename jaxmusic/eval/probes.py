@@ -1,0 +1,232 @@
+"""Probes on frozen embeddings, MARBLE-style: fit on train, pick
+hyperparameters on valid, report on test; chunk predictions are averaged
+per track before scoring.
+
+scikit-learn does the fitting and the classification metrics; retrieval
+metrics and the learned weighted sum of layers (softmax weights trained
+jointly with a linear head, as MARBLE does) are here.
+"""
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from sklearn import metrics as skm
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from jaxmusic.eval import knn
+
+TASKS = ("multiclass", "multilabel", "regression", "retrieval")
+# The metric hyperparameters are selected by, on valid.
+SELECT_BY = {"multiclass": "accuracy", "multilabel": "roc_auc",
+             "regression": "r2"}
+
+# Small grids, as MARBLE and HEAR probes use.
+GRIDS = {
+    "linear": [{"C": c} for c in (0.01, 0.1, 1.0, 10.0)],
+    "mlp": [{"alpha": a} for a in (1e-4, 1e-2)],
+    "weighted_layers": [{"weight_decay": w} for w in (1e-4, 1e-2)],
+}
+
+
+@dataclasses.dataclass
+class Split:
+  """Rows (chunks or tracks) of one split with their targets."""
+  x: np.ndarray      # N x D, or N x L x D for layers
+  y: np.ndarray      # N (class id or value) or N x C (multi-hot)
+  track: np.ndarray  # N, track index within the split
+
+
+# ----- Metrics ---------------------------------------------------------------
+
+def average_by_track(pred_N: np.ndarray, track_N: np.ndarray):
+  """Chunk predictions (N or NxC) averaged per track: (tracks, T[xC])."""
+  tracks, inverse = np.unique(track_N, return_inverse=True)
+  sums = np.zeros((len(tracks), *pred_N.shape[1:]), np.float64)
+  np.add.at(sums, inverse, pred_N)
+  counts = np.bincount(inverse).reshape(-1, *[1] * (pred_N.ndim - 1))
+  return tracks, sums / counts
+
+
+def first_per_track(values_N, track_N):
+  _, first = np.unique(track_N, return_index=True)
+  return values_N[first]
+
+
+def multiclass_metrics(y_true, proba_NxC, classes) -> dict[str, float]:
+  pred = np.asarray(classes)[np.argmax(proba_NxC, axis=1)]
+  return {"accuracy": float(skm.accuracy_score(y_true, pred)),
+          "macro_f1": float(skm.f1_score(y_true, pred, average="macro"))}
+
+
+def multilabel_metrics(y_true_NxC, score_NxC) -> dict[str, float]:
+  """Macro ROC-AUC and PR-AUC over the tags with both classes present (a
+  tag never or always on in test has no AUC)."""
+  keep = (y_true_NxC.min(0) == 0) & (y_true_NxC.max(0) == 1)
+  if not keep.any():
+    raise ValueError("no tag has both positives and negatives in test")
+  y, s = y_true_NxC[:, keep], score_NxC[:, keep]
+  return {"roc_auc": float(skm.roc_auc_score(y, s, average="macro")),
+          "pr_auc": float(skm.average_precision_score(y, s,
+                                                      average="macro"))}
+
+
+def regression_metrics(y_true, pred) -> dict[str, float]:
+  return {"r2": float(skm.r2_score(y_true, pred))}
+
+
+def retrieval_metrics(x_NxD, labels_N, k: int = 10,
+                      queries=None) -> dict[str, float]:
+  """Each query (default: every row) ranks all other rows by cosine
+  similarity; relevant rows share its label. Mean reciprocal rank of the
+  first relevant row, nDCG@k with binary gains, and precision@k, over the
+  queries that have a relevant row."""
+  queries = np.arange(len(x_NxD)) if queries is None else np.asarray(queries)
+  z = x_NxD / np.maximum(np.linalg.norm(x_NxD, axis=1, keepdims=True), 1e-12)
+  sim = z[queries] @ z.T
+  sim[np.arange(len(queries)), queries] = -np.inf
+  order = np.argsort(-sim, axis=1, kind="stable")[:, :-1]  # self is last
+  rel = (labels_N[order] == labels_N[queries][:, None]).astype(np.float64)
+  rel = rel[rel.sum(1) > 0]
+  if not len(rel):
+    raise ValueError("retrieval: no query shares its label with another item")
+  first = np.argmax(rel, axis=1)
+  kk = min(k, rel.shape[1])
+  discount = 1.0 / np.log2(np.arange(2, kk + 2))
+  dcg = (rel[:, :kk] * discount).sum(1)
+  ideal = np.array([discount[:min(int(n), kk)].sum() for n in rel.sum(1)])
+  return {"mrr": float(np.mean(1.0 / (first + 1))),
+          f"ndcg@{k}": float(np.mean(dcg / ideal)),
+          f"precision@{k}": float(np.mean(rel[:, :kk].sum(1) / kk))}
+
+
+def score(task, y_tracks, pred_tracks, classes=None) -> dict[str, float]:
+  if task == "multiclass":
+    return multiclass_metrics(y_tracks, pred_tracks, classes)
+  if task == "multilabel":
+    return multilabel_metrics(y_tracks, pred_tracks)
+  return regression_metrics(y_tracks, pred_tracks)
+
+
+def knn_accuracy(train: Split, test: Split, k: int = 5) -> float:
+  """kNN on track means (standardised on train), scored per track."""
+  xs = [average_by_track(s.x, s.track)[1] for s in (train, test)]
+  ys = [first_per_track(s.y, s.track) for s in (train, test)]
+  return knn.knn_accuracy(xs[0], ys[0], xs[1], ys[1], k)
+
+
+# ----- Probes ----------------------------------------------------------------
+
+def _sklearn_probe(task, kind, hp, seed):
+  if task == "regression":
+    model = (Ridge(alpha=1.0 / hp["C"]) if kind == "linear" else
+             MLPRegressor((512,), alpha=hp["alpha"], max_iter=300,
+                          early_stopping=True, random_state=seed))
+  elif kind == "linear":
+    model = LogisticRegression(C=hp["C"], max_iter=2000)
+    if task == "multilabel":
+      model = OneVsRestClassifier(model)
+  else:
+    model = MLPClassifier((512,), alpha=hp["alpha"], max_iter=300,
+                          early_stopping=task == "multiclass",
+                          random_state=seed)
+  return make_pipeline(StandardScaler(), model)
+
+
+def _predict(task, model, x):
+  if task == "regression":
+    return model.predict(x)
+  return model.predict_proba(x)
+
+
+def fit_sklearn(task, kind, train: Split, valid: Split, test: Split,
+                seed: int = 0) -> dict[str, Any]:
+  """Grid over `GRIDS[kind]`, selected on valid's track-averaged metric;
+  returns the test metrics of the selected model and its hyperparameters."""
+  best = None
+  for hp in GRIDS[kind]:
+    model = _sklearn_probe(task, kind, hp, seed).fit(train.x, train.y)
+    classes = getattr(model, "classes_", None)
+    val = _evaluate(task, valid, _predict(task, model, valid.x), classes)
+    if best is None or val[SELECT_BY[task]] > best[0][SELECT_BY[task]]:
+      best = (val, hp, model, classes)
+  val, hp, model, classes = best
+  return {"metrics": _evaluate(task, test, _predict(task, model, test.x),
+                               classes),
+          "valid": val, "hyperparameters": hp}
+
+
+def _evaluate(task, split: Split, pred, classes=None):
+  _, pred_t = average_by_track(np.asarray(pred, np.float64), split.track)
+  return score(task, first_per_track(split.y, split.track), pred_t, classes)
+
+
+def fit_weighted_layers(task, train: Split, valid: Split, test: Split,
+                        steps: int = 400, seed: int = 0) -> dict[str, Any]:
+  """A softmax-weighted sum of standardised layers into a linear head,
+  trained jointly with Adam (full batch), as MARBLE's layer-weighting
+  probe; weight decay selected on valid. Returns test metrics and the
+  learned layer weights."""
+  mean = train.x.mean(0)
+  std = np.where(train.x.std(0) > 0, train.x.std(0), 1.0)
+  norm = lambda x: jnp.asarray((x - mean) / std, jnp.float32)
+  if task == "multiclass":
+    classes = np.unique(train.y)
+    target = np.searchsorted(classes, train.y)
+    n_out = len(classes)
+    loss_fn = lambda out, y: optax.softmax_cross_entropy_with_integer_labels(
+        out, y).mean()
+    output = jax.nn.softmax
+  elif task == "multilabel":
+    classes, target, n_out = None, train.y, train.y.shape[1]
+    loss_fn = lambda out, y: optax.sigmoid_binary_cross_entropy(out, y).mean()
+    output = jax.nn.sigmoid
+  else:
+    classes, n_out = None, 1
+    y_mean, y_std = train.y.mean(), train.y.std() + 1e-12
+    target = (train.y - y_mean) / y_std
+    loss_fn = lambda out, y: jnp.mean((out[:, 0] - y) ** 2)
+    output = lambda out: out[:, 0] * y_std + y_mean
+  x_tr = norm(train.x)
+  n_layers, dim = x_tr.shape[1:]
+
+  def forward(p, x):
+    h = jnp.einsum("l,nld->nd", jax.nn.softmax(p["w"]), x)
+    return h @ p["W"] + p["b"]
+
+  @jax.jit
+  def train_probe(weight_decay):
+    p = {"w": jnp.zeros(n_layers),
+         "W": jax.random.normal(jax.random.key(seed), (dim, n_out)) * 0.01,
+         "b": jnp.zeros(n_out)}
+    tx = optax.adam(1e-2)
+    loss = lambda p: loss_fn(forward(p, x_tr), target) + weight_decay * jnp.sum(
+        p["W"] ** 2)
+
+    def step(carry, _):
+      p, opt = carry
+      updates, opt = tx.update(jax.grad(loss)(p), opt)
+      return (optax.apply_updates(p, updates), opt), None
+
+    (p, _), _ = jax.lax.scan(step, (p, tx.init(p)), None, length=steps)
+    return p
+
+  best = None
+  for hp in GRIDS["weighted_layers"]:
+    p = train_probe(hp["weight_decay"])
+    pred = lambda s, p=p: np.asarray(output(forward(p, norm(s.x))))
+    val = _evaluate(task, valid, pred(valid), classes)
+    if best is None or val[SELECT_BY[task]] > best[0][SELECT_BY[task]]:
+      best = (val, hp, pred, p)
+  val, hp, pred, p = best
+  return {"metrics": _evaluate(task, test, pred(test), classes),
+          "valid": val, "hyperparameters": hp,
+          "layer_weights": np.asarray(jax.nn.softmax(p["w"])).round(4)
+                           .tolist()}

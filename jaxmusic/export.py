@@ -1,0 +1,401 @@
+r"""Checkpoint -> numpy embeddings, with baselines beside them.
+
+  python -m jaxmusic.export --workdir RUN --out EMB          # train/valid/test
+  python -m jaxmusic.export --workdir RUN --split test --step 300 --out EMB
+  python -m jaxmusic.export --workdir RUN --out EMB --audio a.wav b.mp3 DIR
+
+Each split (or `audio` for `--audio`) is cut into the encoder's crops, in
+order, and every representation REP is written as
+
+  EMB/SPLIT/REP/segment/embeddings.npy   N x D float32, one row per crop
+  EMB/SPLIT/REP/segment/layers.npy       N x L x D per-layer (--layers all;
+                                         narrower layers are zero-padded,
+                                         export.json has their widths)
+  EMB/SPLIT/REP/segment/{ids,track,segment,chunk,offset,label,artist,tags,
+                         values}.npy     what each row is
+  EMB/SPLIT/REP/track/...                the same, averaged over each track
+
+REP is `encoder` (the run's checkpoint, loading only the encoder, so any
+objective's run works) and the baselines: `random_init` (the same
+architecture untrained), `mfcc` (mean+std), `logmel_stats` (mean+std per
+band) and `logmel_pca` (PCA of the log-mel crop, fitted on train).
+`EMB/export.json` records the run, step, pooling, vocabularies and widths.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+
+import jax
+import numpy as np
+from absl import app
+from absl import flags
+from tqdm import tqdm
+
+from jaxmusic import config as config_lib
+from jaxmusic.data import build
+from jaxmusic.data import features as feats
+from jaxmusic.data import pipeline
+from jaxmusic.data import records
+from jaxmusic.eval import baselines
+from jaxmusic.eval import frozen
+
+REPRESENTATIONS = ("encoder", "random_init") + baselines.NAMES
+META = ("track", "segment", "chunk", "offset")
+
+
+
+def _padded(fn, batch_size):
+  """Calls `fn` on a batch padded to `batch_size` rows (one compiled shape)
+  and returns its first `n` rows as numpy."""
+  def call(x):
+    n = len(x)
+    if n < batch_size:
+      x = np.concatenate([x, np.zeros((batch_size - n, *x.shape[1:]),
+                                      x.dtype)])
+    out = jax.device_get(fn(x))
+    return jax.tree.map(lambda a: np.asarray(a)[:n], out)
+  return call
+
+
+def _stack_layers(layers):
+  """[N x C_l] -> N x L x max(C_l), zero-padded, and the widths."""
+  dims = [l.shape[-1] for l in layers]
+  out = np.zeros((len(layers[0]), len(layers), max(dims)), np.float32)
+  for i, l in enumerate(layers):
+    out[:, i, :l.shape[-1]] = l
+  return out, dims
+
+
+class _Rows:
+  """One representation's segment-level arrays, written into .npy memmaps
+  as batches arrive (a collection's layers need not fit in memory)."""
+
+  def __init__(self, directory, n_rows):
+    self.directory, self.n, self.at = directory, n_rows, 0
+    self.arrays = {}
+    os.makedirs(directory, exist_ok=True)
+
+  def put(self, **arrays):
+    for name, a in arrays.items():
+      if name not in self.arrays:
+        self.arrays[name] = np.lib.format.open_memmap(
+            os.path.join(self.directory, f"{name}.npy"), mode="w+",
+            dtype=np.float32, shape=(self.n, *a.shape[1:]))
+      self.arrays[name][self.at:self.at + len(a)] = a
+    self.at += len(next(iter(arrays.values())))
+
+  def flush(self):
+    for a in self.arrays.values():
+      a.flush()
+
+
+def _write_level(directory, arrays: dict[str, np.ndarray]):
+  os.makedirs(directory, exist_ok=True)
+  for name, a in arrays.items():
+    np.save(os.path.join(directory, f"{name}.npy"), a)
+
+
+def _track_means(track_N, arrays):
+  """Each track's mean row, for tracks in order of first index."""
+  tracks, inverse, counts = np.unique(track_N, return_inverse=True,
+                                      return_counts=True)
+  out = {}
+  for name, a in arrays.items():
+    sums = np.zeros((len(tracks), *a.shape[1:]), np.float64)
+    np.add.at(sums, inverse, a)
+    out[name] = (sums / counts.reshape(-1, *[1] * (a.ndim - 1))).astype(
+        np.float32)
+  return tracks, counts, out
+
+
+def _track_meta(tracks, value_names, n_tags):
+  """Per-track ids, label, artist, multi-hot tags and numeric values."""
+  tags = np.zeros((len(tracks), n_tags), np.float32)
+  for i, t in enumerate(tracks):
+    tags[i, t["tags"]] = 1.0
+  values = np.array([[t.get("values", {}).get(v, np.nan)
+                      for v in value_names] for t in tracks],
+                    np.float32).reshape(len(tracks), len(value_names))
+  return {"ids": np.array([t["id"] for t in tracks]),
+          "label": np.array([t["label"] for t in tracks], np.int32),
+          "artist": np.array([t["artist"] for t in tracks], np.int32),
+          "tags": tags, "values": values}
+
+
+def export_split(out, split, batches, n_rows, tracks, reps, value_names,
+                 n_tags, progress=True):
+  """Runs every representation over a split's crops and writes segment-
+  and track-level files; returns {rep: per-layer widths or None}."""
+  rows = {rep: _Rows(os.path.join(out, split, rep, "segment"), n_rows)
+          for rep in reps}
+  meta = {k: [] for k in META}
+  widths = {}
+  bar = tqdm(total=n_rows, desc=f"export {split}", unit="crop",
+             disable=not progress)
+  for batch in batches:
+    for rep, fn in reps.items():
+      emb, layers = fn(batch)
+      arrays = {"embeddings": emb}
+      if layers is not None:
+        arrays["layers"], widths[rep] = _stack_layers(layers)
+      rows[rep].put(**arrays)
+    for k in META:
+      meta[k].append(np.asarray(batch[k]))
+    bar.update(len(batch["track"]))
+  bar.close()
+  meta = {k: np.concatenate(v) for k, v in meta.items()}
+  per_track = _track_meta(tracks, value_names, n_tags)
+  seg_meta = {**meta, **{k: v[meta["track"]] for k, v in per_track.items()}}
+  for rep in reps:
+    rows[rep].flush()
+    _write_level(rows[rep].directory, seg_meta)
+    idx, counts, means = _track_means(meta["track"], rows[rep].arrays)
+    _write_level(os.path.join(out, split, rep, "track"), {
+        **means, "track": idx.astype(np.int32), "num_chunks": counts,
+        **{k: v[idx] for k, v in per_track.items()}})
+  return {rep: widths.get(rep) for rep in reps}
+
+
+def make_reps(encoder, random_encoder, names, pooling, layers_all,
+              feature_config, batch_size, pca=None):
+  """{rep: batch -> (N x D, [N x C_l] or None)} for the requested names."""
+  reps = {}
+
+  def encoder_rep(enc):
+    fn = _padded(enc.embed_fn(pooling), batch_size)
+    def run(batch):
+      emb, layers = fn(batch["inputs"])
+      return emb, (layers if layers_all else None)
+    return run
+
+  reps["encoder"] = encoder_rep(encoder)
+  if "random_init" in names:
+    reps["random_init"] = encoder_rep(random_encoder)
+  stats = {k: _padded(f, batch_size)
+           for k, f in baselines.stats_fns(feature_config).items()}
+  for name in ("mfcc", "logmel_stats"):
+    if name in names:
+      reps[name] = lambda b, f=stats[name]: (f(b["waveform"]), None)
+  if "logmel_pca" in names and pca is not None:
+    reps["logmel_pca"] = lambda b: (
+        pca.transform(stats["logmel_flat"](b["waveform"])), None)
+  return reps
+
+
+def _prepared_batches(data, split, feature, crop, batch_size, baselines_on):
+  """Sequential crops of a split, with the waveform beside the encoder's
+  input when the baselines need it and the encoder reads another feature."""
+  ds = pipeline.make_dataset(data, split, "sequential", batch_size=batch_size,
+                             feature=feature, crop_samples=crop)
+  if feature == "waveform" or not baselines_on:
+    for b in ds:
+      yield {**b, "waveform": b["inputs"]}
+    return
+  wav = pipeline.make_dataset(data, split, "sequential",
+                              batch_size=batch_size, feature="waveform",
+                              crop_samples=crop)
+  for b, w in zip(ds, wav):
+    yield {**b, "waveform": w["inputs"]}
+
+
+def _audio_paths(items):
+  paths = []
+  for item in items:
+    if os.path.isdir(item):
+      for root, _, files in sorted(os.walk(item)):
+        paths += [os.path.join(root, f) for f in sorted(files)
+                  if f.lower().endswith(build.sources.AUDIO_EXTS)]
+    else:
+      paths.append(item)
+  return paths
+
+
+def _audio_crops(paths, feature, crop, fc: feats.FeatureConfig):
+  """Each readable file cut into crops (the last one zero-padded); bad
+  files are reported and skipped. Returns (crops, tracks, rejected)."""
+  crops, tracks, rejected = [], [], []
+  for path in paths:
+    try:
+      wav = build._load_audio(path, fc.sample_rate)  # pylint: disable=protected-access
+    except build.Rejected as e:
+      logging.warning("skipping %s: %s", path, e)
+      rejected.append({"path": path, "reason": str(e)})
+      continue
+    n = max(1, -(-len(wav) // crop))
+    wav = np.pad(wav, (0, n * crop - len(wav)))
+    x = wav if feature == "waveform" else feats.audio_feature(feature, wav,
+                                                              fc)
+    unit = 1 if feature == "waveform" else fc.hop_length
+    for c in range(n):
+      crops.append({"inputs": x[..., c * crop // unit:(c + 1) * crop // unit],
+                    "waveform": wav[c * crop:(c + 1) * crop],
+                    "track": len(tracks), "segment": 0, "chunk": c,
+                    "offset": c * crop / fc.sample_rate})
+    tracks.append({"id": path, "label": -1, "artist": -1, "tags": []})
+  return crops, tracks, rejected
+
+
+def _batched(crops, batch_size):
+  for i in range(0, len(crops), batch_size):
+    part = crops[i:i + batch_size]
+    yield {k: np.stack([np.asarray(c[k], np.float32 if k in (
+        "inputs", "waveform", "offset") else np.int32) for c in part])
+           for k in part[0]}
+
+
+def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
+                                                       "test"),
+        audio=None, pooling="mean", layers="last",
+        baseline_names=REPRESENTATIONS[1:], batch_size=64, seed=0,
+        progress=True) -> dict:
+  """Exports `workdir`'s encoder and the baselines; returns export.json."""
+  unknown = set(baseline_names) - set(REPRESENTATIONS[1:])
+  if unknown:
+    raise ValueError(f"--baselines: unknown {sorted(unknown)}; known: "
+                     f"{', '.join(REPRESENTATIONS[1:])}")
+  encoder = frozen.load(workdir, step)
+  config, crop = encoder.config, encoder.crop_samples
+  if audio:
+    return _run_audio(out, encoder, audio, data_dir, pooling, layers,
+                      baseline_names, batch_size, seed, progress)
+  if not data_dir:
+    from jaxmusic import train  # pylint: disable=g-import-not-at-top
+    data_dir = train.resolve_data_dir(config)
+  data = pipeline.PreparedData(data_dir)
+  manifest = data.manifest
+  if manifest["sample_rate"] != encoder.sample_rate:
+    raise ValueError(f"{data_dir}: sample rate {manifest['sample_rate']} "
+                     f"differs from the run's {encoder.sample_rate}")
+  fc_dict = manifest["feature_config"]
+  wants_wave = bool(set(baseline_names) & set(baselines.NAMES))
+  if wants_wave and "waveform" not in manifest["features"]:
+    logging.warning("%s has no waveform: skipping the mfcc/log-mel "
+                    "baselines", data_dir)
+    baseline_names = [b for b in baseline_names if b == "random_init"]
+    wants_wave = False
+  example = next(iter(pipeline.make_dataset(
+      data, splits[0], "sequential", batch_size=1, feature=encoder.feature,
+      crop_samples=crop)))["inputs"]
+  pca = None
+  if "logmel_pca" in baseline_names:
+    # Fitted on train only, before any split is exported.
+    n = len(pipeline.SequentialReader(data, "train", "waveform", crop))
+    pca = baselines.LogmelPCA(n)
+    flat = _padded(baselines.stats_fns(fc_dict)["logmel_flat"], batch_size)
+    for b in tqdm(_prepared_batches(data, "train", "waveform", crop,
+                                    batch_size, False),
+                  desc="fit log-mel PCA", disable=not progress):
+      pca.partial_fit(flat(b["waveform"]))
+    pca.finish()
+  reps = make_reps(encoder, frozen.random_init(config, example, seed),
+                   baseline_names, pooling, layers == "all", fc_dict,
+                   batch_size, pca)
+  widths = {}
+  for split in splits:
+    n = len(pipeline.SequentialReader(data, split, encoder.feature, crop))
+    widths = export_split(
+        out, split, _prepared_batches(data, split, encoder.feature, crop,
+                                      batch_size, wants_wave),
+        n, data.tracks(split), reps, manifest["vocab"].get("values", []),
+        len(manifest["vocab"]["tags"]), progress)
+  return _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
+                     widths, manifest["vocab"], 0)
+
+
+def _run_audio(out, encoder, audio, data_dir, pooling, layers,
+               baseline_names, batch_size, seed, progress):
+  """`--audio`: files never prepared, cut and featurised like `prepare`
+  would (the run's prepared manifest gives the feature settings when it is
+  still there); PCA needs a train split, so it is skipped."""
+  data_dir = data_dir or encoder.config.data.dir
+  try:
+    fc = feats.FeatureConfig(**records.load_manifest(data_dir)[
+        "feature_config"])
+  except (FileNotFoundError, ValueError, TypeError):
+    fc = feats.FeatureConfig(sample_rate=encoder.sample_rate)
+  crop = encoder.crop_samples
+  crops, tracks, rejected = _audio_crops(_audio_paths(audio),
+                                         encoder.feature, crop, fc)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "rejected.jsonl"), "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rejected)
+  if not crops:
+    raise ValueError(f"no readable audio among {len(rejected)} file(s); "
+                     f"see {os.path.join(out, 'rejected.jsonl')}")
+  names = [b for b in baseline_names if b != "logmel_pca"]
+  random_encoder = frozen.random_init(encoder.config,
+                                      np.asarray(crops[0]["inputs"])[None],
+                                      seed)
+  reps = make_reps(encoder, random_encoder, names, pooling, layers == "all",
+                   dataclasses.asdict(fc), batch_size)
+  widths = export_split(out, "audio", _batched(crops, batch_size),
+                        len(crops), tracks, reps, [], 0, progress)
+  return _write_info(out, encoder, None, ("audio",), reps, pooling, layers,
+                     widths, {"label": [], "artist": [], "tags": [],
+                              "values": []}, len(rejected))
+
+
+def _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
+                widths, vocab, n_rejected):
+  info = {
+      "workdir": encoder.workdir, "step": encoder.step,
+      "data": data_dir and os.path.abspath(data_dir), "splits": list(splits),
+      "representations": list(reps), "pooling": pooling, "layers": layers,
+      "layer_widths": widths, "feature": encoder.feature,
+      "crop_samples": encoder.crop_samples, "sample_rate": encoder.sample_rate,
+      "model": encoder.config.model.to_dict(),
+      "objective": encoder.config.objective.name, "vocab": vocab,
+      "rejected": n_rejected}
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "export.json"), "w") as f:
+    json.dump(info, f, indent=2, default=list)
+  return info
+
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """CLI flags, defined only when run as a program: export and probe are
+  also imported side by side (tests, notebooks)."""
+  flags.DEFINE_string("workdir", None, "Run directory to export.")
+  flags.DEFINE_integer("step", None,
+                       "Checkpoint step (default: the newest readable one).")
+  flags.DEFINE_string("data", "",
+                      "Prepared directory (default: the run's own data).")
+  flags.DEFINE_list("split", ["train", "valid", "test"], "Splits to export.")
+  flags.DEFINE_multi_string(
+      "audio", None, "Audio files or folders never prepared; further "
+      "positional arguments are taken as more of them.")
+  flags.DEFINE_string("out", None, "Output directory.")
+  flags.DEFINE_enum("pooling", "mean", sorted(frozen.POOLINGS),
+                    "Pooling over a layer's frames.")
+  flags.DEFINE_enum("layers", "last", ["last", "all"],
+                    "`all` also writes N x L x D per-layer arrays.")
+  flags.DEFINE_list("baselines", list(REPRESENTATIONS[1:]),
+                    "Baselines to write beside the encoder.")
+  flags.DEFINE_integer("batch_size", 64, "Crops per jitted call.")
+  flags.DEFINE_integer("seed", 0, "Seed of the random-init encoder.")
+
+
+def main(argv):
+  logging.getLogger().setLevel(logging.INFO)
+  audio = (FLAGS.audio or []) + (argv[1:] if FLAGS.audio else [])
+  if argv[1:] and not FLAGS.audio:
+    raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  try:
+    info = run(FLAGS.workdir, FLAGS.out, FLAGS.step, FLAGS.data,
+               tuple(FLAGS.split), audio, FLAGS.pooling, FLAGS.layers,
+               tuple(FLAGS.baselines), FLAGS.batch_size, FLAGS.seed)
+  except (ValueError, FileNotFoundError) as e:
+    raise SystemExit(f"error: {e}") from None
+  logging.info("exported step %d of %s to %s (%s)", info["step"],
+               info["workdir"], FLAGS.out, ", ".join(info["representations"]))
+
+
+if __name__ == "__main__":
+  _define_flags()
+  flags.mark_flags_as_required(["workdir", "out"])
+  app.run(main)

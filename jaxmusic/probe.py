@@ -1,0 +1,260 @@
+r"""Probes exported embeddings and reports them beside the baselines.
+
+  python -m jaxmusic.probe --embeddings EMB --task multiclass          # genre
+  python -m jaxmusic.probe --embeddings EMB --task multilabel          # tags
+  python -m jaxmusic.probe --embeddings EMB --task regression --target tempo
+  python -m jaxmusic.probe --embeddings EMB --task retrieval --target artist
+
+EMB is `python -m jaxmusic.export`'s output. Every representation in it
+(the encoder, random init, MFCC, log-mel statistics, log-mel PCA) is probed
+the same way: fit on train, hyperparameters chosen on valid, reported on
+test, with chunk predictions averaged per track (`--level chunk`, as CLMR
+and MARBLE score) or probes fitted on track means (`--level track`). Where
+export wrote per-layer arrays, each layer is probed too, and so is a
+learned weighted sum of layers. Writes `results.json` and `results.md`
+(to `--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
+"""
+
+import json
+import logging
+import os
+import warnings
+
+import numpy as np
+from absl import app
+from absl import flags
+
+from jaxmusic.eval import probes
+
+
+SPLITS = ("train", "valid", "test")
+ORDER = ("encoder", "random_init", "mfcc", "logmel_stats", "logmel_pca")
+
+
+def _load(directory, rep, split, level, layers=False):
+  d = os.path.join(directory, split, rep,
+                   "segment" if level == "chunk" else "track")
+  name = "layers" if layers else "embeddings"
+  arrays = {k: np.load(os.path.join(d, f"{k}.npy"))
+            for k in (name, "track", "label", "artist", "tags", "values")}
+  arrays["x"] = arrays.pop(name)
+  return arrays
+
+
+def _target(arrays, task, target, value_names):
+  """(y, rows with a known target)."""
+  if task == "multilabel":
+    if target != "tags":
+      raise ValueError(f"--target={target}: multilabel probes use tags")
+    return arrays["tags"], np.ones(len(arrays["tags"]), bool)
+  if task == "regression":
+    if target not in value_names:
+      raise ValueError(f"--target={target}: not a numeric track value; "
+                       f"have {value_names or 'none'}")
+    y = arrays["values"][:, value_names.index(target)]
+    return y, np.isfinite(y)
+  if target not in ("label", "artist"):
+    raise ValueError(f"--target={target}: use label or artist")
+  y = arrays[target]
+  return y, y >= 0
+
+
+def load_splits(directory, rep, task, target, level, value_names,
+                layers=False):
+  out = {}
+  for split in SPLITS:
+    a = _load(directory, rep, split, level, layers)
+    y, keep = _target(a, task, target, value_names)
+    out[split] = probes.Split(a["x"][keep], y[keep], a["track"][keep])
+    if not keep.any():
+      raise ValueError(f"{directory}/{split}: no row has a {target} target")
+  return out
+
+
+def _check_disjoint(directory, rep):
+  ids = {s: set(np.load(os.path.join(directory, s, rep, "track", "ids.npy"))
+                .tolist()) for s in SPLITS}
+  for a, b in (("train", "valid"), ("train", "test"), ("valid", "test")):
+    if ids[a] & ids[b]:
+      raise ValueError(f"{directory}: track {sorted(ids[a] & ids[b])[0]} is "
+                       f"in both {a} and {b}")
+
+
+def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
+  """Every probe of one representation: its last layer, each layer and
+  the weighted sum of layers where export wrote them."""
+  value_names = info["vocab"].get("values", [])
+  data = load_splits(directory, rep, task, target, level, value_names)
+  knn_key = target if target in ("label", "artist") else "label"
+  knn = None
+  if info["vocab"].get(knn_key):
+    kd = load_splits(directory, rep, "multiclass", knn_key, level, [])
+    knn = probes.knn_accuracy(kd["train"], kd["test"])
+  extra = {"knn_accuracy": knn} if knn is not None else {}
+  widths = info.get("layer_widths", {}).get(rep)
+  layered = widths is not None and os.path.exists(os.path.join(
+      directory, "train", rep, "segment", "layers.npy"))
+  rows = []
+  if task == "retrieval":
+    # Test tracks query every track of every split (train and valid too),
+    # so a label with one test track still has items to find.
+    xs, ys = zip(*[(probes.average_by_track(d.x, d.track)[1],
+                    probes.first_per_track(d.y, d.track))
+                   for d in (data["test"], data["train"], data["valid"])])
+    rows.append({"probe": "cosine", "layer": "last", "metrics": {
+        **probes.retrieval_metrics(np.concatenate(xs), np.concatenate(ys), k,
+                                   queries=np.arange(len(xs[0]))), **extra}})
+    return rows
+  for kind in kinds:
+    result = probes.fit_sklearn(task, kind, data["train"], data["valid"],
+                                data["test"], seed)
+    result["metrics"].update(extra)
+    rows.append({"probe": kind, "layer": "last", **result})
+  if layered:
+    stack = load_splits(directory, rep, task, target, level, value_names,
+                        layers=True)
+    for i, w in enumerate(widths):
+      per = {s: probes.Split(v.x[:, i, :w], v.y, v.track)
+             for s, v in stack.items()}
+      result = probes.fit_sklearn(task, "linear", per["train"], per["valid"],
+                                  per["test"], seed)
+      rows.append({"probe": "linear", "layer": str(i), **result})
+    result = probes.fit_weighted_layers(task, stack["train"], stack["valid"],
+                                        stack["test"], seed=seed)
+    rows.append({"probe": "weighted_layers", "layer": "all", **result})
+  return rows
+
+
+def markdown(report) -> str:
+  metric_names = list(dict.fromkeys(
+      m for r in report["rows"] for m in r["metrics"]))
+  head = ["representation", "probe", "layer", *metric_names,
+          "hyperparameters"]
+  lines = [f"# Probe: {report['task']} on {report['target']} "
+           f"({report['level']} level)", "",
+           f"Encoder: step {report['step']} of `{report['workdir']}`; "
+           f"embeddings `{report['embeddings']}`.", "",
+           "| " + " | ".join(head) + " |",
+           "|" + "---|" * len(head)]
+  for r in report["rows"]:
+    cells = [r["representation"], r["probe"], r["layer"]]
+    cells += [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else ""
+              for m in metric_names]
+    cells.append(", ".join(f"{k}={v}" for k, v in
+                           r.get("hyperparameters", {}).items()))
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(directory, reps, out, color_key="label", seed=0):
+  """PCA and t-SNE of every split's track embeddings, coloured by label."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
+  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
+  from sklearn.preprocessing import StandardScaler  # pylint: disable=g-import-not-at-top
+  os.makedirs(out, exist_ok=True)
+  paths = []
+  for rep in reps:
+    parts = [_load(directory, rep, s, "track") for s in SPLITS]
+    x = StandardScaler().fit_transform(np.concatenate([p["x"] for p in parts]))
+    c = np.concatenate([p[color_key] for p in parts])
+    for name, method in (
+        ("pca", PCA(2, random_state=seed)),
+        ("tsne", TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3),
+                      random_state=seed))):
+      xy = method.fit_transform(x)
+      fig, ax = plt.subplots(figsize=(5, 5))
+      ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="tab10", s=12)
+      ax.set_title(f"{rep}: {name.upper()} by {color_key}")
+      path = os.path.join(out, f"{rep}_{name}.png")
+      fig.savefig(path, dpi=100, bbox_inches="tight")
+      plt.close(fig)
+      paths.append(path)
+  return paths
+
+
+def run(directory, task="multiclass", target=None, level="chunk",
+        kinds=("linear", "mlp"), k=10, out="", make_plots=False, seed=0):
+  """Probes every representation in `directory`; returns the report."""
+  path = os.path.join(directory, "export.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path}: missing; run python -m jaxmusic.export "
+                            "first")
+  with open(path) as f:
+    info = json.load(f)
+  missing = set(SPLITS) - set(info["splits"])
+  if missing:
+    raise ValueError(f"{directory}: probes need train, valid and test; "
+                     f"missing {sorted(missing)} (export with --split "
+                     "train,valid,test)")
+  unknown = set(kinds) - {"linear", "mlp"}
+  if unknown:
+    raise ValueError(f"--probes: unknown {sorted(unknown)}; use linear, mlp")
+  target = target or {"multilabel": "tags", "regression": (
+      info["vocab"].get("values") or [None])[0]}.get(task, "label")
+  reps = [r for r in ORDER if r in info["representations"]]
+  _check_disjoint(directory, reps[0])
+  rows = []
+  with warnings.catch_warnings():
+    # Convergence chatter from the grid's weakest settings.
+    warnings.simplefilter("ignore")
+    for rep in reps:
+      logging.info("probing %s", rep)
+      for row in _rows_for(directory, rep, info, task, target, level, kinds,
+                           k, seed):
+        rows.append({"representation": rep, **row})
+  report = {"task": task, "target": target, "level": level,
+            "embeddings": os.path.abspath(directory),
+            "workdir": info["workdir"], "step": info["step"], "rows": rows}
+  out = out or directory
+  os.makedirs(out, exist_ok=True)
+  if make_plots:
+    report["plots"] = plot(directory, reps, os.path.join(out, "plots"),
+                           seed=seed)
+  with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(report, f, indent=2)
+  with open(os.path.join(out, "results.md"), "w") as f:
+    f.write(markdown(report))
+  return report
+
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """CLI flags, defined only when run as a program: export and probe are
+  also imported side by side (tests, notebooks)."""
+  flags.DEFINE_string("embeddings", None, "An export directory.")
+  flags.DEFINE_enum("task", "multiclass", probes.TASKS, "Probe task.")
+  flags.DEFINE_string(
+      "target", None, "label or artist (multiclass, retrieval), tags "
+      "(multilabel), or a numeric track value (regression). Default: label, "
+      "tags, or the first value.")
+  flags.DEFINE_enum("level", "chunk", ["chunk", "track"],
+                    "Fit on chunks (scores averaged per track) or on track "
+                    "means.")
+  flags.DEFINE_list("probes", ["linear", "mlp"], "linear and/or mlp.")
+  flags.DEFINE_integer("k", 10, "Cut-off of retrieval's nDCG and precision.")
+  flags.DEFINE_string("out", "", "Report directory (default: EMB).")
+  flags.DEFINE_bool("plot", False, "Write PCA and t-SNE PNGs.")
+  flags.DEFINE_integer("seed", 0, "Probe seed.")
+
+
+def main(argv):
+  del argv
+  logging.getLogger().setLevel(logging.INFO)
+  try:
+    report = run(FLAGS.embeddings, FLAGS.task, FLAGS.target, FLAGS.level,
+                 tuple(FLAGS.probes), FLAGS.k, FLAGS.out, FLAGS.plot,
+                 FLAGS.seed)
+  except (ValueError, FileNotFoundError) as e:
+    raise SystemExit(f"error: {e}") from None
+  print(markdown(report))
+
+
+if __name__ == "__main__":
+  _define_flags()
+  flags.mark_flags_as_required(["embeddings"])
+  app.run(main)

@@ -1,0 +1,156 @@
+"""Probe metrics against scikit-learn and brute force, the layer-weighting
+probe, the probe CLI on an export, and the HEAR API's shapes."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from jaxmusic import export
+from jaxmusic import hear
+from jaxmusic import probe
+from jaxmusic.eval import probes
+
+
+def test_retrieval_metrics_equal_sklearn_and_brute_force():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(30, 8))
+  labels = rng.integers(0, 4, size=30)
+  k = 5
+  got = probes.retrieval_metrics(x, labels, k)
+  z = x / np.linalg.norm(x, axis=1, keepdims=True)
+  mrr, prec, y_true, y_score = [], [], [], []
+  for i in range(30):
+    others = [j for j in range(30) if j != i]
+    sims = z[others] @ z[i]
+    rel = (labels[others] == labels[i]).astype(float)
+    if not rel.any():
+      continue
+    ranked = rel[np.argsort(-sims)]
+    mrr.append(1.0 / (np.argmax(ranked) + 1))
+    prec.append(ranked[:k].mean())
+    y_true.append(rel)
+    y_score.append(sims)
+  assert got["mrr"] == pytest.approx(np.mean(mrr), abs=1e-12)
+  assert got["precision@5"] == pytest.approx(np.mean(prec), abs=1e-12)
+  assert got["ndcg@5"] == pytest.approx(
+      skm.ndcg_score(np.array(y_true), np.array(y_score), k=k), abs=1e-12)
+
+
+def test_chunk_predictions_are_averaged_per_track_before_scoring():
+  rng = np.random.default_rng(1)
+  track = np.repeat(np.arange(12), 3)
+  y_tracks = rng.integers(0, 2, size=(12, 5)).astype(float)
+  y_tracks[0], y_tracks[1] = 1.0, 0.0  # every tag has both classes
+  scores = rng.random((36, 5))
+  split = probes.Split(np.zeros((36, 1)), y_tracks[track], track)
+  got = probes._evaluate("multilabel", split, scores)  # pylint: disable=protected-access
+  mean = scores.reshape(12, 3, 5).mean(1)
+  assert got["roc_auc"] == pytest.approx(
+      skm.roc_auc_score(y_tracks, mean, average="macro"), abs=1e-12)
+  assert got["pr_auc"] == pytest.approx(
+      skm.average_precision_score(y_tracks, mean, average="macro"),
+      abs=1e-12)
+  y = rng.integers(0, 3, size=12)
+  proba = rng.random((36, 3))
+  got = probes._evaluate("multiclass", probes.Split(None, y[track], track),  # pylint: disable=protected-access
+                         proba, classes=np.array([0, 1, 2]))
+  pred = proba.reshape(12, 3, 3).mean(1).argmax(1)
+  assert got == {"accuracy": pytest.approx(skm.accuracy_score(y, pred)),
+                 "macro_f1": pytest.approx(skm.f1_score(y, pred,
+                                                        average="macro"))}
+  values = rng.normal(size=12)
+  got = probes._evaluate("regression", probes.Split(None, values[track],  # pylint: disable=protected-access
+                                                    track), rng.random(36))
+  assert set(got) == {"r2"}
+
+
+def test_weighted_layers_find_the_informative_layer():
+  """Layer 2 of 4 carries the class; the learned weights must pick it."""
+  rng = np.random.default_rng(2)
+
+  def split(n):
+    y = rng.integers(0, 3, size=n)
+    x = rng.normal(size=(n, 4, 6))
+    x[:, 2, :3] += 3.0 * np.eye(3)[y]
+    return probes.Split(x.astype(np.float32), y, np.arange(n))
+
+  result = probes.fit_weighted_layers("multiclass", split(300), split(100),
+                                      split(100))
+  assert np.argmax(result["layer_weights"]) == 2
+  assert result["layer_weights"][2] > 0.5
+  assert result["metrics"]["accuracy"] > 0.85
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tiny_corpus, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("probe_emb"))
+  export.run(tiny_run, out, data_dir=tiny_corpus, layers="all",
+             baseline_names=("random_init", "mfcc"), progress=False)
+  return out
+
+
+@pytest.mark.parametrize("task,target,metric", [
+    ("multiclass", None, "accuracy"), ("multilabel", None, "roc_auc"),
+    ("regression", "tempo", "r2"), ("retrieval", "artist", "ndcg@10")])
+def test_probe_reports_every_representation(exported, tmp_path, task, target,
+                                            metric):
+  report = probe.run(exported, task, target, kinds=("linear",),
+                     out=str(tmp_path), make_plots=task == "multiclass")
+  rows = report["rows"]
+  assert [r["representation"] for r in rows if r["layer"] in ("last",)] == [
+      "encoder", "random_init", "mfcc"]
+  for r in rows:
+    assert np.isfinite(r["metrics"][metric])
+  assert all("knn_accuracy" in r["metrics"] for r in rows
+             if r["layer"] == "last")
+  if task != "retrieval":
+    # 7 single layers and the weighted sum, for both SampleCNNs.
+    layered = [r for r in rows if r["representation"] == "encoder"]
+    assert [r["layer"] for r in layered] == ["last", *map(str, range(7)),
+                                             "all"]
+    assert len(layered[-1]["layer_weights"]) == 7
+  saved = json.load(open(tmp_path / "results.json"))
+  assert saved["rows"] == json.loads(json.dumps(rows))
+  probe_name = "cosine" if task == "retrieval" else "linear"
+  assert f"| encoder | {probe_name} | last |" in (
+      tmp_path / "results.md").read_text()
+  if task == "multiclass":
+    assert sorted(os.listdir(tmp_path / "plots")) == sorted(
+        f"{r}_{m}.png" for r in ("encoder", "random_init", "mfcc")
+        for m in ("pca", "tsne"))
+
+
+def test_probe_refuses_a_track_in_two_splits(exported, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  bad = tmp_path / "emb"
+  shutil.copytree(exported, bad)
+  ids_path = bad / "test" / "encoder" / "track" / "ids.npy"
+  ids = np.load(ids_path)
+  ids[0] = np.load(bad / "train" / "encoder" / "track" / "ids.npy")[0]
+  np.save(ids_path, ids)
+  with pytest.raises(ValueError, match="in both train and test"):
+    probe.run(str(bad), "multiclass", kinds=("linear",))
+
+
+def test_hear_api_shapes_and_scene_is_mean(tiny_run):
+  model = hear.load_model(tiny_run)
+  assert model.sample_rate == 22050
+  assert model.scene_embedding_size == model.timestamp_embedding_size == 16
+  audio = np.random.default_rng(0).normal(size=(2, 11025)).astype(
+      np.float32) * 0.1
+  emb, ts = hear.get_timestamp_embeddings(audio, model)
+  assert emb.shape == (2, 11, 16) and ts.shape == (2, 11)
+  np.testing.assert_allclose(ts[0, :3], [0.0, 50.0, 100.0], atol=0.03)
+  scene = hear.get_scene_embeddings(audio, model)
+  assert scene.shape == (2, 16)
+  np.testing.assert_allclose(scene, emb.mean(1), rtol=1e-6)
+  # A timestamp's window is the encoder's crop centred on it.
+  centre = int(np.round(5 * 1102.5))  # 250 ms; 50 ms is 1102.5 samples
+  window = audio[:1, centre - 364:centre + 365]
+  direct = model.encoder.embed_fn()(window)[0]
+  np.testing.assert_allclose(emb[0, 5], np.asarray(direct)[0], atol=1e-5)
+  step_model = hear.load_model(f"{tiny_run}:2")
+  assert step_model.encoder.step == 2
