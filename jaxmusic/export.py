@@ -33,7 +33,6 @@ from absl import app
 from absl import flags
 from tqdm import tqdm
 
-from jaxmusic import config as config_lib
 from jaxmusic.data import build
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
