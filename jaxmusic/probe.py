@@ -88,7 +88,9 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
   knn_key = target if target in ("label", "artist") else "label"
   knn = None
   if info["vocab"].get(knn_key):
-    kd = load_splits(directory, rep, "multiclass", knn_key, level, [])
+    # Classification targets are already the kNN's; other tasks reload.
+    kd = data if target == knn_key else load_splits(
+        directory, rep, "multiclass", knn_key, level, [])
     knn = probes.knn_accuracy(kd["train"], kd["test"])
   extra = {"knn_accuracy": knn} if knn is not None else {}
   widths = info.get("layer_widths", {}).get(rep)
