@@ -33,6 +33,7 @@ from absl import app
 from absl import flags
 from tqdm import tqdm
 
+from jaxmusic import hugepages
 from jaxmusic.data import build
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
@@ -395,6 +396,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  hugepages.reexec_with_hugepages()
   _define_flags()
   flags.mark_flags_as_required(["workdir", "out"])
   app.run(main)

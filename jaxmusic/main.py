@@ -11,6 +11,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from jaxmusic import hugepages
 from jaxmusic import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.",
@@ -38,8 +39,8 @@ def main(argv):
   if _COORDINATOR.value or _NUM_PROCESSES.value:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
-  logging.info("process %d/%d, devices: %s", jax.process_index(),
-               jax.process_count(), jax.devices())
+  logging.info("process %d/%d, devices: %s, %s", jax.process_index(),
+               jax.process_count(), jax.devices(), hugepages.status())
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (ValueError, FloatingPointError, FileNotFoundError) as e:
@@ -48,5 +49,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  hugepages.reexec_with_hugepages()
   flags.mark_flags_as_required(["config"])
   app.run(main)

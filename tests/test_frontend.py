@@ -100,6 +100,28 @@ def test_frontends_batch_and_jit():
     np.testing.assert_allclose(batched[1], single, rtol=1e-5, atol=1e-4)
 
 
+def test_cpu_chunks_with_a_remainder_equal_each_example_alone():
+  # 2 x 11 = 22 crops: two full chunks of CPU_CHUNK=8 and a remainder of 6.
+  y_T = SIGNALS["music"][:8192]
+  y_2x11xT = jnp.stack([jnp.stack([y_T * (1 + i + 11 * j) for i in range(11)])
+                        for j in range(2)])
+  assert y_2x11xT[..., 0].size > 2 * frontend.CPU_CHUNK
+  got = jax.jit(frontend.melspectrogram)(y_2x11xT)
+  assert got.shape == (2, 11, 128, 17)
+  for j, i in [(0, 0), (0, 7), (0, 8), (1, 5), (1, 10)]:
+    np.testing.assert_allclose(got[j, i], frontend.melspectrogram(y_2x11xT[j, i]),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_fft,n_mels,htk", [(2048, 128, False),
+                                              (1024, 96, True), (512, 40, False)])
+def test_banded_filterbank_equals_the_dense_product(n_fft, n_mels, htk):
+  fb_MxF = frontend.mel_filterbank(SR, n_fft, n_mels, htk=htk)
+  spec_NxF = np.random.default_rng(0).random((7, n_fft // 2 + 1), np.float32)
+  got_MxN = frontend.banded_filterbank(jnp.asarray(spec_NxF), fb_MxF)
+  np.testing.assert_allclose(got_MxN, fb_MxF @ spec_NxF.T, rtol=1e-5)
+
+
 def test_frame_gather_and_reshape_paths_agree():
   x = jnp.arange(100.0)
   by_reshape = frontend.frame(x, 8, 4)

@@ -52,3 +52,14 @@ def test_bf16_compute_keeps_float32_params():
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables))
   h = objective.embed(variables, jnp.zeros((2, 19683)))
   assert h.shape == (2, 128) and h.dtype == jnp.float32
+
+
+def test_max_pool3_matches_flax_max_pool_in_value_and_gradient():
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  x_BxTxC = jax.random.normal(jax.random.key(0), (2, 28, 5))  # 28: a remainder
+  reference = lambda x: nn.max_pool(x, (3,), strides=(3,))
+  np.testing.assert_array_equal(samplecnn.max_pool3(x_BxTxC),
+                                reference(x_BxTxC))
+  weights = jax.random.normal(jax.random.key(1), (2, 9, 5))
+  grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * weights))(x_BxTxC)
+  np.testing.assert_array_equal(grad(samplecnn.max_pool3), grad(reference))

@@ -1,4 +1,9 @@
-"""Shared timing helpers for the benchmarks."""
+"""Shared timing helpers for the benchmarks.
+
+Every benchmark re-executes itself with huge pages first, as jaxmusic's own
+commands do (jaxmusic/hugepages.py), so both peers of a ratio run in one
+process under the same memory settings; `machine()` names the setting.
+"""
 
 import os
 import platform
@@ -8,9 +13,11 @@ import time
 def machine() -> str:
   import jax  # pylint: disable=g-import-not-at-top
   dev = jax.devices()[0]
+  from jaxmusic import hugepages  # pylint: disable=g-import-not-at-top
   return (f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, jax {jax.__version__} on "
-          f"{dev.platform}:{getattr(dev, 'device_kind', '')}")
+          f"{dev.platform}:{getattr(dev, 'device_kind', '')}, "
+          f"{hugepages.status()}")
 
 
 def best_of(fn, repeats: int = 3, warmup: int = 1) -> float:

