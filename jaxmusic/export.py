@@ -27,19 +27,26 @@ import json
 import logging
 import os
 
+from jaxmusic import hugepages
+
+# Restart with huge pages before the imports below, so they are paid once.
+if __name__ == "__main__":
+  hugepages.reexec_with_hugepages()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import numpy as np
 from absl import app
 from absl import flags
 from tqdm import tqdm
 
-from jaxmusic import hugepages
 from jaxmusic.data import build
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
 from jaxmusic.data import records
 from jaxmusic.eval import baselines
 from jaxmusic.eval import frozen
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 REPRESENTATIONS = ("encoder", "random_init") + baselines.NAMES
 META = ("track", "segment", "chunk", "offset")
@@ -396,7 +403,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  hugepages.reexec_with_hugepages()
   _define_flags()
   flags.mark_flags_as_required(["workdir", "out"])
   app.run(main)

@@ -6,13 +6,20 @@ r"""Trains a model: `python -m jaxmusic.main --config CONFIG[:ARGS] --workdir DI
 
 import logging
 
+from jaxmusic import hugepages
+
+# Restart with huge pages before the imports below, so they are paid once.
+if __name__ == "__main__":
+  hugepages.reexec_with_hugepages()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from jaxmusic import hugepages
 from jaxmusic import train
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.",
                                           lock_config=True)
@@ -49,6 +56,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  hugepages.reexec_with_hugepages()
   flags.mark_flags_as_required(["config"])
   app.run(main)
