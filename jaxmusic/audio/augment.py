@@ -18,6 +18,7 @@ from typing import Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.fft
 
 from jaxmusic.audio import frontend
 
@@ -83,33 +84,45 @@ def delay(key, wav_T, sr=22050, min_ms=200, max_ms=450, step_ms=50,
   return (wav_T + volume * delayed) / 2
 
 
-def _phase_vocoder(stft_FxM, rate, n_out, hop):
+def _unit(z):
+  """z / |z|, with 1 where z is 0 (atan2's angle 0)."""
+  mag = jnp.abs(z)
+  return jnp.where(mag > 0, z / jnp.where(mag > 0, mag, 1.0), 1.0)
+
+
+def _phase_vocoder(stft_MxF, rate, n_out, hop):
   """librosa.phase_vocoder vectorised over output frames (static `n_out`).
 
-  The phase accumulation is a cumulative sum, so no sequential loop is
-  needed; output frames past the input's end repeat the last frame and are
-  never read by the caller.
+  Phases are carried as unit phasors, not angles. librosa adds to the
+  accumulated phase the bin's expected advance plus the wrapped deviation
+  from it; modulo 2π that sum is the plain phase difference between the two
+  input frames, i.e. the phasor of S[right]·conj(S[left]), and the
+  accumulated phase is a cumulative product. That replaces atan2, the
+  cumulative sum and exp(i·), 70% of the angle form's time on CPU, with
+  multiplies. Output frames past the input's end repeat the last frame and
+  are never read by the caller.
   """
-  n_freq, n_frames = stft_FxM.shape
+  n_frames, n_freq = stft_MxF.shape
   pos_K = jnp.minimum(jnp.arange(n_out) * rate, n_frames - 1)
   left_K = jnp.floor(pos_K).astype(jnp.int32)
   right_K = jnp.minimum(left_K + 1, n_frames - 1)
-  frac_K = pos_K - left_K
-  mag = jnp.abs(stft_FxM)
-  mag_FxK = (1 - frac_K) * mag[:, left_K] + frac_K * mag[:, right_K]
-  phase = jnp.angle(stft_FxM)
-  advance_F = np.linspace(0, np.pi * hop, n_freq)[:, None]
-  dphase = phase[:, right_K] - phase[:, left_K] - advance_F
-  dphase = dphase - 2 * jnp.pi * jnp.round(dphase / (2 * jnp.pi))
-  step_FxK = advance_F + dphase
-  acc_FxK = phase[:, :1] + jnp.cumsum(step_FxK, axis=1) - step_FxK
-  return mag_FxK * jnp.exp(1j * acc_FxK)
+  frac_Kx1 = (pos_K - left_K)[:, None]
+  mag_MxF = jnp.abs(stft_MxF)
+  mag_KxF = (1 - frac_Kx1) * mag_MxF[left_K] + frac_Kx1 * mag_MxF[right_K]
+  # The step leaving input frame m; 1 at the clamped last frame, where
+  # right == left.
+  dphase_MxF = jnp.concatenate(
+      [_unit(stft_MxF[1:] * jnp.conj(stft_MxF[:-1])),
+       jnp.ones((1, n_freq), stft_MxF.dtype)])
+  # Frame k carries the steps of the frames before it.
+  steps_KxF = jnp.concatenate([_unit(stft_MxF[:1]), dphase_MxF[left_K[:-1]]])
+  return mag_KxF * jax.lax.associative_scan(jnp.multiply, steps_KxF)
 
 
-def _istft(stft_FxK, n_fft, hop):
+def _istft(stft_KxF, n_fft, hop):
   """Overlap-add inverse of `frontend.stft` (hann, centred), full length."""
   win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
-  frames_KxW = jnp.fft.irfft(stft_FxK.T, n=n_fft) * win
+  frames_KxW = jnp.fft.irfft(stft_KxF, n=n_fft) * win
   n_frames = frames_KxW.shape[0]
   per = n_fft // hop
   parts = frames_KxW.reshape(n_frames, per, hop)
@@ -130,10 +143,10 @@ def pitch_shift(key, wav_T, max_semitones=7, n_fft=2048, hop=512):
   n = wav_T.shape[-1]
   steps = jax.random.randint(key, (), -max_semitones, max_semitones + 1)
   ratio = 2.0 ** (steps / 12.0)
-  spec_FxM = frontend.stft(wav_T, n_fft, hop)
+  spec_MxF = frontend.stft_NxF(wav_T, n_fft, hop)
   max_ratio = 2.0 ** (max_semitones / 12.0)
-  n_out = int(np.ceil(spec_FxM.shape[1] * max_ratio)) + 2
-  stretched = _istft(_phase_vocoder(spec_FxM, 1.0 / ratio, n_out, hop),
+  n_out = int(np.ceil(spec_MxF.shape[0] * max_ratio)) + 2
+  stretched = _istft(_phase_vocoder(spec_MxF, 1.0 / ratio, n_out, hop),
                      n_fft, hop)
   # Anti-alias before reading the stretched signal faster than it was made.
   freqs = jnp.fft.rfftfreq(stretched.shape[-1])
@@ -164,7 +177,7 @@ def reverb_impulse_response(key, sr, reverberance, damping, room_size,
   spec = jnp.fft.rfft(white)
   low_band = np.fft.rfftfreq(n, 1.0 / sr) < 2000.0
   low = jnp.fft.irfft(jnp.where(low_band, spec, 0.0), n=n)
-  high = jnp.fft.irfft(jnp.where(low_band, 0.0, spec), n=n)
+  high = white - low  # the complementary band, without a second iFFT
   ir = (low * jnp.exp(-6.9 * t / rt60) + high * jnp.exp(-6.9 * t / rt60_high))
   predelay = jnp.asarray(room_size / 100 * 0.02 * sr).astype(jnp.int32)
   ir = jnp.where(jnp.arange(n) >= predelay, jnp.roll(ir, predelay), 0.0)
@@ -181,7 +194,9 @@ def reverb(key, wav_T, sr=22050, length_s=1.0, wet=0.5):
                                                    maxval=100.0)
   ir = reverb_impulse_response(k_ir, sr, reverberance, damping, room, length_s)
   n = wav_T.shape[-1]
-  n_fft = int(2 ** np.ceil(np.log2(n + ir.shape[0] - 1)))
+  # A 5-smooth length, not the next power of two: 81,920 points instead of
+  # 131,072 for CLMR's crops, half the FFT time on CPU.
+  n_fft = scipy.fft.next_fast_len(n + ir.shape[0] - 1, real=True)
   wet_T = jnp.fft.irfft(jnp.fft.rfft(wav_T, n_fft) * jnp.fft.rfft(ir, n_fft),
                         n_fft)[:n]
   return ((1 - wet) * wav_T + wet * wet_T).astype(wav_T.dtype)

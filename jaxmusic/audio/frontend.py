@@ -44,7 +44,8 @@ def _center_pad(wav_xT: jax.Array, n_fft: int) -> jax.Array:
   return jnp.pad(wav_xT, pad)
 
 
-def _stft_NxF(wav_xT, n_fft, hop_length, window="hann", center=True):
+def stft_NxF(wav_xT, n_fft, hop_length, window="hann", center=True):
+  """Time-major complex STFT `...xNx(n_fft//2+1)`: `stft` before its swap."""
   if center:
     wav_xT = _center_pad(wav_xT, n_fft)
   win = librosa.filters.get_window(window, n_fft, fftbins=True).astype(np.float32)
@@ -52,7 +53,7 @@ def _stft_NxF(wav_xT, n_fft, hop_length, window="hann", center=True):
 
 
 def _power_NxF(wav_xT, n_fft, hop_length, power, center=True):
-  spec = _stft_NxF(wav_xT, n_fft, hop_length, center=center)
+  spec = stft_NxF(wav_xT, n_fft, hop_length, center=center)
   if power == 2.0:  # re² + im², without abs's square root
     return jnp.square(spec.real) + jnp.square(spec.imag)
   mag = jnp.abs(spec)
@@ -61,7 +62,7 @@ def _power_NxF(wav_xT, n_fft, hop_length, power, center=True):
 
 def stft(wav_xT, n_fft=2048, hop_length=512, window="hann", center=True):
   """Complex STFT `...x(n_fft//2+1)xN`, as `librosa.stft` with the defaults."""
-  return jnp.swapaxes(_stft_NxF(wav_xT, n_fft, hop_length, window, center),
+  return jnp.swapaxes(stft_NxF(wav_xT, n_fft, hop_length, window, center),
                       -1, -2)
 
 
