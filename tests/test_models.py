@@ -63,3 +63,19 @@ def test_max_pool3_matches_flax_max_pool_in_value_and_gradient():
   weights = jax.random.normal(jax.random.key(1), (2, 9, 5))
   grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * weights))(x_BxTxC)
   np.testing.assert_array_equal(grad(samplecnn.max_pool3), grad(reference))
+
+
+def test_materialized_is_the_identity_in_value_and_gradient():
+  x = jax.random.normal(jax.random.key(0), (4, 81, 8))
+  w = jax.random.normal(jax.random.key(1), x.shape)
+  step = jax.jit(jax.value_and_grad(
+      lambda x: jnp.sum(samplecnn.materialized(x) * w)))
+  np.testing.assert_array_equal(jax.jit(samplecnn.materialized)(x), x)
+  value, grad = step(x)
+  np.testing.assert_array_equal(value, jnp.sum(x * w))
+  np.testing.assert_array_equal(grad, w)
+  # A NaN first element makes the loop run zero times: still the identity.
+  x_nan = x.at[0, 0, 0].set(jnp.nan)
+  np.testing.assert_array_equal(jax.jit(samplecnn.materialized)(x_nan), x_nan)
+  # It must stay a loop in the compiled step, or XLA fuses through it.
+  assert " while(" in step.lower(x).compile().as_text()
