@@ -85,7 +85,9 @@ def delay(key, wav_T, sr=22050, min_ms=200, max_ms=450, step_ms=50,
 
 
 def _unit(z):
-  """z / |z|, with 1 where z is 0 (atan2's angle 0)."""
+  """z / |z|, with 1 where z is 0. Only there does the phasor form differ
+  from librosa's angles: a bin that is exactly 0 in one of two frames (digital
+  silence) adds no phase step here, and the other frame's phase there."""
   mag = jnp.abs(z)
   return jnp.where(mag > 0, z / jnp.where(mag > 0, mag, 1.0), 1.0)
 

@@ -36,7 +36,7 @@ def materialized(x):
   element is NaN) and whose body multiplies by that same 1. Either way the
   value is x, bit for bit.
   """
-  first = x.reshape(-1)[0]
+  first = x[(0,) * x.ndim]  # no reshape: a sharded batch stays as it is
   runs = first == first
   return jax.lax.while_loop(lambda c: c[0] < runs.astype(jnp.int32),
                             lambda c: (c[0] + 1, c[1] * runs.astype(x.dtype)),
