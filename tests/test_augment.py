@@ -110,7 +110,7 @@ def test_phase_vocoder_matches_librosa(rate):
   want_FxK = librosa.phase_vocoder(d_FxM, rate=rate, hop_length=512)
   n_ok = int(np.ceil((d_FxM.shape[1] - 1) / rate))
   got_KxF = augment._phase_vocoder(
-      jnp.asarray(d_FxM.T, jnp.complex64), rate, want_FxK.shape[1], 512)
+      jnp.asarray(d_FxM.T, jnp.complex64), rate, want_FxK.shape[1])
   want, got = want_FxK[:, :n_ok], np.asarray(got_KxF).T[:, :n_ok]
   # The float32 phasor form is within 6e-7; the float32 angle form it
   # replaced was within 2e-3, its accumulated phase losing precision.

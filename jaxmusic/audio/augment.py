@@ -92,16 +92,16 @@ def _unit(z):
   return jnp.where(mag > 0, z / jnp.where(mag > 0, mag, 1.0), 1.0)
 
 
-def _phase_vocoder(stft_MxF, rate, n_out, hop):
+def _phase_vocoder(stft_MxF, rate, n_out):
   """librosa.phase_vocoder vectorised over output frames (static `n_out`).
 
   Phases are carried as unit phasors, not angles. librosa adds to the
   accumulated phase the bin's expected advance plus the wrapped deviation
   from it; modulo 2π that sum is the plain phase difference between the two
-  input frames, i.e. the phasor of S[right]·conj(S[left]), and the
-  accumulated phase is a cumulative product. That replaces atan2, the
-  cumulative sum and exp(i·), 70% of the angle form's time on CPU, with
-  multiplies. Output frames past the input's end repeat the last frame and
+  input frames, i.e. the phasor of S[right]·conj(S[left]), so the hop
+  drops out and the accumulated phase is a cumulative product. That
+  replaces atan2, the cumulative sum and exp(i·), 70% of the angle form's
+  time on CPU, with multiplies. Output frames past the input's end repeat the last frame and
   are never read by the caller.
   """
   n_frames, n_freq = stft_MxF.shape
@@ -148,7 +148,7 @@ def pitch_shift(key, wav_T, max_semitones=7, n_fft=2048, hop=512):
   spec_MxF = frontend.stft_NxF(wav_T, n_fft, hop)
   max_ratio = 2.0 ** (max_semitones / 12.0)
   n_out = int(np.ceil(spec_MxF.shape[0] * max_ratio)) + 2
-  stretched = _istft(_phase_vocoder(spec_MxF, 1.0 / ratio, n_out, hop),
+  stretched = _istft(_phase_vocoder(spec_MxF, 1.0 / ratio, n_out),
                      n_fft, hop)
   # Anti-alias before reading the stretched signal faster than it was made.
   freqs = jnp.fft.rfftfreq(stretched.shape[-1])
