@@ -165,9 +165,17 @@ def export_split(out, split, batches, n_rows, tracks, reps, value_names,
   return {rep: widths.get(rep) for rep in reps}
 
 
-def make_reps(encoder, random_encoder, names, pooling, layers_all,
-              feature_config, batch_size, pca=None):
-  """{rep: batch -> (N x D, [N x C_l] or None)} for the requested names."""
+def padded_stats(feature_config, batch_size):
+  """`baselines.stats_fns`, each called through `_padded`: built once per
+  export, so the PCA fit and the export share one compiled log-mel."""
+  return {k: _padded(f, batch_size)
+          for k, f in baselines.stats_fns(feature_config).items()}
+
+
+def make_reps(encoder, random_encoder, names, pooling, layers_all, stats,
+              batch_size, pca=None):
+  """{rep: batch -> (N x D, [N x C_l] or None)} for the requested names;
+  `stats` comes from `padded_stats`."""
   reps = {}
 
   def encoder_rep(enc):
@@ -180,8 +188,6 @@ def make_reps(encoder, random_encoder, names, pooling, layers_all,
   reps["encoder"] = encoder_rep(encoder)
   if "random_init" in names:
     reps["random_init"] = encoder_rep(random_encoder)
-  stats = {k: _padded(f, batch_size)
-           for k, f in baselines.stats_fns(feature_config).items()}
   for name in ("mfcc", "logmel_stats"):
     if name in names:
       reps[name] = lambda b, f=stats[name]: (f(b["waveform"]), None)
@@ -286,18 +292,18 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
       data, splits[0], "sequential", batch_size=1, feature=encoder.feature,
       crop_samples=crop)))["inputs"]
   pca = None
+  stats = padded_stats(fc_dict, batch_size)
   if "logmel_pca" in baseline_names:
     # Fitted on train only, before any split is exported.
     n = len(pipeline.SequentialReader(data, "train", "waveform", crop))
     pca = baselines.LogmelPCA(n)
-    flat = _padded(baselines.stats_fns(fc_dict)["logmel_flat"], batch_size)
     for b in tqdm(_prepared_batches(data, "train", "waveform", crop,
                                     batch_size, False),
                   desc="fit log-mel PCA", disable=not progress):
-      pca.partial_fit(flat(b["waveform"]))
+      pca.partial_fit(stats["logmel_flat"](b["waveform"]))
     pca.finish()
   reps = make_reps(encoder, frozen.random_init(config, example, seed),
-                   baseline_names, pooling, layers == "all", fc_dict,
+                   baseline_names, pooling, layers == "all", stats,
                    batch_size, pca)
   widths = {}
   for split in splits:
@@ -336,7 +342,8 @@ def _run_audio(out, encoder, audio, data_dir, pooling, layers,
                                       np.asarray(crops[0]["inputs"])[None],
                                       seed)
   reps = make_reps(encoder, random_encoder, names, pooling, layers == "all",
-                   dataclasses.asdict(fc), batch_size)
+                   padded_stats(dataclasses.asdict(fc), batch_size),
+                   batch_size)
   widths = export_split(out, "audio", _batched(crops, batch_size),
                         len(crops), tracks, reps, [], 0, progress)
   return _write_info(out, encoder, None, ("audio",), reps, pooling, layers,
