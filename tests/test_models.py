@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,28 +54,100 @@ def test_bf16_compute_keeps_float32_params():
   assert h.shape == (2, 128) and h.dtype == jnp.float32
 
 
-def test_max_pool3_matches_flax_max_pool_in_value_and_gradient():
+def test_relu_pool3_matches_autodiff_of_the_plain_form():
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
-  x_BxTxC = jax.random.normal(jax.random.key(0), (2, 28, 5))  # 28: a remainder
-  reference = lambda x: nn.max_pool(x, (3,), strides=(3,))
-  np.testing.assert_array_equal(samplecnn.max_pool3(x_BxTxC),
-                                reference(x_BxTxC))
-  weights = jax.random.normal(jax.random.key(1), (2, 9, 5))
-  grad = lambda pool: jax.grad(lambda x: jnp.sum(pool(x) * weights))(x_BxTxC)
-  np.testing.assert_array_equal(grad(samplecnn.max_pool3), grad(reference))
+  keys = jax.random.split(jax.random.key(0), 4)
+  y = jax.random.normal(keys[0], (2, 28, 6))  # 28: a remainder frame
+  mul = jnp.array([1.5, -0.7, 0.3, -2.0, 0.9, -0.1])  # both signs
+  add = 0.3 * jax.random.normal(keys[1], (6,))
+  weights = jax.random.normal(keys[2], (2, 9, 6))
+  plain = lambda y, m, a: nn.max_pool(nn.relu(y * m + a), (3,), strides=(3,))
+  fused = jax.jit(samplecnn.relu_pool3)
+  np.testing.assert_allclose(fused(y, mul, add), plain(y, mul, add),
+                             rtol=1e-5, atol=1e-6)
+  grads = [jax.jit(jax.grad(lambda *a, f=f: jnp.sum(f(*a) * weights),
+                            argnums=(0, 1, 2)))(y, mul, add)
+           for f in (samplecnn.relu_pool3, plain)]
+  np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5)
+  np.testing.assert_allclose(grads[0][2], grads[1][2], rtol=1e-5)
+  assert float(jnp.abs(grads[0][0][:, 27]).max()) == 0  # the remainder
 
 
-def test_materialized_is_the_identity_in_value_and_gradient():
-  x = jax.random.normal(jax.random.key(0), (4, 81, 8))
-  w = jax.random.normal(jax.random.key(1), x.shape)
-  step = jax.jit(jax.value_and_grad(
-      lambda x: jnp.sum(samplecnn.materialized(x) * w)))
-  np.testing.assert_array_equal(jax.jit(samplecnn.materialized)(x), x)
-  value, grad = step(x)
-  np.testing.assert_array_equal(value, jnp.sum(x * w))
-  np.testing.assert_array_equal(grad, w)
-  # A NaN first element makes the loop run zero times: still the identity.
-  x_nan = x.at[0, 0, 0].set(jnp.nan)
-  np.testing.assert_array_equal(jax.jit(samplecnn.materialized)(x_nan), x_nan)
-  # It must stay a loop in the compiled step, or XLA fuses through it.
-  assert " while(" in step.lower(x).compile().as_text()
+def test_dense_relu_matches_autodiff_of_the_plain_form():
+  x = jax.random.normal(jax.random.key(0), (2, 30, 4))
+  w = jax.random.normal(jax.random.key(1), (4, 8))
+  g = jax.random.normal(jax.random.key(2), (2, 30, 8))
+  plain = lambda x, w: jax.nn.relu(x @ w)
+  np.testing.assert_allclose(samplecnn.dense_relu(x, w), plain(x, w),
+                             rtol=1e-6, atol=1e-6)
+  ours = jax.vjp(samplecnn.dense_relu, x, w)[1](g)
+  ref = jax.vjp(plain, x, w)[1](g)
+  for a, b in zip(ours, ref):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+class _PlainSampleCNN(nn.Module):
+  """SampleCNN as Flax layers compose it: conv with bias, BatchNorm, ReLU,
+  max-pool. The reference for the folded, fused model."""
+  channels: tuple
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                                epsilon=1e-5)
+    x = nn.relu(norm()(nn.Conv(self.channels[0], (3,), strides=(3,),
+                               padding="VALID")(x[..., None])))
+    for ch in self.channels[1:-1]:
+      x = nn.relu(norm()(nn.Conv(ch, (3,), padding=((1, 1),))(x)))
+      x = nn.max_pool(x, (3,), strides=(3,))
+    x = nn.relu(norm()(nn.Conv(self.channels[-1], (3,), padding=((1, 1),))(x)))
+    return jnp.mean(x, axis=1)
+
+
+def test_samplecnn_equals_the_plain_flax_composition():
+  """Same parameter tree and initial values; in training the same output,
+  gradients and running statistics; in eval the same output. The conv
+  biases are made nonzero, so their folding into BatchNorm is checked too."""
+  channels = (16, 16, 32, 32)
+  ours = samplecnn.SampleCNN(channels=channels)
+  plain = _PlainSampleCNN(channels)
+  x = jax.random.normal(jax.random.key(0), (6, 81))
+  variables = plain.init(jax.random.key(1), x)
+  jax.tree.map(np.testing.assert_array_equal,
+               ours.init(jax.random.key(1), x), variables)
+  variables = jax.tree.map(
+      lambda v: v + 0.3 * jax.random.normal(jax.random.key(2), v.shape),
+      variables)
+  train = lambda m: jax.jit(jax.value_and_grad(
+      lambda p: (lambda out: (jnp.sum(out[0] ** 2), out[1]))(m.apply(
+          {"params": p, "batch_stats": variables["batch_stats"]}, x,
+          train=True, mutable=["batch_stats"])), has_aux=True))(
+              variables["params"])
+  ((loss_a, stats_a), grad_a), ((loss_b, stats_b), grad_b) = map(
+      train, (ours, plain))
+  np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  jax.tree.map(close, stats_a, stats_b)
+  for layer, g in grad_b.items():
+    for name, value in g.items():
+      if layer.startswith("Conv") and name == "bias":
+        # BatchNorm cancels a conv bias; autodiff leaves float noise.
+        assert float(jnp.abs(grad_a[layer][name]).max()) == 0
+        assert float(jnp.abs(value).max()) < 1e-4
+      else:
+        close(grad_a[layer][name], value)
+  close(ours.apply(variables, x), plain.apply(variables, x))
+
+
+def test_computed_once_is_fn_and_stays_a_conditional():
+  fn = lambda x, s: jnp.sin(x) * s
+  x, s = jax.random.normal(jax.random.key(0), (4, 9, 8)), jnp.ones(8)
+  once = jax.jit(lambda x, s: samplecnn.computed_once(fn, x, s))
+  np.testing.assert_array_equal(once(x, s), jax.jit(fn)(x, s))
+  # A NaN where the predicate is read runs the other branch: still fn.
+  s_nan = s.at[0].set(jnp.nan)
+  np.testing.assert_array_equal(once(x, s_nan), jax.jit(fn)(x, s_nan))
+  # It must stay a conditional in the compiled program, or XLA fuses
+  # through it.
+  assert " conditional(" in once.lower(x, s).compile().as_text()

@@ -11,39 +11,174 @@ import jax.numpy as jnp
 CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 
 
-def max_pool3(x_BxTxC):
-  """Max-pool 3, stride 3 over time, as the max of three strided slices.
+def computed_once(fn, *args):
+  """`fn(*args)`, computed where XLA cannot fuse it into its consumers.
 
-  Same values as `nn.max_pool(x, (3,), strides=(3,))`, but its gradient is
-  an elementwise select instead of XLA's select-and-scatter, which on CPU
-  costs more than the conv beside it (7x slower at the first block)."""
-  t = x_BxTxC.shape[1] // 3 * 3
-  return functools.reduce(jnp.maximum, [x_BxTxC[:, i:t:3] for i in range(3)])
+  XLA:CPU fuses cheap elementwise producers into each consumer. For the
+  pooling below that costs twice: the window selection, used three times,
+  is recomputed from the 3x larger unpooled input each time; and the pooled
+  output, fused into the next conv's weight-gradient transpose, turns that
+  transpose's tiled copy into a strided loop (71 ms instead of 37 ms at
+  block 2). `optimization_barrier` does not stop this, because XLA:CPU
+  removes it before fusion. A conditional's branches are separate
+  computations, so the value is computed in the branch and its consumers
+  read the stored result. Both branches are `fn`, so the value is
+  `fn(*args)` whichever runs; the predicate is read from the data (the last
+  argument's first element, equal to itself unless NaN) only so that XLA
+  cannot simplify the conditional away.
+  """
+  last = jax.tree.leaves(args)[-1]
+  first = last[(0,) * last.ndim]  # no reshape: a sharded array stays so
+  return jax.lax.cond(first == first, fn, fn, *args)
+
+
+def _once_on_cpu(fn, *args):
+  # Only XLA:CPU needs it; elsewhere a conditional would cost a sync.
+  return (computed_once(fn, *args) if jax.default_backend() == "cpu"
+          else fn(*args))
+
+
+class Conv(nn.Module):
+  """`nn.Conv`'s kernel and bias for a width-3 1-D conv, as parameters only.
+
+  SampleCNN applies them itself: in training BatchNorm subtracts the batch
+  mean, which cancels the bias exactly, so the bias is left out of the
+  activations (a full pass saved per layer) and gets an exact zero gradient,
+  where PyTorch's float noise would be scaled up to learning-rate-sized
+  Adam steps. The running mean still includes it (see `BatchNorm`)."""
+  features: int
+
+  @nn.compact
+  def __call__(self, in_features: int):
+    kernel_3xIxO = self.param("kernel", nn.initializers.lecun_normal(),
+                              (3, in_features, self.features))
+    bias_O = self.param("bias", nn.initializers.zeros, (self.features,))
+    return kernel_3xIxO, bias_O
+
+
+class BatchNorm(nn.Module):
+  """`nn.BatchNorm`'s params and statistics, as the per-channel `(mul, add)`
+  that normalise a bias-free conv output y as `y * mul + add`.
+
+  `moments` are y's batch mean and mean square in training (None in eval);
+  the running mean is kept for y + conv bias, as PyTorch and Flax keep it.
+  """
+  momentum: float = 0.9  # PyTorch's BN momentum 0.1
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, moments, conv_bias_C):
+    c = conv_bias_C.shape[0]
+    scale = self.param("scale", nn.initializers.ones, (c,))
+    beta = self.param("bias", nn.initializers.zeros, (c,))
+    ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,))
+    ra_var = self.variable("batch_stats", "var", jnp.ones, (c,))
+    if moments is None:
+      mean, var = ra_mean.value - conv_bias_C, ra_var.value
+    else:
+      mean, mean_sq = moments
+      var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
+      if not self.is_initializing():
+        m, batch = self.momentum, jax.lax.stop_gradient((mean, var))
+        ra_mean.value = m * ra_mean.value + (1 - m) * (batch[0] + conv_bias_C)
+        ra_var.value = m * ra_var.value + (1 - m) * batch[1]
+    mul = scale * jax.lax.rsqrt(var + self.epsilon)
+    return mul, beta - mean * mul
+
+
+def moments(y_BxTxC):
+  """Per-channel mean and mean square over batch and time, in float32."""
+  y = y_BxTxC.astype(jnp.float32)
+  return jnp.mean(y, axis=(0, 1)), jnp.mean(jnp.square(y), axis=(0, 1))
 
 
 @jax.custom_vjp
-def materialized(x):
-  """The identity, as a value XLA cannot recompute inside its consumers.
+def relu_pool3(y_BxTxC, mul_C, add_C):
+  """Max-pool 3 (stride 3) of `relu(y * mul + add)`, with a gradient that
+  reads the full-size y once.
 
-  For the first block's weight gradient XLA:CPU transposes the stem's output
-  from BxTxC to CxTxB, and fuses the stem's bias, BatchNorm and ReLU into
-  that transpose, recomputing them in an order that reads memory with a
-  stride of T·C. That one fusion took 520 ms of a 2.7 s step. Behind this
-  boundary it reads the stored output instead: 136 ms. `optimization_barrier`
-  does not help, because XLA:CPU removes it before fusion, and a loop with a
-  known trip count or an unchanged carry is simplified away; so this is a
-  while loop whose trip count XLA cannot know (1, or 0 when x's first
-  element is NaN) and whose body multiplies by that same 1. Either way the
-  value is x, bit for bit.
+  The affine map and ReLU are monotone per channel, so the window's max is
+  taken at its max of y where mul > 0 and at its min where mul < 0. The
+  forward keeps that selected y (a third of y's size); the backward then
+  sums mul's and add's gradients on the pooled grid, and writes y's gradient
+  in one pass that routes each window's gradient to the first position
+  holding the selected value, as XLA's max-pool gradient does. Autodiff of
+  the plain form writes the unpooled gradient first and reduces it twice at
+  full size. Where mul is exactly 0 the window's min is taken. On CPU the
+  selection and the output are each `computed_once`.
   """
-  first = x[(0,) * x.ndim]  # no reshape: a sharded batch stays as it is
-  runs = first == first
-  return jax.lax.while_loop(lambda c: c[0] < runs.astype(jnp.int32),
-                            lambda c: (c[0] + 1, c[1] * runs.astype(x.dtype)),
-                            (0, x))[1]
+  return _relu_pool3_fwd(y_BxTxC, mul_C, add_C)[0]
 
 
-materialized.defvjp(lambda x: (materialized(x), None), lambda _, g: (g,))
+def _windows(y_BxTxC):
+  b, t, c = y_BxTxC.shape
+  return y_BxTxC[:, :t // 3 * 3].reshape(b, t // 3, 3, c)
+
+
+def _pool_select(y_BxTxC, mul_C):
+  """Each window's max of y where mul > 0, its min elsewhere."""
+  sign_C = jnp.where(mul_C > 0, 1, -1).astype(y_BxTxC.dtype)
+  t = y_BxTxC.shape[1] // 3 * 3
+  return sign_C * functools.reduce(
+      jnp.maximum, [y_BxTxC[:, i:t:3] * sign_C for i in range(3)])
+
+
+def _affine_relu(x, mul_C, add_C):
+  return nn.relu(x * mul_C + add_C)
+
+
+def _relu_pool3_fwd(y_BxTxC, mul_C, add_C):
+  sel_BxFxC = _once_on_cpu(_pool_select, y_BxTxC, mul_C)
+  out_BxFxC = _once_on_cpu(_affine_relu, sel_BxFxC, mul_C, add_C)
+  return out_BxFxC, (y_BxTxC, sel_BxFxC, mul_C, add_C)
+
+
+def _relu_pool3_bwd(res, d_out_BxFxC):
+  y_BxTxC, sel_BxFxC, mul_C, add_C = res
+  dz_BxFxC = jnp.where(sel_BxFxC * mul_C + add_C > 0, d_out_BxFxC, 0)
+  d_mul = jnp.sum(dz_BxFxC * sel_BxFxC, axis=(0, 1), dtype=jnp.float32)
+  d_add = jnp.sum(dz_BxFxC, axis=(0, 1), dtype=jnp.float32)
+  w_BxFx3xC = _windows(y_BxTxC)
+  first_BxFxC = jnp.where(w_BxFx3xC[:, :, 0] == sel_BxFxC, 0,
+                          jnp.where(w_BxFx3xC[:, :, 1] == sel_BxFxC, 1, 2))
+  at_BxFx3xC = (jax.lax.broadcasted_iota(jnp.int32, w_BxFx3xC.shape, 2)
+                == first_BxFxC[:, :, None])
+  dy = jnp.where(at_BxFx3xC, (dz_BxFxC * mul_C)[:, :, None], 0)
+  b, t, c = y_BxTxC.shape
+  dy_BxTxC = jnp.pad(dy.reshape(b, -1, c), ((0, 0), (0, t % 3), (0, 0)))
+  return (dy_BxTxC.astype(y_BxTxC.dtype), d_mul.astype(mul_C.dtype),
+          d_add.astype(add_C.dtype))
+
+
+relu_pool3.defvjp(_relu_pool3_fwd, _relu_pool3_bwd)
+
+
+@jax.custom_vjp
+def dense_relu(x_BxFxK, w_KxC):
+  """`relu(x @ w)` for a small K, whose weight gradient is `x^T @ d_z`.
+
+  Written as K multiply-adds rather than a dot, so the ReLU fuses into the
+  one pass that writes the output (a dot writes it, then a ReLU rewrites
+  it). Autodiff's weight gradient would transpose the large `d_z`; this one
+  contracts it as it lies."""
+  return nn.relu(sum(x_BxFxK[..., k, None] * w_KxC[k]
+                     for k in range(w_KxC.shape[0])))
+
+
+def _dense_relu_fwd(x_BxFxK, w_KxC):
+  return dense_relu(x_BxFxK, w_KxC), (x_BxFxK, w_KxC)
+
+
+def _dense_relu_bwd(res, d_out_BxFxC):
+  x_BxFxK, w_KxC = res
+  # The ReLU's mask is recomputed from the small x rather than read from
+  # the stored output.
+  dz_BxFxC = jnp.where(dense_relu(x_BxFxK, w_KxC) > 0, d_out_BxFxC, 0)
+  d_w = jnp.einsum("bfk,bfc->kc", x_BxFxK, dz_BxFxC)
+  return jnp.einsum("bfc,kc->bfk", dz_BxFxC, w_KxC), d_w
+
+
+dense_relu.defvjp(_dense_relu_fwd, _dense_relu_bwd)
 
 
 def receptive_field(channels: Sequence[int]) -> int:
@@ -61,21 +196,48 @@ class SampleCNN(nn.Module):
 
   @nn.compact
   def __call__(self, wav_BxT, train: bool = False):
-    # PyTorch's BN momentum 0.1 is Flax's 0.9; BN statistics are means over
-    # the global batch because the step is one jit over sharded arrays.
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train,
-                             momentum=0.9, epsilon=1e-5, dtype=self.dtype)
-    conv = functools.partial(nn.Conv, kernel_size=(3,), dtype=self.dtype)
-    x = wav_BxT[..., None].astype(self.dtype)
-    x = nn.relu(norm()(conv(self.channels[0], strides=(3,),
-                            padding="VALID")(x)))
-    if train and jax.default_backend() == "cpu":  # see `materialized`
-      x = materialized(x)
+    # BatchNorm's statistics are means over the global batch: the step is
+    # one jit over sharded arrays.
+    dt = self.dtype
+    x = self._stem(wav_BxT, train)
     self.sow("intermediates", "layers", x)
-    for ch in self.channels[1:-1]:
-      x = nn.relu(norm()(conv(ch, padding=((1, 1),))(x)))
-      x = max_pool3(x)
+    for i, ch in enumerate(self.channels[1:]):
+      kernel, bias = Conv(ch)(x.shape[-1])
+      y = jax.lax.conv_general_dilated(
+          x.astype(dt), kernel.astype(dt), (1,), ((1, 1),),
+          dimension_numbers=("NWC", "WIO", "NWC"))
+      mul, add = BatchNorm()(moments(y) if train else None, bias)
+      mul, add = mul.astype(dt), add.astype(dt)
+      if i < len(self.channels) - 2:
+        x = relu_pool3(y, mul, add)
+      else:  # the final conv has no pool
+        x = nn.relu(y * mul + add)
       self.sow("intermediates", "layers", x)
-    x = nn.relu(norm()(conv(self.channels[-1], padding=((1, 1),))(x)))
-    self.sow("intermediates", "layers", x)
     return jnp.mean(x, axis=1).astype(jnp.float32)
+
+  def _stem(self, wav_BxT, train):
+    """Conv k3 s3 from one channel, BN and ReLU, in one pass.
+
+    The stem's windows don't overlap, so its conv is `wav3 @ kernel` over
+    the Bx(T/3)x3 reshaped wave. Its output's batch moments then follow from
+    wav3's sums and 3x3 Gram matrix, without a pass over the 128-channel
+    output, and BatchNorm folds into the product: `relu([wav3, 1] @
+    [kernel * mul; add])` (`dense_relu`). Its weight gradient is then
+    `[wav3, 1]^T @ d_z`, and the moments' gradients are 4x4-sized.
+    """
+    b, t = wav_BxT.shape
+    kernel, bias = Conv(self.channels[0])(1)
+    wav3 = wav_BxT[:, :t // 3 * 3].reshape(b, t // 3, 3).astype(jnp.float32)
+    wav4_BxFx4 = jnp.concatenate([wav3, jnp.ones_like(wav3[..., :1])], -1)
+    stats = None
+    if train:
+      gram_4x4 = jnp.einsum("bfk,bfl->kl", wav4_BxFx4, wav4_BxFx4,
+                            precision=jax.lax.Precision.HIGHEST)
+      gram_4x4 = gram_4x4 / (b * (t // 3))
+      k_3xC = kernel[:, 0]
+      stats = (gram_4x4[3, :3] @ k_3xC,
+               jnp.einsum("kc,kl,lc->c", k_3xC, gram_4x4[:3, :3], k_3xC))
+    mul, add = BatchNorm()(stats, bias)
+    w_4xC = jnp.concatenate([kernel[:, 0] * mul, add[None]])
+    return dense_relu(wav4_BxFx4.astype(self.dtype),
+                      w_4xC.astype(self.dtype))
