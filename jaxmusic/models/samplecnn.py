@@ -60,23 +60,24 @@ class BatchNorm(nn.Module):
   """`nn.BatchNorm`'s params and statistics, as the per-channel `(mul, add)`
   that normalise a bias-free conv output y as `y * mul + add`.
 
-  `moments` are y's batch mean and mean square in training (None in eval);
-  the running mean is kept for y + conv bias, as PyTorch and Flax keep it.
+  `batch_moments` are y's batch mean and mean square in training (None in
+  eval). The running mean is kept for y + conv bias, as PyTorch and Flax
+  keep it.
   """
   momentum: float = 0.9  # PyTorch's BN momentum 0.1
   epsilon: float = 1e-5
 
   @nn.compact
-  def __call__(self, moments, conv_bias_C):
+  def __call__(self, batch_moments, conv_bias_C):
     c = conv_bias_C.shape[0]
     scale = self.param("scale", nn.initializers.ones, (c,))
     beta = self.param("bias", nn.initializers.zeros, (c,))
     ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,))
     ra_var = self.variable("batch_stats", "var", jnp.ones, (c,))
-    if moments is None:
+    if batch_moments is None:
       mean, var = ra_mean.value - conv_bias_C, ra_var.value
     else:
-      mean, mean_sq = moments
+      mean, mean_sq = batch_moments
       var = jnp.maximum(mean_sq - jnp.square(mean), 0.0)
       if not self.is_initializing():
         m, batch = self.momentum, jax.lax.stop_gradient((mean, var))
