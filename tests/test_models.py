@@ -55,7 +55,6 @@ def test_bf16_compute_keeps_float32_params():
 
 
 def test_relu_pool3_matches_autodiff_of_the_plain_form():
-  import flax.linen as nn  # pylint: disable=g-import-not-at-top
   keys = jax.random.split(jax.random.key(0), 4)
   y = jax.random.normal(keys[0], (2, 28, 6))  # 28: a remainder frame
   mul = jnp.array([1.5, -0.7, 0.3, -2.0, 0.9, -0.1])  # both signs
