@@ -101,8 +101,8 @@ def _phase_vocoder(stft_MxF, rate, n_out):
   input frames, i.e. the phasor of S[right]·conj(S[left]), so the hop
   drops out and the accumulated phase is a cumulative product. That
   replaces atan2, the cumulative sum and exp(i·), 70% of the angle form's
-  time on CPU, with multiplies. Output frames past the input's end repeat the last frame and
-  are never read by the caller.
+  time on CPU, with multiplies. Output frames past the input's end repeat
+  the last frame and are never read by the caller.
   """
   n_frames, n_freq = stft_MxF.shape
   pos_K = jnp.minimum(jnp.arange(n_out) * rate, n_frames - 1)
