@@ -86,6 +86,25 @@ def test_dense_relu_matches_autodiff_of_the_plain_form():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+def test_winograd_conv3_matches_xla_conv_and_its_gradients():
+  conv = lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (1,), ((1, 1),), dimension_numbers=("NWC", "WIO", "NWC"))
+  for shape in ((2, 3, 1, 2), (3, 27, 5, 7), (2, 243, 16, 8)):
+    b, t, c, o = shape
+    keys = jax.random.split(jax.random.key(t), 3)
+    x = jax.random.normal(keys[0], (b, t, c))
+    k = jax.random.normal(keys[1], (3, c, o))
+    g = jax.random.normal(keys[2], (b, t, o))
+    ours, ref = (jax.jit(jax.value_and_grad(
+        lambda x, k, f=f: jnp.sum(f(x, k) * g), argnums=(0, 1)))
+                 for f in (samplecnn.winograd_conv3, conv))
+    np.testing.assert_allclose(jax.jit(samplecnn.winograd_conv3)(x, k),
+                               conv(x, k), rtol=1e-5, atol=1e-5)
+    (_, grads), (_, want) = ours(x, k), ref(x, k)
+    for a, w in zip(grads, want):  # edges: the first and last tiles
+      np.testing.assert_allclose(a, w, rtol=1e-5, atol=1e-4)
+
+
 class _PlainSampleCNN(nn.Module):
   """SampleCNN as Flax layers compose it: conv with bias, BatchNorm, ReLU,
   max-pool. The reference for the folded, fused model."""
