@@ -1,5 +1,4 @@
 """NT-Xent against a float64 numpy reference, and over sharded batches."""
-import functools
 
 import jax
 import jax.numpy as jnp
