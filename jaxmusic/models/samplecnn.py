@@ -247,8 +247,8 @@ def winograd_conv3(x_BxTxC, kernel_3xCxO):
 
 
 def _winograd_fwd(x_BxTxC, kernel_3xCxO):
-  b, t, c = x_BxTxC.shape
-  xw = x_BxTxC.reshape(b, t // 3, 3, c)
+  b, t, _ = x_BxTxC.shape
+  xw = _windows(x_BxTxC)
   tiles = [_shift(xw[:, :, 2], 1), xw[:, :, 0], xw[:, :, 1], xw[:, :, 2],
            _shift(xw[:, :, 0], -1)]
   v_5xBxPxC = _stack_rows(_WINO_BT, tiles)
@@ -262,7 +262,7 @@ def _winograd_fwd(x_BxTxC, kernel_3xCxO):
 def _winograd_bwd(res, dy_BxTxO):
   v_5xBxPxC, g_5xCxO = res
   _, b, p, c = v_5xBxPxC.shape
-  dyw = dy_BxTxO.reshape(b, p, 3, -1)
+  dyw = _windows(dy_BxTxO)
   dm_5xBxPxO = _stack_rows(_WINO_AT.T, [dyw[:, :, j] for j in range(3)])
   dv_5xBxPxC = jnp.einsum("ibpo,ico->ibpc", dm_5xBxPxO, g_5xCxO)
   # One contracting axis, as XLA:CPU's dot takes it without a transpose;
