@@ -40,10 +40,11 @@ from absl import app
 from absl import flags
 from tqdm import tqdm
 
-from jaxmusic.data import build
+from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
 from jaxmusic.data import records
+from jaxmusic.data import sources
 from jaxmusic.eval import baselines
 from jaxmusic.eval import frozen
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -217,9 +218,8 @@ def _audio_paths(items):
   paths = []
   for item in items:
     if os.path.isdir(item):
-      for root, _, files in sorted(os.walk(item)):
-        paths += [os.path.join(root, f) for f in sorted(files)
-                  if f.lower().endswith(build.sources.AUDIO_EXTS)]
+      paths += [p for p in sources.walk_files(item)
+                if not decode.ignore_rule(p) and not decode.is_midi(p)]
     else:
       paths.append(item)
   return paths
@@ -231,8 +231,8 @@ def _audio_crops(paths, feature, crop, fc: feats.FeatureConfig):
   crops, tracks, rejected = [], [], []
   for path in paths:
     try:
-      wav = build._load_audio(path, fc.sample_rate)  # pylint: disable=protected-access
-    except build.Rejected as e:
+      wav = decode.load_audio(path, fc.sample_rate)
+    except decode.Rejected as e:
       logging.warning("skipping %s: %s", path, e)
       rejected.append({"path": path, "reason": str(e)})
       continue

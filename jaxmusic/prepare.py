@@ -28,13 +28,20 @@ _FEATURES = flags.DEFINE_list(
 _SR = flags.DEFINE_integer("sample_rate", 22050, "Target sample rate (Hz).")
 _HOP = flags.DEFINE_integer("hop_length", 512, "Hop of all frame features.")
 _N_MELS = flags.DEFINE_integer("n_mels", 128, "Mel bands.")
-_SEGMENT = flags.DEFINE_float("segment_seconds", 10.0, "Segment length (s).")
+_SEGMENT = flags.DEFINE_float(
+    "segment_seconds", None,
+    "Segment length (s). Default: 10 s, or 3 s for --source=synthetic, whose "
+    "tracks are 6 s long.")
 _WAV_DTYPE = flags.DEFINE_string("waveform_dtype", "int16",
                                  "int16, float16 or float32.")
 _WORKERS = flags.DEFINE_integer("workers", 1, "Parallel worker processes.")
 _SPLITS = flags.DEFINE_list("split_fractions", ["0.8", "0.1", "0.1"],
                             "train,valid,test fractions without a split "
                             "column.")
+# Per-source default segment lengths: the synthetic tracks are 6 s long, and
+# 3 s is what the CLMR configs prepare them with.
+DEFAULT_SEGMENT_SECONDS = {"synthetic": 3.0}
+
 _NUM_TRACKS = flags.DEFINE_integer("synthetic_tracks", 320,
                                    "--source=synthetic: number of tracks.")
 
@@ -46,6 +53,7 @@ def main(argv):
                                n_mels=_N_MELS.value,
                                waveform_dtype=_WAV_DTYPE.value)
   source, path = _SOURCE.value, _INPUT.value
+  segment = _SEGMENT.value or DEFAULT_SEGMENT_SECONDS.get(source, 10.0)
   try:
     if source == "synthetic":
       path = synthetic.generate(
@@ -57,7 +65,7 @@ def main(argv):
       raise ValueError("--input is required for --source=" + source)
     manifest = build.prepare(
         source, path, _OUTPUT.value, features=tuple(_FEATURES.value),
-        segment_seconds=_SEGMENT.value, workers=_WORKERS.value, cfg=cfg,
+        segment_seconds=segment, workers=_WORKERS.value, cfg=cfg,
         fractions=tuple(float(x) for x in _SPLITS.value))
   except (ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)

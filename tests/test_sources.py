@@ -28,10 +28,30 @@ def test_gtzan_folder_per_label(tmp_path):
     for i in range(2):
       _wav(str(tmp_path / "genres" / label / f"{label}.{i:05d}.wav"))
   (tmp_path / "genres" / "rock" / "notes.txt").write_text("x")
-  tracks = sources.read_source("gtzan", str(tmp_path))
-  assert [(t.track_id, t.label) for t in tracks] == [
+  (tmp_path / "genres" / "rock" / ".DS_Store").write_text("x")
+  _wav(str(tmp_path / "genres" / "stray.wav"))
+  _wav(str(tmp_path / "genres" / "rock" / "live" / "encore.flac"))
+  listing = sources.read_source("gtzan", str(tmp_path))
+  assert [(t.track_id, t.label) for t in listing.tracks] == [
       ("blues/blues.00000", "blues"), ("blues/blues.00001", "blues"),
-      ("rock/rock.00000", "rock"), ("rock/rock.00001", "rock")]
+      ("rock/rock.00000", "rock"), ("rock/rock.00001", "rock"),
+      ("rock/live/encore", "rock")]
+  # Every other file is accounted for, with the rule that skipped it.
+  assert sorted((os.path.basename(p), r) for p, r in listing.ignored) == [
+      (".DS_Store", "hidden file"), ("notes.txt", ".txt"),
+      ("stray.wav", "outside a label folder")]
+
+
+def test_folder_layouts_let_the_decoder_decide(tmp_path):
+  """An extension no list names is still offered to the decoders, and a
+  second file with the same stem keeps its own track."""
+  _wav(str(tmp_path / "a" / "x.wav"))
+  (tmp_path / "a" / "x.opus").write_bytes(b"anything")
+  (tmp_path / "a" / "y.weird").write_bytes(b"anything")
+  tracks = sources.read_source("gtzan", str(tmp_path)).tracks
+  assert [t.track_id for t in tracks] == ["a/x", "a/x.wav", "a/y"]
+  tracks = sources.read_source("folder", str(tmp_path)).tracks
+  assert [t.track_id for t in tracks] == ["a/x", "a/x.wav", "a/y"]
 
 
 @pytest.mark.parametrize("ext,sep", [(".csv", ","), (".tsv", "\t")])
@@ -44,7 +64,7 @@ def test_csv_manifest(tmp_path, ext, sep):
                      "calm"]),
            sep.join(["sub/b.wav", "y", "", "", "", "", "3"])]
   (tmp_path / f"m{ext}").write_text("\n".join(lines) + "\n")
-  a, b = sources.read_source("csv", str(tmp_path / f"m{ext}"))
+  a, b = sources.read_source("csv", str(tmp_path / f"m{ext}")).tracks
   assert a.audio == str(tmp_path / "a.wav") and a.tags == ("t1", "t2")
   assert a.split == "valid" and a.artist == "ann"
   assert b.track_id == "sub/b" and b.split is None and b.tags == ()
@@ -66,7 +86,7 @@ def test_magnatagatune_top_tags_and_folder_split(tmp_path):
   for clip, path, flags in rows:
     text += "\t".join([clip, *map(str, flags), path]) + "\n"
   (tmp_path / "annotations_final.csv").write_text(text)
-  tracks = sources.magnatagatune(str(tmp_path), top_k=2)
+  tracks = sources.magnatagatune(str(tmp_path), top_k=2).tracks
   assert [t.split for t in tracks] == ["train", "valid", "test"]
   assert [t.tags for t in tracks] == [("guitar", "rock"), ("guitar",),
                                       ("rock",)]
@@ -79,7 +99,7 @@ def test_maestro_pairs(tmp_path):
       "canonical_composer,canonical_title,split,year,midi_filename,"
       "audio_filename,duration\nChopin,X,validation,2004,2004/p.midi,"
       "2004/p.wav,1.0\n")
-  (t,) = sources.read_source("maestro", str(tmp_path))
+  (t,) = sources.read_source("maestro", str(tmp_path)).tracks
   assert t.midi.endswith("p.midi") and t.audio.endswith("p.wav")
   assert t.label == t.artist == "Chopin" and t.split == "valid"
 
@@ -89,8 +109,10 @@ def test_plain_folder_pairs_by_stem(tmp_path):
   _mid(str(tmp_path / "x" / "song.mid"))
   _mid(str(tmp_path / "only.mid"))
   _wav(str(tmp_path / "solo.flac"))
-  tracks = {t.track_id: t for t in sources.read_source("folder",
-                                                        str(tmp_path))}
+  (tmp_path / "cover.jpg").write_bytes(b"x")
+  listing = sources.read_source("folder", str(tmp_path))
+  tracks = {t.track_id: t for t in listing.tracks}
+  assert listing.ignored == [(str(tmp_path / "cover.jpg"), ".jpg")]
   assert set(tracks) == {"x/song", "only", "solo"}
   assert tracks["x/song"].audio and tracks["x/song"].midi
   assert tracks["only"].audio is None and tracks["solo"].midi is None

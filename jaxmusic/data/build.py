@@ -7,6 +7,7 @@ split and the manifest is written last. A directory whose manifest matches
 the inputs and options and whose shards verify is left as it is.
 """
 
+import collections
 import concurrent.futures as cf
 import dataclasses
 import hashlib
@@ -20,53 +21,24 @@ import struct
 import numpy as np
 from tqdm import tqdm
 
+from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
 from jaxmusic.data import sources
 
-SILENCE_RMS = 1e-4
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
-
-
-class Rejected(Exception):
-  """A track that cannot be used; the message is the reason."""
-
-
-def _load_audio(path: str, sr: int) -> np.ndarray:
-  import librosa  # pylint: disable=g-import-not-at-top
-  try:
-    wav, _ = librosa.load(path, sr=sr, mono=True)
-  except Exception as e:  # pylint: disable=broad-except
-    raise Rejected(f"cannot decode audio: {type(e).__name__}: {e}") from e
-  if wav.size == 0:
-    raise Rejected("empty audio")
-  if not np.all(np.isfinite(wav)):
-    raise Rejected("audio contains NaN or Inf")
-  if np.sqrt(np.mean(np.square(wav))) < SILENCE_RMS:
-    raise Rejected("silent audio")
-  return wav
-
-
-def _load_midi(path: str):
-  import pretty_midi  # pylint: disable=g-import-not-at-top
-  try:
-    midi = pretty_midi.PrettyMIDI(path)
-  except Exception as e:  # pylint: disable=broad-except
-    raise Rejected(f"unreadable MIDI: {type(e).__name__}: {e}") from e
-  if not any(inst.notes for inst in midi.instruments):
-    raise Rejected("MIDI has no notes")
-  return midi
+Rejected = decode.Rejected
 
 
 def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
                   segment_samples: int) -> list[dict]:
   """Decodes one track into its segment records; raises Rejected."""
-  midi = _load_midi(track.midi) if track.midi else None
+  midi = decode.load_midi(track.midi) if track.midi else None
   needs_audio = any(f in feats.AUDIO_FEATURES for f in features)
   if "pianoroll" in features and midi is None:
     raise Rejected("pianoroll requested but the track has no MIDI")
   if track.audio:
-    wav = _load_audio(track.audio, cfg.sample_rate)
+    wav = decode.load_audio(track.audio, cfg.sample_rate)
   elif needs_audio:
     # MIDI-only tracks are rendered with the synthetic corpus's timbres so
     # audio encoders can still read them.
@@ -77,8 +49,7 @@ def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
   seconds = (len(wav) if wav is not None else
              midi.get_end_time() * cfg.sample_rate) / cfg.sample_rate
   if seconds * cfg.sample_rate < segment_samples:
-    raise Rejected(f"shorter than one segment ({seconds:.2f} s < "
-                   f"{segment_samples / cfg.sample_rate:.2f} s)")
+    raise decode.too_short(seconds, segment_samples / cfg.sample_rate)
   return feats.segment_track(wav, midi, features, cfg, segment_samples)
 
 
@@ -114,8 +85,8 @@ def _work_item(args):
     return ("ok", len(recs))
   except Rejected as e:
     with open(work_path + ".rej", "w") as f:
-      f.write(str(e))
-    return ("rejected", str(e))
+      json.dump({"reason": e.reason, "detail": e.detail}, f)
+    return ("rejected", e.reason)
 
 
 def _done(work_path: str) -> bool:
@@ -131,12 +102,70 @@ def _done(work_path: str) -> bool:
     return False
 
 
-def assign_split(track_id: str, fractions=DEFAULT_FRACTIONS) -> str:
-  """Deterministic split by a hash of the track id, so a track's segments
-  never land in two splits and the split does not depend on file order."""
-  u = int(hashlib.sha1(track_id.encode()).hexdigest()[:12], 16) / 16**12
-  cut = np.cumsum(fractions)
-  return records.SPLITS[int(np.searchsorted(cut, u, side="right"))]
+def _order_key(track_id: str) -> str:
+  return hashlib.sha1(track_id.encode()).hexdigest()
+
+
+def _split_counts(n: int, fractions) -> list[int]:
+  """Track counts per split for a group of n: largest remainder, with every
+  split non-empty when n >= 3 (probes need a valid and a test track)."""
+  if n < 3:
+    # Too few for all three: a test track before a valid one, since a
+    # probe can do without model selection but not without a test.
+    return [min(n, 1), 0, n - min(n, 1)]
+  ideal = np.asarray(fractions, float) * n
+  counts = np.floor(ideal).astype(int)
+  for i in np.argsort(-(ideal - counts), kind="stable")[:n - counts.sum()]:
+    counts[i] += 1
+  for i in range(3):
+    if counts[i] == 0:
+      counts[int(np.argmax(counts))] -= 1
+      counts[i] = 1
+  return counts.tolist()
+
+
+def assign_splits(tracks, fractions=DEFAULT_FRACTIONS):
+  """{track_id: split} for tracks without a split of their own, and the
+  warnings for labels too rare to reach every split.
+
+  Stratified by label, deterministic: within a label, tracks are ordered by
+  a hash of their id (not by file order) and cut by `fractions`. A source's
+  own split always wins. When the labels alone leave a split empty, the
+  largest split gives it a track, so any set of 3 or more can be probed.
+  """
+  free = [t for t in tracks if not t.split]
+  groups = collections.defaultdict(list)
+  for t in free:
+    groups[t.label].append(t.track_id)
+  out, warnings = {}, []
+  for label in sorted(groups, key=lambda x: (x is None, x or "")):
+    ids = sorted(groups[label], key=_order_key)
+    counts = _split_counts(len(ids), fractions)
+    if label is not None and 0 in counts:
+      missing = [s for s, c in zip(records.SPLITS, counts) if not c]
+      warnings.append(f"label {label!r} has {len(ids)} track(s): too few to "
+                      f"reach {' and '.join(missing)}")
+    cuts = np.cumsum(counts)
+    for i, track_id in enumerate(ids):
+      out[track_id] = records.SPLITS[int(np.searchsorted(cuts, i,
+                                                         side="right"))]
+  if len(tracks) >= 3:
+    by_split = collections.defaultdict(list)
+    for t in tracks:
+      by_split[t.split or out[t.track_id]].append(t.track_id)
+    for split in records.SPLITS:
+      if by_split[split]:
+        continue
+      movable = {s: sorted((i for i in by_split[s] if i in out),
+                           key=_order_key) for s in records.SPLITS}
+      donor = max(records.SPLITS, key=lambda s: len(movable[s]))
+      if len(movable[donor]) < 2:
+        continue
+      moved = movable[donor][-1]
+      by_split[donor].remove(moved)
+      by_split[split].append(moved)
+      out[moved] = split
+  return out, warnings
 
 
 def _fingerprint(tracks, features, cfg, segment_samples, fractions):
@@ -169,7 +198,8 @@ def prepare(source: str, input_path: str, output: str,
   segment_samples = int(round(segment_seconds * cfg.sample_rate / hop)) * hop
   if segment_samples <= 0:
     raise ValueError(f"--segment_seconds={segment_seconds} is too short")
-  tracks = sources.read_source(source, input_path)
+  listing = sources.read_source(source, input_path)
+  tracks = listing.tracks
   ids = [t.track_id for t in tracks]
   if len(set(ids)) != len(ids):
     dup = sorted({i for i in ids if ids.count(i) > 1})[:3]
@@ -204,29 +234,35 @@ def prepare(source: str, input_path: str, output: str,
       _work_item(item)
       bar.update()
   bar.close()
-  return _finish(output, tracks, keys, features, cfg, segment_samples,
+  return _finish(output, listing, keys, features, cfg, segment_samples,
                  fractions, fingerprint, source, input_path, shard_mb)
 
 
-def _finish(output, tracks, keys, features, cfg, segment_samples, fractions,
+def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
             fingerprint, source, input_path, shard_mb):
+  tracks = listing.tracks
   work = os.path.join(output, ".work")
-  rejected, kept = [], {s: [] for s in records.SPLITS}
+  rejected, usable = [], []
   for track, key in zip(tracks, keys):
     base = os.path.join(work, key)
     if os.path.exists(base + ".rej"):
       with open(base + ".rej") as f:
-        rejected.append({"track_id": track.track_id,
-                         "path": track.audio or track.midi,
-                         "reason": f.read()})
-      continue
-    split = track.split or assign_split(track.track_id, fractions)
-    kept[split].append((track, base))
+        why = json.load(f)
+      rejected.append({"track_id": track.track_id,
+                       "path": track.audio or track.midi, **why})
+    else:
+      usable.append((track, base))
   with open(os.path.join(output, records.REJECTED), "w") as f:
     for r in rejected:
       f.write(json.dumps(r) + "\n")
   for r in rejected:
     logging.warning("rejected %s: %s", r["path"], r["reason"])
+  chosen, split_warnings = assign_splits([t for t, _ in usable], fractions)
+  for w in split_warnings:
+    logging.warning("split: %s", w)
+  kept = {s: [] for s in records.SPLITS}
+  for track, base in usable:
+    kept[track.split or chosen[track.track_id]].append((track, base))
   if not any(kept.values()):
     raise ValueError(f"{input_path}: no usable track ({len(rejected)} "
                      f"rejected, see {os.path.join(output, records.REJECTED)})")
@@ -280,6 +316,8 @@ def _finish(output, tracks, keys, features, cfg, segment_samples, fractions,
       "vocab": vocab,
       "splits": splits,
       "num_rejected": len(rejected),
+      "ignored": _ignored_counts(listing.ignored),
+      "split_warnings": split_warnings,
       "hours": sum(s["num_records"] for s in splits.values()) * seg_s / 3600,
   }
   tmp = os.path.join(output, records.MANIFEST + ".tmp")
@@ -290,10 +328,20 @@ def _finish(output, tracks, keys, features, cfg, segment_samples, fractions,
   return manifest
 
 
+def _ignored_counts(ignored) -> dict[str, int]:
+  """{rule: files}, most common first."""
+  counts = collections.Counter(rule for _, rule in ignored)
+  return dict(counts.most_common())
+
+
 def summary(manifest: dict) -> str:
   s = manifest["splits"]
+  ignored = manifest.get("ignored", {})
+  rules = ", ".join(f"{rule} x{n}" for rule, n in ignored.items())
   return (f"prepared {sum(v['num_tracks'] for v in s.values())} tracks, "
           f"{sum(v['num_records'] for v in s.values())} segments, "
           f"{manifest['hours']:.2f} h (train {s['train']['num_tracks']} / "
           f"valid {s['valid']['num_tracks']} / test {s['test']['num_tracks']}"
-          f" tracks); rejected {manifest['num_rejected']}")
+          f" tracks); rejected {manifest['num_rejected']} (see "
+          f"{records.REJECTED}); ignored {sum(ignored.values())} files"
+          + (f" ({rules})" if rules else ""))

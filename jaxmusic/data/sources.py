@@ -1,7 +1,9 @@
 """Readers for real collections in their standard layouts.
 
-Each source turns a path into a list of `Track`s: where the audio and/or MIDI
-lives, and whatever labels, tags, artist and split the layout provides.
+Each source turns a path into a `Listing`: the `Track`s (where the audio
+and/or MIDI lives, and whatever labels, tags, artist and split the layout
+provides) and, for folder layouts, every other file under the input with the
+rule it was ignored by, so that no file goes unaccounted for.
 """
 
 import collections
@@ -12,8 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-AUDIO_EXTS = (".wav", ".au", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-MIDI_EXTS = (".mid", ".midi")
+from jaxmusic.data import decode
+
 _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid",
                   "validation": "valid", "val": "valid", "dev": "valid",
                   "test": "test", "testing": "test", "eval": "test"}
@@ -32,6 +34,23 @@ class Track:
   values: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass
+class Listing:
+  tracks: list[Track]
+  # (path, rule) for each file under the input skipped without decoding.
+  ignored: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def walk_files(root: str) -> list[str]:
+  """Every file under `root`, in a fixed order; symlinked folders are
+  followed once."""
+  out = []
+  for folder, dirs, files in os.walk(root, followlinks=True):
+    dirs.sort()
+    out += [os.path.join(folder, f) for f in sorted(files)]
+  return out
+
+
 def normalize_split(value: str | None, where: str) -> str | None:
   if value is None or value == "":
     return None
@@ -46,20 +65,34 @@ def _rel_id(path: str, root: str) -> str:
   return os.path.splitext(os.path.relpath(path, root))[0]
 
 
-def folder_labels(root: str) -> list[Track]:
-  """GTZAN layout: `root/<label>/*.wav|.au|...` (or `root/genres/<label>/`)."""
+def _unique_id(path: str, root: str, taken) -> str:
+  """The path stem, or the whole relative path where two files share a stem
+  (`song.wav` beside `song.opus`)."""
+  stem = _rel_id(path, root)
+  return os.path.relpath(path, root) if stem in taken else stem
+
+
+def folder_labels(root: str) -> Listing:
+  """GTZAN layout: `root/<label>/**/<audio>` (or `root/genres/<label>/`).
+  Any file a decoder might read is a track; the decoder decides."""
   if os.path.isdir(os.path.join(root, "genres")):
     root = os.path.join(root, "genres")
-  tracks = []
-  for label in sorted(os.listdir(root)):
-    folder = os.path.join(root, label)
-    if not os.path.isdir(folder):
+  listing = Listing([])
+  taken = set()
+  for path in walk_files(root):
+    rel = os.path.relpath(path, root)
+    rule = decode.ignore_rule(path) or (
+        "MIDI in an audio layout" if decode.is_midi(path) else None)
+    if rule is None and os.sep not in rel:
+      rule = "outside a label folder"
+    if rule:
+      listing.ignored.append((path, rule))
       continue
-    for name in sorted(os.listdir(folder)):
-      if name.lower().endswith(AUDIO_EXTS):
-        path = os.path.join(folder, name)
-        tracks.append(Track(_rel_id(path, root), audio=path, label=label))
-  return tracks
+    track_id = _unique_id(path, root, taken)
+    taken.add(track_id)
+    listing.tracks.append(Track(track_id, audio=path,
+                                label=rel.split(os.sep)[0]))
+  return listing
 
 
 def _split_list(value: str) -> tuple[str, ...]:
@@ -80,7 +113,7 @@ def _is_number(text: str) -> bool:
     return False
 
 
-def csv_manifest(path: str) -> list[Track]:
+def csv_manifest(path: str) -> Listing:
   """A CSV/TSV with a `path` (or `audio`) column and optional `midi`,
   `label`, `tags` (separated by ; or |), `artist`, `split` and `id` columns.
   Any other column whose every non-empty cell is a number (tempo, year, ...)
@@ -117,10 +150,10 @@ def csv_manifest(path: str) -> list[Track]:
         artist=row.get("artist") or None,
         split=normalize_split(row.get("split"), f"{path} row {i + 2}"),
         values={c: float(row[c]) for c in numeric if row[c]}))
-  return tracks
+  return Listing(tracks)
 
 
-def magnatagatune(root: str, top_k: int = 50) -> list[Track]:
+def magnatagatune(root: str, top_k: int = 50) -> Listing:
   """MagnaTagATune: `annotations_final.csv` (tab-separated, one 0/1 column
   per tag, `clip_id` and `mp3_path`), keeping the top-50 tags.
 
@@ -144,10 +177,10 @@ def magnatagatune(root: str, top_k: int = 50) -> list[Track]:
     tags = tuple(t for t in tag_cols if t in top and row[t] == "1")
     tracks.append(Track(row["clip_id"], audio=os.path.join(root, rel),
                         tags=tags, split=split))
-  return tracks
+  return Listing(tracks)
 
 
-def maestro(root: str) -> list[Track]:
+def maestro(root: str) -> Listing:
   """MAESTRO: `maestro-v*.csv` with `midi_filename`, `audio_filename`,
   `split` and `canonical_composer` (taken as both label and artist)."""
   names = sorted(n for n in os.listdir(root)
@@ -166,29 +199,32 @@ def maestro(root: str) -> list[Track]:
         midi=os.path.join(root, row["midi_filename"]),
         label=composer, artist=composer,
         split=normalize_split(row["split"], f"{path} row {i + 2}")))
-  return tracks
+  return Listing(tracks)
 
 
-def plain_folder(root: str) -> list[Track]:
+def plain_folder(root: str) -> Listing:
   """Every audio and MIDI file under `root`, unlabelled; an audio file and a
-  MIDI file with the same path stem are one paired track."""
-  by_stem: dict[str, Track] = {}
-  for folder, _, files in os.walk(root):
-    for name in sorted(files):
-      path = os.path.join(folder, name)
-      low = name.lower()
-      if not low.endswith(AUDIO_EXTS + MIDI_EXTS):
-        continue
-      stem = _rel_id(path, root)
-      track = by_stem.setdefault(stem, Track(stem))
-      if low.endswith(MIDI_EXTS):
-        track.midi = path
-      else:
-        track.audio = path
-  return [by_stem[k] for k in sorted(by_stem)]
+  MIDI file with the same path stem are one paired track. Any file a
+  decoder might read counts as audio; the decoder decides."""
+  by_id: dict[str, Track] = {}
+  ignored = []
+  for path in walk_files(root):
+    rule = decode.ignore_rule(path)
+    if rule:
+      ignored.append((path, rule))
+      continue
+    kind = "midi" if decode.is_midi(path) else "audio"
+    stem = _rel_id(path, root)
+    track = by_id.get(stem)
+    if track is not None and getattr(track, kind) is not None:
+      stem = os.path.relpath(path, root)
+      track = None
+    track = track or by_id.setdefault(stem, Track(stem))
+    setattr(track, kind, path)
+  return Listing([by_id[k] for k in sorted(by_id)], ignored)
 
 
-SOURCES: dict[str, Callable[[str], list[Track]]] = {
+SOURCES: dict[str, Callable[[str], Listing]] = {
     "folder_labels": folder_labels,
     "gtzan": folder_labels,
     "csv": csv_manifest,
@@ -199,7 +235,7 @@ SOURCES: dict[str, Callable[[str], list[Track]]] = {
 }
 
 
-def read_source(kind: str, path: str) -> list[Track]:
+def read_source(kind: str, path: str) -> Listing:
   if kind not in SOURCES:
     raise ValueError(f"--source={kind}: unknown; known: {sorted(SOURCES)}")
   if not os.path.exists(path):
