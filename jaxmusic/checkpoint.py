@@ -32,24 +32,45 @@ class Checkpointer:
     A checkpoint that fails to read is reported by name and skipped for the
     one before it, so a run killed mid-save still resumes.
     """
-    for step in sorted(self.manager.all_steps(), reverse=True):
-      try:
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
-            data_iter=grain.checkpoint.CheckpointRestore(data_iter)))
-        return restored["state"], step
-      except Exception as e:  # pylint: disable=broad-except
-        logging.warning("checkpoint %s is unreadable (%s: %s); falling back "
-                        "to the previous one",
-                        os.path.join(str(self.manager.directory), str(step)),
-                        type(e).__name__, str(e).splitlines()[0][:200])
-    return None, 0
+    def read(step):
+      return self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state),
+          data_iter=grain.checkpoint.CheckpointRestore(data_iter)))["state"]
+
+    steps = sorted(self.manager.all_steps(), reverse=True)
+    if not steps:
+      return None, 0
+    try:
+      return newest_readable(str(self.manager.directory), steps, read)
+    except FileNotFoundError:
+      return None, 0
 
   def wait(self):
     self.manager.wait_until_finished()
 
   def close(self):
     self.manager.close()
+
+
+def newest_readable(directory: str, steps, read):
+  """`(read(step), step)` for the first of `steps` (newest first) that
+  reads. Each unreadable one is named in a warning and skipped for the one
+  before it, so a run killed mid-save still resumes and exports; raises
+  FileNotFoundError when none reads."""
+  for i, step in enumerate(steps):
+    try:
+      return read(step), step
+    except Exception as e:  # pylint: disable=broad-except
+      path = os.path.join(directory, str(step))
+      why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(
+          e) else type(e).__name__
+      if len(steps) == 1:
+        raise FileNotFoundError(f"{path}: unreadable checkpoint ({why})") \
+            from e
+      logging.warning("checkpoint %s is unreadable (%s)%s", path, why,
+                      "; falling back to the previous one"
+                      if i + 1 < len(steps) else "")
+  raise FileNotFoundError(f"{directory}: no readable checkpoint")
 
 
 def abstract_with_shardings(abstract_tree, shardings):

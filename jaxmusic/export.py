@@ -27,19 +27,13 @@ import json
 import logging
 import os
 
-from jaxmusic import hugepages
-
-# Restart with huge pages before the imports below, so they are paid once.
-if __name__ == "__main__":
-  hugepages.reexec_with_hugepages()
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 import numpy as np
 from absl import app
 from absl import flags
 from tqdm import tqdm
 
+from jaxmusic.data import corpus
 from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
@@ -47,7 +41,7 @@ from jaxmusic.data import records
 from jaxmusic.data import sources
 from jaxmusic.eval import baselines
 from jaxmusic.eval import frozen
-# pylint: enable=g-import-not-at-top,wrong-import-position
+from jaxmusic.eval import tracks as per_track
 
 REPRESENTATIONS = ("encoder", "random_init") + baselines.NAMES
 META = ("track", "segment", "chunk", "offset")
@@ -106,16 +100,11 @@ def _write_level(directory, arrays: dict[str, np.ndarray]):
 
 
 def _track_means(track_N, arrays):
-  """Each track's mean row, for tracks in order of first index."""
-  tracks, inverse, counts = np.unique(track_N, return_inverse=True,
-                                      return_counts=True)
-  out = {}
-  for name, a in arrays.items():
-    sums = np.zeros((len(tracks), *a.shape[1:]), np.float64)
-    np.add.at(sums, inverse, a)
-    out[name] = (sums / counts.reshape(-1, *[1] * (a.ndim - 1))).astype(
-        np.float32)
-  return tracks, counts, out
+  """Each track's mean row, for tracks in sorted order."""
+  tracks, counts = np.unique(track_N, return_counts=True)
+  return tracks, counts, {
+      name: per_track.average_by_track(a, track_N)[1].astype(np.float32)
+      for name, a in arrays.items()}
 
 
 def _track_meta(tracks, value_names, n_tags):
@@ -154,15 +143,15 @@ def export_split(out, split, batches, n_rows, tracks, reps, value_names,
     bar.update(len(batch["track"]))
   bar.close()
   meta = {k: np.concatenate(v) for k, v in meta.items()}
-  per_track = _track_meta(tracks, value_names, n_tags)
-  seg_meta = {**meta, **{k: v[meta["track"]] for k, v in per_track.items()}}
+  track_meta = _track_meta(tracks, value_names, n_tags)
+  seg_meta = {**meta, **{k: v[meta["track"]] for k, v in track_meta.items()}}
   for rep in reps:
     rows[rep].flush()
     _write_level(rows[rep].directory, seg_meta)
     idx, counts, means = _track_means(meta["track"], rows[rep].arrays)
     _write_level(os.path.join(out, split, rep, "track"), {
         **means, "track": idx.astype(np.int32), "num_chunks": counts,
-        **{k: v[idx] for k, v in per_track.items()}})
+        **{k: v[idx] for k, v in track_meta.items()}})
   return {rep: widths.get(rep) for rep in reps}
 
 
@@ -274,8 +263,7 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
     return _run_audio(out, encoder, audio, data_dir, pooling, layers,
                       baseline_names, batch_size, seed, progress)
   if not data_dir:
-    from jaxmusic import train  # pylint: disable=g-import-not-at-top
-    data_dir = train.resolve_data_dir(config)
+    data_dir = corpus.resolve_data_dir(config)
   data = pipeline.PreparedData(data_dir)
   manifest = data.manifest
   if manifest["sample_rate"] != encoder.sample_rate:

@@ -27,8 +27,9 @@ class Model:
   def __init__(self, encoder: frozen.FrozenEncoder, hop_ms: float = HOP_MS,
                batch_size: int = 64):
     if encoder.feature != "waveform":
-      raise ValueError(f"the HEAR API takes waveform encoders; this run's "
-                       f"encoder reads {encoder.feature!r}")
+      raise ValueError(f"the HEAR API takes audio encoders (waveform or mel "
+                       f"frontends); this run's encoder reads "
+                       f"{encoder.feature!r}")
     self.encoder = encoder
     self.sample_rate = encoder.sample_rate
     self.hop_ms = hop_ms

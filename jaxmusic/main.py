@@ -6,20 +6,12 @@ r"""Trains a model: `python -m jaxmusic.main --config CONFIG[:ARGS] --workdir DI
 
 import logging
 
-from jaxmusic import hugepages
-
-# Restart with huge pages before the imports below, so they are paid once.
-if __name__ == "__main__":
-  hugepages.reexec_with_hugepages()
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import jax
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
 from jaxmusic import train
-# pylint: enable=g-import-not-at-top,wrong-import-position
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.",
                                           lock_config=True)
@@ -46,8 +38,8 @@ def main(argv):
   if _COORDINATOR.value or _NUM_PROCESSES.value:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
-  logging.info("process %d/%d, devices: %s, %s", jax.process_index(),
-               jax.process_count(), jax.devices(), hugepages.status())
+  logging.info("process %d/%d, devices: %s", jax.process_index(),
+               jax.process_count(), jax.devices())
   try:
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except (ValueError, FloatingPointError, FileNotFoundError) as e:

@@ -13,7 +13,6 @@ import sys
 from absl import app
 from absl import flags
 
-from jaxmusic import hugepages
 from jaxmusic.data import build
 from jaxmusic.data import features
 from jaxmusic.data import synthetic
@@ -74,5 +73,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  hugepages.reexec_with_hugepages()
   app.run(main)

@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 
 from jaxmusic.eval import probes
+from jaxmusic.eval import tracks as per_track
 
 
 SPLITS = ("train", "valid", "test")
@@ -100,8 +101,8 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
   if task == "retrieval":
     # Test tracks query every track of every split (train and valid too),
     # so a label with one test track still has items to find.
-    xs, ys = zip(*[(probes.average_by_track(d.x, d.track)[1],
-                    probes.first_per_track(d.y, d.track))
+    xs, ys = zip(*[(per_track.average_by_track(d.x, d.track)[1],
+                    per_track.first_per_track(d.y, d.track))
                    for d in (data["test"], data["train"], data["valid"])])
     rows.append({"probe": "cosine", "layer": "last", "metrics": {
         **probes.retrieval_metrics(np.concatenate(xs), np.concatenate(ys), k,

@@ -23,59 +23,15 @@ from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
 from jaxmusic import metrics_writer
 from jaxmusic import objectives
+from jaxmusic import optim
 from jaxmusic import parallel
+from jaxmusic.data import corpus
 from jaxmusic.data import pipeline
-from jaxmusic.data import synthetic
+from jaxmusic.data import records
 from jaxmusic.eval import knn
 
 
-def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int):
-  """optax chain from the config; returns (tx, schedule)."""
-  if cfg.schedule == "cosine":
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, cfg.learning_rate, max(cfg.warmup_steps, 1), total_steps)
-  elif cfg.warmup_steps:
-    schedule = optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps)
-    schedule = optax.join_schedules(
-        [schedule, optax.constant_schedule(cfg.learning_rate)],
-        [cfg.warmup_steps])
-  else:
-    schedule = optax.constant_schedule(cfg.learning_rate)
-  make = {
-      "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2),
-      "adamw": lambda: optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2,
-                                   weight_decay=cfg.weight_decay),
-      "lars": lambda: optax.lars(schedule, weight_decay=cfg.weight_decay,
-                                 momentum=cfg.momentum),
-      "sgd": lambda: optax.sgd(schedule, momentum=cfg.momentum),
-  }[cfg.name]
-  parts = [optax.clip_by_global_norm(cfg.grad_clip_norm)] \
-      if cfg.grad_clip_norm else []
-  tx = optax.chain(*parts, make())
-  if cfg.accumulate_steps > 1:
-    tx = optax.MultiSteps(tx, cfg.accumulate_steps)
-  return tx, schedule
-
-
-def resolve_data_dir(config) -> str:
-  """The prepared directory: config.data.dir, or the embedded synthetic
-  corpus prepared on first use (process 0 builds it, others wait)."""
-  if config.data.dir:
-    return config.data.dir
-  syn = config.data.synthetic
-  cfg = synthetic.SyntheticConfig(num_tracks=syn.num_tracks,
-                                  seconds=syn.seconds, seed=syn.seed,
-                                  sample_rate=config.data.sample_rate)
-  build = lambda: synthetic.ensure_prepared(
-      cfg, tuple(config.data.features), config.data.segment_seconds,
-      config.data.get("cache_dir") or None, workers=syn.workers)
-  if jax.process_index() == 0:
-    path = build()
-  multihost_utils.sync_global_devices("synthetic data ready")
-  return path if jax.process_index() == 0 else build()
-
-
-def make_train_step(objective, tx, schedule, seed: int):
+def make_train_step(objective, tx, lr_at_step, seed: int):
   """Pure `(state, batch) -> (state, metrics)`; randomness from the step."""
 
   def train_step(state, batch):
@@ -87,7 +43,7 @@ def make_train_step(objective, tx, schedule, seed: int):
     params = optax.apply_updates(state["params"], updates)
     metrics = {**metrics, "loss": loss,
                "grad_norm": optax.global_norm(grads),
-               "lr": schedule(state["step"])}
+               "lr": lr_at_step(state["step"])}
     return {"params": params, "model_state": model_state, "opt": opt,
             "step": state["step"] + 1}, metrics
 
@@ -104,7 +60,7 @@ def make_monitor(config, data_dir, objective):
 
   def run(state) -> float:
     variables = {"params": state["params"],
-                 "batch_stats": state["model_state"]}
+                 "model_state": state["model_state"]}
     if jax.process_count() > 1:
       variables = multihost_utils.process_allgather(variables, tiled=True)
     variables = jax.device_get(variables)
@@ -119,6 +75,22 @@ def make_monitor(config, data_dir, objective):
   return run
 
 
+def _preemption_check():
+  """`step -> bool`: whether to checkpoint and leave the loop after `step`.
+
+  One process: a SIGTERM seen by this process. Several: every process must
+  leave at the same step, or the ones still stepping hang in a collective.
+  JAX's preemption service (started by `jax.distributed.initialize`) takes
+  the SIGTERM that any process receives and names one step at which all of
+  them answer true, as MaxText's `reached_preemption` does.
+  """
+  if jax.process_count() > 1:
+    return multihost_utils.reached_preemption_sync_point
+  seen = []
+  signal.signal(signal.SIGTERM, lambda *_: seen.append(True))
+  return lambda step: bool(seen)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   config_lib.validate(config)
   os.makedirs(workdir, exist_ok=True)
@@ -128,25 +100,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # ----- Mesh and input ---------------------------------------------------
   mesh = parallel.make_mesh(config.mesh)
-  objective = objectives.make_objective(config)
-  data_dir = resolve_data_dir(config)
-  make_ds = lambda batch_size, seed: pipeline.make_dataset(
-      data_dir, config.data.split, objective.data_mode,
-      batch_size=batch_size, feature=config.data.features[0],
-      crop_samples=config.data.crop_samples, seed=seed,
-      shard_index=jax.process_index(), shard_count=jax.process_count(),
-      workers=config.data.workers)
+  data_dir = corpus.resolve_data_dir(config)
+  objective = objectives.make_objective(config,
+                                        records.load_manifest(data_dir))
+  make_ds = lambda batch_size, seed: pipeline.from_config(
+      data_dir, config.data, config.data.split, objective.data_mode,
+      batch_size=batch_size, seed=seed, shard_index=jax.process_index(),
+      shard_count=jax.process_count())
   train_iter = iter(make_ds(config.batch_size // jax.process_count(),
                             config.seed))
   example = next(iter(make_ds(2, config.seed + 1)))
 
   # ----- State, created sharded -------------------------------------------
-  tx, schedule = make_optimizer(config.optimizer, config.total_steps)
+  tx, lr_at_step = optim.make_optimizer(config.optimizer, config.total_steps)
 
   def init_state(rng):
     variables = objective.init(rng, example)
     return {"params": variables["params"],
-            "model_state": variables["batch_stats"],
+            "model_state": variables["model_state"],
             "opt": tx.init(variables["params"]),
             "step": jnp.zeros((), jnp.int32)}
 
@@ -169,7 +140,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # ----- Update step --------------------------------------------------------
   step_fn = jax.jit(
-      make_train_step(objective, tx, schedule, config.seed),
+      make_train_step(objective, tx, lr_at_step, config.seed),
       in_shardings=(shardings, parallel.batch_sharding(mesh)),
       out_shardings=(shardings, NamedSharding(mesh, P())),
       donate_argnums=0)
@@ -179,11 +150,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   monitor = make_monitor(config, data_dir, objective)
   if monitor and start == 0:
     writer.write(0, {"knn_accuracy": monitor(state)})
-  stop = []
-  signal.signal(signal.SIGTERM, lambda *_: stop.append("SIGTERM"))
+  should_stop = _preemption_check()
   bar = tqdm(total=config.total_steps, initial=start, unit="step",
              disable=jax.process_index() != 0)
   pending, window, t0 = None, [], time.perf_counter()
+  stop = False
 
   def report(step, metrics):
     # Called one step late: fetching step n-1 while step n runs never
@@ -214,9 +185,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     ckpt.save(step, state, train_iter)
     if monitor and step % config.monitor.every == 0:
       writer.write(step, {"knn_accuracy": monitor(state)})
-    if stop:
-      logging.warning("%s at step %d: checkpointing and exiting", stop[0],
-                      step)
+    if should_stop(step):
+      stop = True
+      logging.warning("SIGTERM at step %d: checkpointing and exiting", step)
       break
   if pending:
     report(*pending)

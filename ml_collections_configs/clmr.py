@@ -1,47 +1,99 @@
-r"""CLMR: SampleCNN + NT-Xent on two augmented crops of a track.
+r"""CLMR: two augmented views of a track, an encoder, NT-Xent.
 
-Defaults are CLMR's published setup: 59,049-sample crops at 22,050 Hz,
-batch 48, temperature 0.5, Adam 3e-4, projection 512 -> 512 -> 64, and the
-CLMR augmentation chain.
+Defaults are CLMR's published setup: SampleCNN on 59,049-sample crops at
+22,050 Hz, batch 48, temperature 0.5, Adam 3e-4, projection 512 -> 512 ->
+64, and the CLMR augmentation chain.
 
 Args (comma-separated after the colon):
-  runlocal      a small SampleCNN on 19,683-sample crops that trains on the
-                embedded synthetic music in minutes on a laptop CPU
+  model=samplecnn|transformer|cnn   the backbone (default samplecnn)
+  input=waveform|mel|pianoroll      the frontend (default waveform)
+  size=tiny|base|95m|330m           the transformer's size
+  runlocal      small enough to train on the embedded synthetic music in
+                minutes on a laptop CPU
   large_batch   batch 4096, LARS, warm-up + cosine, for accelerators
+
+Waveform augmentations run before the frontend; a mel frontend adds
+SpecAugment after the log-mel. Piano rolls take no waveform augmentation.
+Grid models (transformer, cnn) read crops of 116 frames of 512 samples
+(2.69 s), the prepared features' hop.
 
   python -m jaxmusic.main --config ml_collections_configs/clmr.py:runlocal \
       --workdir /tmp/clmr
+  python -m jaxmusic.main \
+      --config ml_collections_configs/clmr.py:model=transformer,input=mel,runlocal \
+      --workdir /tmp/clmr_mel
 """
 
 import ml_collections
 
-from jaxmusic.audio import augment
 from jaxmusic.config import parse_arg
-from jaxmusic.models import samplecnn
+
+CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
+CLMR_CHAIN = ("polarity", "noise", "gain", "filter", "delay", "pitch",
+              "reverb")
+CLMR_PROBS = dict(polarity=0.8, noise=0.01, gain=0.3, filter=0.8, delay=0.3,
+                  pitch=0.6, reverb=0.6)
+HOP = 512
+
+
+def model_config(backbone: str, frontend: str, size: str, runlocal: bool):
+  """`config.model` for a backbone on a frontend (shared by the configs of
+  every objective)."""
+  if backbone == "samplecnn":
+    return dict(name="samplecnn", frontend=dict(name="waveform"),
+                channels=(16, 16, 32, 32, 32, 32, 64, 64, 64, 128)
+                if runlocal else CLMR_CHANNELS,
+                dtype="float32", impl="auto", pooling="mean")
+  if backbone == "cnn":
+    return dict(name="cnn", frontend=dict(name=frontend, embed="none"),
+                channels=(16, 32, 64, 64) if runlocal
+                else (64, 128, 128, 256, 256),
+                dtype="float32", pooling="mean")
+  front = dict(name=frontend)
+  width = {"tiny": 128}.get(size, 512)
+  if frontend == "mel":
+    front.update(embed="frame", dim=width,
+                 spec_augment=dict(n_freq_masks=2, max_freq_width=16,
+                                   n_time_masks=2, max_time_width=10))
+  elif frontend == "pianoroll":
+    front.update(embed="linear", dim=width)
+  else:
+    front.update(embed="conv", channels=width if runlocal else 512)
+  return dict(name="transformer", frontend=front, size=size,
+              positions="conv", conv_pos_kernel=16 if size == "tiny" else 128,
+              conv_pos_groups=16, norm_first=True, dropout=0.1,
+              attention_dropout=0.1, attention_relax=0.0, dtype="float32",
+              pooling="mean")
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, runlocal=False, large_batch=False)
+  arg = parse_arg(arg, runlocal=False, large_batch=False, model="samplecnn",
+                  input="waveform", size="")
+  size = arg.size or ("tiny" if arg.runlocal else "base")
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.total_steps = 100_000
   c.batch_size = 48
   c.log_every = 50
 
+  grid = arg.model != "samplecnn"
+  feature = "pianoroll" if arg.input == "pianoroll" else "waveform"
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus, prepared on first use
       split="train", eval_split="valid", sample_rate=22050,
-      crop_samples=59049, features=("waveform",), segment_seconds=3.0,
-      workers=0, cache_dir="",
+      crop_samples=116 * HOP if grid else 59049, features=(feature,),
+      segment_seconds=3.0, workers=0, cache_dir="",
       synthetic=dict(num_tracks=320, seconds=6.0, seed=0, workers=2))
-  c.model = dict(name="samplecnn", channels=samplecnn.CLMR_CHANNELS,
-                 dtype="float32")
+  c.model = model_config(arg.model, arg.input, size, arg.runlocal)
   c.objective = dict(name="clmr", temperature=0.5, projection_dims=(512, 64))
-  c.augment = dict(chain=augment.CLMR_CHAIN,
-                   probs={n: p for n, (_, p) in augment.TRANSFORMS.items()})
+  c.augment = dict(chain=CLMR_CHAIN if feature == "waveform" else (),
+                   probs=dict(CLMR_PROBS))
   c.optimizer = dict(name="adam", learning_rate=3e-4, schedule="constant",
                      warmup_steps=0, b1=0.9, b2=0.999, weight_decay=0.0,
                      momentum=0.9, grad_clip_norm=0.0, accumulate_steps=1)
+  if arg.model == "transformer":
+    c.optimizer.update(name="adamw", weight_decay=0.01, grad_clip_norm=1.0,
+                       warmup_steps=1000)
   c.mesh = [("data", -1), ("fsdp", 1)]
   c.sharding_rules = [(".*", "fsdp")]
   c.checkpoint = dict(every=1000, keep=3)
@@ -51,10 +103,12 @@ def get_config(arg=None):
     c.total_steps = 300
     c.batch_size = 32
     c.log_every = 20
-    c.data.crop_samples = 19683
-    c.model.channels = (16, 16, 32, 32, 32, 32, 64, 64, 64, 128)
+    if not grid:
+      c.data.crop_samples = 19683
     c.objective.projection_dims = (128, 64)
     c.optimizer.learning_rate = 1e-3
+    if arg.model == "transformer":
+      c.optimizer.warmup_steps = 30
     c.checkpoint.every = 100
     c.monitor.every = 100
   if arg.large_batch:

@@ -35,12 +35,13 @@ def _direct_embeddings(tiny_run, tiny_corpus, split):
   state = ocp.StandardCheckpointer().restore(
       os.path.join(tiny_run, "checkpoints", "4", "state"))
   module = models.make_encoder(config.model)
-  variables = {"params": state["params"]["encoder"],
-               "batch_stats": state["model_state"]["encoder"]}
+  params = state["params"]["encoder"]
+  model_state = models.state_from_checkpoint(state["model_state"]["encoder"])
+  assert list(model_state) == ["batch_stats"]
   ds = pipeline.make_dataset(tiny_corpus, split, "sequential", batch_size=50,
                              crop_samples=config.data.crop_samples)
-  return np.concatenate([np.asarray(module.apply(variables, b["inputs"]))
-                         for b in ds])
+  return np.concatenate([np.asarray(models.apply(
+      module, params, model_state, b["inputs"])[0][1]) for b in ds])
 
 
 def test_embeddings_equal_the_encoder_applied_directly(exported, tiny_run,

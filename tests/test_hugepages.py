@@ -1,10 +1,14 @@
-"""The huge-page re-exec: when it happens, and that it sets the tunable."""
+"""The benchmarks' huge-page re-exec (launch-side tuning, outside the
+library): when it happens, and that it sets the tunable."""
 
 import os
 import subprocess
 import sys
 
-from jaxmusic import hugepages
+BENCH = os.path.join(os.path.dirname(__file__), "..", "experiments",
+                     "benchmarks")
+sys.path.insert(0, BENCH)
+import hugepages  # noqa: E402 pylint: disable=g-import-not-at-top,wrong-import-position
 
 NEW_GLIBC = (2, 36)
 
@@ -28,9 +32,10 @@ def test_thp_mode_reads_the_bracketed_choice(tmp_path):
 
 
 def _child_tunables(env):
-  code = ("from jaxmusic import hugepages; hugepages.reexec_with_hugepages();"
+  code = ("import hugepages; hugepages.reexec_with_hugepages();"
           "import os; print(os.environ.get('GLIBC_TUNABLES', ''))")
-  return subprocess.run([sys.executable, "-c", code], env=env, check=True,
+  return subprocess.run([sys.executable, "-c", code],
+                        env={**env, "PYTHONPATH": BENCH}, check=True,
                         capture_output=True, text=True).stdout.strip()
 
 

@@ -1,11 +1,22 @@
+"""The encoder contract: frontends x backbones, the shared frame grid, the
+mask embedding, the transformer's shapes, model state, sharding."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import librosa
 import numpy as np
+import pytest
 
+from jaxmusic import models
 from jaxmusic import objectives
+from jaxmusic import parallel
 from jaxmusic.config import load_config
+from jaxmusic.models import frontends
 from jaxmusic.models import samplecnn
+from jaxmusic.models import transformer
+
+HOP = 512
+F = 116  # frames of the grid configs' crops (116 x 512 samples)
 
 
 def test_clmr_contrastive_model_has_clmr_parameter_count():
@@ -21,22 +32,25 @@ def test_clmr_contrastive_model_has_clmr_parameter_count():
 
 
 def test_samplecnn_reduces_59049_samples_to_one_512_frame():
-  model = samplecnn.SampleCNN()
-  assert samplecnn.receptive_field(model.channels) == 59049
-  variables = jax.eval_shape(model.init, jax.random.key(0),
+  encoder = models.make_encoder(load_config("clmr").model)
+  assert samplecnn.receptive_field(samplecnn.CLMR_CHANNELS) == 59049
+  variables = jax.eval_shape(encoder.init, jax.random.key(0),
                              jnp.zeros((2, 59049)))
-  out = jax.eval_shape(model.apply, variables, jnp.zeros((3, 59049)))
-  assert out.shape == (3, 512)
+  out = jax.eval_shape(encoder.apply, variables, jnp.zeros((3, 2 * 59049)))
+  assert out.shape == (3, 2, 512)
+  # The tree is the one CLMR checkpoints always had: no wrapper keys.
+  assert sorted(variables["params"])[:2] == ["BatchNorm_0", "BatchNorm_1"]
+  assert set(variables) == {"params", "batch_stats"}
 
 
 def test_batchnorm_uses_batch_statistics_only_in_training():
   model = samplecnn.SampleCNN(channels=(4, 4, 8))
-  x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 27)),
+  x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 27, 1)),
                   jnp.float32)
   variables = model.init(jax.random.key(0), x)
-  train_out, updated = model.apply(variables, x, train=True,
-                                   mutable=["batch_stats"])
-  eval_out = model.apply(variables, x)
+  (train_out, _), updated = model.apply(variables, x, train=True,
+                                        mutable=["batch_stats"])
+  eval_out, _ = model.apply(variables, x)
   assert not np.allclose(train_out, eval_out)
   moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()),
                        variables["batch_stats"], updated["batch_stats"])
@@ -54,118 +68,195 @@ def test_bf16_compute_keeps_float32_params():
   assert h.shape == (2, 128) and h.dtype == jnp.float32
 
 
-def test_relu_pool3_matches_autodiff_of_the_plain_form():
-  keys = jax.random.split(jax.random.key(0), 4)
-  y = jax.random.normal(keys[0], (2, 28, 6))  # 28: a remainder frame
-  mul = jnp.array([1.5, -0.7, 0.3, -2.0, 0.9, -0.1])  # both signs
-  add = 0.3 * jax.random.normal(keys[1], (6,))
-  weights = jax.random.normal(keys[2], (2, 9, 6))
-  plain = lambda y, m, a: nn.max_pool(nn.relu(y * m + a), (3,), strides=(3,))
-  fused = jax.jit(samplecnn.relu_pool3)
-  np.testing.assert_allclose(fused(y, mul, add), plain(y, mul, add),
-                             rtol=1e-5, atol=1e-6)
-  grads = [jax.jit(jax.grad(lambda *a, f=f: jnp.sum(f(*a) * weights),
-                            argnums=(0, 1, 2)))(y, mul, add)
-           for f in (samplecnn.relu_pool3, plain)]
-  np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5)
-  np.testing.assert_allclose(grads[0][2], grads[1][2], rtol=1e-5)
-  assert float(jnp.abs(grads[0][0][:, 27]).max()) == 0  # the remainder
 
 
-def test_dense_relu_matches_autodiff_of_the_plain_form():
-  x = jax.random.normal(jax.random.key(0), (2, 30, 4))
-  w = jax.random.normal(jax.random.key(1), (4, 8))
-  g = jax.random.normal(jax.random.key(2), (2, 30, 8))
-  plain = lambda x, w: jax.nn.relu(x @ w)
-  np.testing.assert_allclose(samplecnn.dense_relu(x, w), plain(x, w),
-                             rtol=1e-6, atol=1e-6)
-  ours = jax.vjp(samplecnn.dense_relu, x, w)[1](g)
-  ref = jax.vjp(plain, x, w)[1](g)
-  for a, b in zip(ours, ref):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+GRID = [("transformer", "waveform", {"embed": "conv", "channels": 32}),
+        ("transformer", "mel", {"embed": "frame", "dim": 32}),
+        ("transformer", "pianoroll", {"embed": "linear", "dim": 32}),
+        ("transformer", "pianoroll", {"embed": "conv", "dim": 32}),
+        ("cnn", "mel", {}), ("cnn", "pianoroll", {})]
 
 
-def test_winograd_conv3_matches_xla_conv_and_its_gradients():
-  conv = lambda x, k: jax.lax.conv_general_dilated(
-      x, k, (1,), ((1, 1),), dimension_numbers=("NWC", "WIO", "NWC"))
-  for shape in ((2, 3, 1, 2), (3, 27, 5, 7), (2, 243, 16, 8)):
-    b, t, c, o = shape
-    keys = jax.random.split(jax.random.key(t), 3)
-    x = jax.random.normal(keys[0], (b, t, c))
-    k = jax.random.normal(keys[1], (3, c, o))
-    g = jax.random.normal(keys[2], (b, t, o))
-    ours, ref = (jax.jit(jax.value_and_grad(
-        lambda x, k, f=f: jnp.sum(f(x, k) * g), argnums=(0, 1)))
-                 for f in (samplecnn.winograd_conv3, conv))
-    np.testing.assert_allclose(jax.jit(samplecnn.winograd_conv3)(x, k),
-                               conv(x, k), rtol=1e-5, atol=1e-5)
-    (_, grads), (_, want) = ours(x, k), ref(x, k)
-    for a, w in zip(grads, want):  # edges: the first and last tiles
-      np.testing.assert_allclose(a, w, rtol=1e-5, atol=1e-4)
+def _small(backbone, front, fcfg, **extra):
+  cfg = load_config("clmr", f"model={backbone},input={front},runlocal").model
+  cfg.frontend.update(fcfg)
+  if backbone == "transformer":
+    cfg.update(width=32, heads=2, ffn=64, layers=2, conv_pos_kernel=8,
+               conv_pos_groups=4)
+  else:
+    cfg.channels = (4, 8)
+  cfg.update(extra)
+  return cfg
 
 
-class _PlainSampleCNN(nn.Module):
-  """SampleCNN as Flax layers compose it: conv with bias, BatchNorm, ReLU,
-  max-pool. The reference for the folded, fused model."""
-  channels: tuple
-
-  @nn.compact
-  def __call__(self, x, train=False):
-    norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                                epsilon=1e-5)
-    x = nn.relu(norm()(nn.Conv(self.channels[0], (3,), strides=(3,),
-                               padding="VALID")(x[..., None])))
-    for ch in self.channels[1:-1]:
-      x = nn.relu(norm()(nn.Conv(ch, (3,), padding=((1, 1),))(x)))
-      x = nn.max_pool(x, (3,), strides=(3,))
-    x = nn.relu(norm()(nn.Conv(self.channels[-1], (3,), padding=((1, 1),))(x)))
-    return jnp.mean(x, axis=1)
+def _input(front, frames, batch=2, seed=0):
+  rng = np.random.default_rng(seed)
+  if front == "pianoroll":
+    return jnp.asarray(rng.integers(0, 128, (batch, 128, frames)) *
+                       (rng.random((batch, 128, frames)) < 0.05), jnp.float32)
+  return jnp.asarray(0.1 * rng.standard_normal((batch, frames * HOP)),
+                     jnp.float32)
 
 
-def test_samplecnn_equals_the_plain_flax_composition():
-  """Same parameter tree and initial values; in training the same output,
-  gradients and running statistics; in eval the same output. The conv
-  biases are made nonzero, so their folding into BatchNorm is checked too."""
-  channels = (16, 16, 32, 32)
-  ours = samplecnn.SampleCNN(channels=channels)
-  plain = _PlainSampleCNN(channels)
-  x = jax.random.normal(jax.random.key(0), (6, 81))
-  variables = plain.init(jax.random.key(1), x)
-  jax.tree.map(np.testing.assert_array_equal,
-               ours.init(jax.random.key(1), x), variables)
-  variables = jax.tree.map(
-      lambda v: v + 0.3 * jax.random.normal(jax.random.key(2), v.shape),
-      variables)
-  train = lambda m: jax.jit(jax.value_and_grad(
-      lambda p: (lambda out: (jnp.sum(out[0] ** 2), out[1]))(m.apply(
-          {"params": p, "batch_stats": variables["batch_stats"]}, x,
-          train=True, mutable=["batch_stats"])), has_aux=True))(
-              variables["params"])
-  ((loss_a, stats_a), grad_a), ((loss_b, stats_b), grad_b) = map(
-      train, (ours, plain))
-  np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5)
-  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-  jax.tree.map(close, stats_a, stats_b)
-  for layer, g in grad_b.items():
-    for name, value in g.items():
-      if layer.startswith("Conv") and name == "bias":
-        # BatchNorm cancels a conv bias; autodiff leaves float noise.
-        assert float(jnp.abs(grad_a[layer][name]).max()) == 0
-        assert float(jnp.abs(value).max()) < 1e-4
-      else:
-        close(grad_a[layer][name], value)
-  close(ours.apply(variables, x), plain.apply(variables, x))
+@pytest.mark.parametrize("backbone,front,fcfg", GRID)
+def test_every_frontend_backbone_pair_gives_frames_on_the_shared_grid(
+    backbone, front, fcfg):
+  cfg = _small(backbone, front, fcfg)
+  encoder = models.make_encoder(cfg)
+  x = _input(front, F)
+  variables = encoder.init(jax.random.key(0), x)
+  frames, (_, pooled) = encoder.apply(variables, x), encoder.apply(
+      variables, x, method="embed")
+  assert frames.shape[:2] == (2, F) and frames.dtype == jnp.float32
+  np.testing.assert_allclose(pooled, frames.mean(1), rtol=1e-6)
+  assert frontends.frames_per_crop(front, cfg.frontend, F * HOP, HOP) == F
+  _, state = models.split(variables)
+  assert ("batch_stats" in state) == (backbone == "cnn")
+  # Every encoder sows each layer's frames, for export's --layers all.
+  _, _, layers = models.apply(encoder, variables["params"], state, x,
+                              intermediates=True)
+  assert len(layers) >= 2 and all(l.shape[:2] == (2, F) for l in layers)
 
 
-def test_computed_once_is_fn_and_stays_a_conditional():
-  fn = lambda x, s: jnp.sin(x) * s
-  x, s = jax.random.normal(jax.random.key(0), (4, 9, 8)), jnp.ones(8)
-  once = jax.jit(lambda x, s: samplecnn.computed_once(fn, x, s))
-  np.testing.assert_array_equal(once(x, s), jax.jit(fn)(x, s))
-  # A NaN where the predicate is read runs the other branch: still fn.
-  s_nan = s.at[0].set(jnp.nan)
-  np.testing.assert_array_equal(once(x, s_nan), jax.jit(fn)(x, s_nan))
-  # It must stay a conditional in the compiled program, or XLA fuses
-  # through it.
-  assert " conditional(" in once.lower(x, s).compile().as_text()
+def test_the_frontends_frames_stand_at_the_same_samples():
+  """Frame k of each frontend is centred on sample k * hop: the mel
+  frontend is librosa's log-mel of the crop, frame for frame; the piano
+  roll is the prepared roll's frames; the waveform conv stack's frame k
+  reads samples around k * hop."""
+  wav = _input("waveform", 16, batch=1)
+  mel = frontends.Mel(embed="none")
+  got = mel.apply({}, wav)[0]
+  ref = librosa.power_to_db(librosa.feature.melspectrogram(
+      y=np.asarray(wav[0]), sr=22050, n_fft=2048, hop_length=HOP,
+      n_mels=128), top_db=80.0)
+  assert got.shape == (16, 128)
+  np.testing.assert_allclose(got, (ref[:, :16].T + 40) / 20, atol=2e-3)
+  roll = _input("pianoroll", 16, batch=1)
+  np.testing.assert_allclose(frontends.PianoRoll(embed="none").apply(
+      {}, roll)[0], roll[0].T / 127.0)
+  conv = frontends.Waveform(embed="conv", channels=8)
+  variables = conv.init(jax.random.key(0), wav)
+  for k in (0, 5, 15):
+    g = jax.grad(lambda x: jnp.sum(conv.apply(variables, x)[0, k]))(wav)[0]
+    w = np.abs(np.asarray(g))
+    support = np.flatnonzero(w > 0.05 * w.max())
+    assert support[0] <= k * HOP <= support[-1]
+    assert k * HOP - HOP < support[0] and support[-1] < k * HOP + HOP
+
+
+def test_mask_embedding_replaces_exactly_the_masked_frames():
+  class Identity(nn.Module):
+    @nn.compact
+    def __call__(self, x, train=False):
+      return x, None
+
+  front = frontends.Mel(embed="frame", dim=8)
+  encoder = models.Encoder(front, Identity(), mask_dim=8)
+  x = _input("mel", 12)
+  variables = encoder.init(jax.random.key(0), x)
+  mask = jnp.asarray(np.random.default_rng(1).random((2, 12)) < 0.4)
+  out = encoder.apply(variables, x, mask_BxF=mask)
+  plain = front.apply({"params": variables["params"]["frontend"]}, x)
+  emb = variables["params"]["mask_embedding"]
+  np.testing.assert_array_equal(out, jnp.where(mask[..., None], emb, plain))
+  assert bool(mask.any()) and not bool(mask.all())
+  unmasked = models.make_encoder(_small("transformer", "mel", {}))
+  v = unmasked.init(jax.random.key(0), x)
+  with pytest.raises(ValueError, match="masked=True"):
+    unmasked.apply(v, x, mask_BxF=mask)
+
+
+def _layer_params(d, f):
+  return 4 * (d * d + d) + 2 * 2 * d + (d * f + f) + (f * d + d)
+
+
+@pytest.mark.parametrize("size", ["base", "95m", "330m"])
+def test_transformer_sizes_have_their_parameter_counts(size):
+  layers, d, heads, f = transformer.SIZES[size]
+  assert (layers, d, heads, f) == {"base": (12, 768, 12, 3072),
+                                   "95m": (12, 768, 12, 3072),
+                                   "330m": (24, 1024, 16, 4096)}[size]
+  model = transformer.Transformer(size=size)
+  shapes = jax.eval_shape(model.init, jax.random.key(0),
+                          jnp.zeros((1, 8, 512)))
+  n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
+  c = 512  # the input frames' width
+  want = (layers * _layer_params(d, f) + 2 * c + (c * d + d)  # input
+          + 128 * (d // 16) * d + (d // 16) * d + d  # conv positions
+          + 2 * d)  # the pre-LN stack's final norm
+  assert n == want
+
+
+def test_transformer_options():
+  x = jax.random.normal(jax.random.key(0), (2, 10, 16))
+  outs = {}
+  for name, kw in {"pre": {}, "post": {"norm_first": False},
+                   "relax": {"attention_relax": 32.0},
+                   "learned": {"positions": "learned"},
+                   "sin": {"positions": "sinusoidal"},
+                   "cls": {"cls": True}}.items():
+    model = transformer.Transformer(width=16, heads=2, ffn=32, layers=2,
+                                    conv_pos_kernel=4, conv_pos_groups=2,
+                                    **kw)
+    variables = model.init(jax.random.key(1), x)
+    frames, cls = model.apply(variables, x)
+    assert frames.shape == (2, 10, 16) and (cls is None) == (name != "cls")
+    outs[name] = frames
+  # Attention relaxation is the same softmax, computed with smaller values.
+  np.testing.assert_allclose(outs["relax"], outs["pre"], rtol=1e-4,
+                             atol=1e-5)
+  assert not np.allclose(outs["post"], outs["pre"])
+  # bf16 compute keeps float32 parameters and returns float32 frames.
+  model = transformer.Transformer(width=16, heads=2, ffn=32, layers=1,
+                                  conv_pos_kernel=4, conv_pos_groups=2,
+                                  dtype=jnp.bfloat16)
+  variables = model.init(jax.random.key(1), x)
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables))
+  assert model.apply(variables, x)[0].dtype == jnp.float32
+  # Dropout draws from the "dropout" rng, only in training.
+  model = transformer.Transformer(width=16, heads=2, ffn=32, layers=1,
+                                  conv_pos_kernel=4, conv_pos_groups=2,
+                                  dropout=0.5)
+  variables = model.init(jax.random.key(1), x)
+  a = model.apply(variables, x, train=True,
+                  rngs={"dropout": jax.random.key(2)})[0]
+  b = model.apply(variables, x, train=True,
+                  rngs={"dropout": jax.random.key(3)})[0]
+  assert not np.allclose(a, b)
+  np.testing.assert_array_equal(model.apply(variables, x)[0],
+                                model.apply(variables, x)[0])
+
+
+def _clmr_no_aug(backbone, front, fcfg, **extra):
+  config = load_config("clmr", f"model={backbone},input={front},runlocal")
+  config.model = _small(backbone, front, fcfg, **extra)
+  config.augment.chain = ()
+  config.objective.projection_dims = (16, 8)
+  return config
+
+
+def test_transformer_on_8_devices_equals_one_device():
+  """Loss and gradients of the sharded step (data axis, then fsdp=2) equal
+  the single-device ones within 1e-5."""
+  config = _clmr_no_aug("transformer", "mel", {"embed": "frame", "dim": 32},
+                        dropout=0.0, attention_dropout=0.0)
+  del config.model.frontend.spec_augment  # random, as dropout would be
+  objective = objectives.make_objective(config)
+  batch = {"views": jnp.stack([_input("mel", 16, 8, s) for s in (0, 1)], 1)}
+  variables = objective.init(jax.random.key(0), batch)
+  grad_fn = jax.value_and_grad(objective.loss_fn, has_aux=True)
+  run = lambda p, b: grad_fn(p, variables["model_state"], b,
+                             jax.random.key(1))
+  (loss, _), grads = jax.jit(run)(variables["params"], batch)
+  assert jax.device_count() == 8
+  for mesh_axes in ([("data", -1), ("fsdp", 1)], [("data", 4), ("fsdp", 2)]):
+    mesh = parallel.make_mesh(mesh_axes)
+    shardings = parallel.tree_shardings(mesh, variables["params"])
+    params = jax.device_put(variables["params"], shardings)
+    sharded = jax.device_put(batch, parallel.batch_sharding(mesh))
+    (loss_s, _), grads_s = jax.jit(run, in_shardings=(
+        shardings, parallel.batch_sharding(mesh)))(params, sharded)
+    np.testing.assert_allclose(loss_s, loss, rtol=1e-5, atol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
+                                                         atol=1e-5),
+                 grads_s, grads)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from jaxmusic import objectives
 from jaxmusic import parallel
+from jaxmusic.config import load_config
 from jaxmusic.objectives import ntxent
 
 
@@ -70,3 +72,41 @@ def test_loss_and_grads_on_8_devices_equal_1_device():
   np.testing.assert_allclose(float(l8), float(l1), rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(np.asarray(g8), np.asarray(g1), rtol=1e-5,
                              atol=1e-5)
+
+
+# nanodo's train_test pins a one-step loss; these pin CLMR's through each
+# backbone (augmentations, SpecAugment and dropout included, all drawn from
+# the step's rng), so a change anywhere on the path shows here.
+def _one_step_loss(backbone, front):
+  config = load_config("clmr", f"model={backbone},input={front},runlocal")
+  config.objective.projection_dims = (16, 8)
+  if backbone == "samplecnn":
+    config.model.channels = (8, 8, 8, 16)
+    n = 81 * 4
+  else:
+    n = 16 * 512
+    if backbone == "transformer":
+      config.model.update(width=32, heads=2, ffn=64, layers=2,
+                          conv_pos_kernel=8, conv_pos_groups=4)
+      config.model.frontend.dim = 32
+    else:
+      config.model.channels = (4, 8)
+  objective = objectives.make_objective(config)
+  t = np.arange(n) / 22050
+  views_Bx2xT = np.stack([[0.3 * np.sin(2 * np.pi * (220 * (i + 1) + 30 * v)
+                                        * t) for v in range(2)]
+                          for i in range(8)]).astype(np.float32)
+  batch = {"views": jnp.asarray(views_Bx2xT)}
+  variables = objective.init(jax.random.key(0), batch)
+  loss, _ = jax.jit(objective.loss_fn)(variables["params"],
+                                       variables["model_state"], batch,
+                                       jax.random.key(1))
+  return float(loss)
+
+
+@pytest.mark.parametrize("backbone,front,want", [
+    ("samplecnn", "waveform", 2.7310876846313477),
+    ("transformer", "mel", 2.6271448135375977),
+    ("cnn", "mel", 2.6902761459350586)])
+def test_pinned_one_step_loss_for_each_backbone(backbone, front, want):
+  assert _one_step_loss(backbone, front) == pytest.approx(want, rel=1e-4)

@@ -1,7 +1,7 @@
 """Shared timing helpers for the benchmarks.
 
 Every benchmark re-executes itself with huge pages first, as jaxmusic's own
-commands do (jaxmusic/hugepages.py), so both peers of a ratio run in one
+README tells users to launch theirs (hugepages.py here), so both peers of a ratio run in one
 process under the same memory settings; `machine()` names the setting.
 """
 
@@ -13,7 +13,7 @@ import time
 def machine() -> str:
   import jax  # pylint: disable=g-import-not-at-top
   dev = jax.devices()[0]
-  from jaxmusic import hugepages  # pylint: disable=g-import-not-at-top
+  import hugepages  # pylint: disable=g-import-not-at-top
   return (f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, jax {jax.__version__} on "
           f"{dev.platform}:{getattr(dev, 'device_kind', '')}, "

@@ -26,7 +26,7 @@ import soundfile
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxmusic import hugepages  # pylint: disable=wrong-import-position
+import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.audio import augment  # pylint: disable=wrong-import-position
 
 SR = 22050

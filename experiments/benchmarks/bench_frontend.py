@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxmusic import hugepages  # pylint: disable=wrong-import-position
+import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.audio import frontend  # pylint: disable=wrong-import-position
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 from clmr_step import make_step  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxmusic import hugepages  # pylint: disable=wrong-import-position
+import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.data import build  # pylint: disable=wrong-import-position
 from jaxmusic.data import pipeline  # pylint: disable=wrong-import-position
 from jaxmusic.data import synthetic  # pylint: disable=wrong-import-position

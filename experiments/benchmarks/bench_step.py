@@ -18,7 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
 from clmr_step import make_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-from jaxmusic import hugepages  # pylint: disable=wrong-import-position
+import hugepages  # pylint: disable=wrong-import-position
 
 
 def torch_step(batch: int):

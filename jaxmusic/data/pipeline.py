@@ -7,7 +7,9 @@
               it and the negative one that does not
   frames      an input crop plus frame-aligned target crops (k-means ids,
               CQT, ...) stored beside it, for masked prediction
-  paired      a time-aligned audio crop and piano-roll crop
+  paired      a time-aligned audio crop and a crop of a second feature
+              (the piano roll by default), under the keys "audio" and the
+              feature's name
   labelled    a crop plus class id, multi-hot tags and artist id
   sequential  every segment of a split in order, cut into `crop_samples`
               chunks, with ids, for export and evaluation
@@ -103,8 +105,10 @@ class Sampler:
 
   def __init__(self, data: PreparedData, split: str, mode: str, feature: str,
                crop_samples: int, radius_seconds: float = 1.0,
-               triplet_by: str | None = None, targets=("cqt",)):
+               triplet_by: str | None = None, targets=("cqt",),
+               pair_feature: str = "pianoroll"):
     self.data, self.split, self.mode = data, split, mode
+    self.pair_feature = pair_feature
     self.feature, self.crop = feature, crop_samples
     self.tracks = data.tracks(split)
     self.radius_frames = int(radius_seconds * data.manifest["sample_rate"]
@@ -149,7 +153,8 @@ class Sampler:
                  for name in self.targets}}
     if self.mode == "paired":
       return {"audio": self.crop_at(track, start),
-              "pianoroll": self.frames_at(track, start, "pianoroll")}
+              self.pair_feature: self.frames_at(track, start,
+                                                self.pair_feature)}
     if self.mode == "labelled":
       return {"inputs": self.crop_at(track, start), **self.labels(track)}
     raise ValueError(f"mode {self.mode!r} is not a random mode")
@@ -226,7 +231,8 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  shard_index: int = 0, shard_count: int = 1,
                  num_epochs: int | None = None, workers: int = 0,
                  radius_seconds: float = 1.0, triplet_by: str | None = None,
-                 targets=("cqt",)) -> grain.IterDataset:
+                 targets=("cqt",),
+                 pair_feature: str = "pianoroll") -> grain.IterDataset:
   """A Grain dataset of per-host numpy batches; see the module docstring."""
   if isinstance(data, str):
     data = PreparedData(data)
@@ -234,7 +240,7 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
     raise ValueError(f"data.mode={mode!r}: unknown; known: {MODES}")
   data.has(feature)
   for name in (targets if mode == "frames" else ()) + (
-      ("pianoroll",) if mode == "paired" else ()):
+      (pair_feature,) if mode == "paired" else ()):
     data.has(name)
   if not 0 <= shard_index < shard_count:
     raise ValueError(f"shard {shard_index} of {shard_count} is out of range")
@@ -257,7 +263,7 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
     ds = ds.batch(batch_size, drop_remainder=False)
   else:
     sampler = Sampler(data, split, mode, feature, crop_samples,
-                      radius_seconds, triplet_by, targets)
+                      radius_seconds, triplet_by, targets, pair_feature)
     ds = grain.MapDataset.range(len(tracks)).shuffle(seed=seed)
     # Crops are seeded by the element's global position, before the host
     # slice, so the data does not depend on how many hosts read it.
@@ -267,3 +273,23 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
   if workers > 0:
     it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
   return it
+
+
+def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
+                *, batch_size: int, seed: int = 0, shard_index: int = 0,
+                shard_count: int = 1) -> grain.IterDataset:
+  """`make_dataset` with every option taken from `config.data`: the
+  features (the first is the input; the paired mode pairs it with the
+  second), crop, workers, `radius_seconds`, `triplet_by` and `targets`."""
+  features = tuple(data_cfg.features)
+  if mode == "paired" and len(features) < 2:
+    raise ValueError(f"config.data.features={features}: the paired mode "
+                     "needs two features (the input, then its pair)")
+  return make_dataset(
+      data, split, mode, batch_size=batch_size, feature=features[0],
+      crop_samples=data_cfg.crop_samples, seed=seed, shard_index=shard_index,
+      shard_count=shard_count, workers=data_cfg.get("workers", 0),
+      radius_seconds=data_cfg.get("radius_seconds", 1.0),
+      triplet_by=data_cfg.get("triplet_by") or None,
+      targets=tuple(data_cfg.get("targets", ("cqt",))),
+      pair_feature=features[1] if mode == "paired" else "pianoroll")

@@ -259,25 +259,3 @@ def generate(directory: str, cfg: SyntheticConfig) -> str:
     writer.writerows(rows)
   os.replace(tmp, path)
   return path
-
-
-def default_cache_dir() -> str:
-  return os.environ.get("JAXMUSIC_CACHE", os.path.join(
-      os.path.expanduser("~"), ".cache", "jaxmusic"))
-
-
-def ensure_prepared(cfg: SyntheticConfig, features, segment_seconds: float,
-                    cache_dir: str | None = None, workers: int = 1) -> str:
-  """The synthetic corpus generated and prepared on first use; returns the
-  prepared directory (reused when it already exists)."""
-  from jaxmusic.data import build  # pylint: disable=g-import-not-at-top
-  cache_dir = cache_dir or default_cache_dir()
-  raw = os.path.join(cache_dir, f"synthetic-{cfg.key()}")
-  csv_path = generate(os.path.join(raw, "raw"), cfg)
-  tag = hashlib.sha1(json.dumps([sorted(features), segment_seconds])
-                     .encode()).hexdigest()[:8]
-  out = os.path.join(raw, f"prepared-{tag}")
-  build.prepare("csv", csv_path, out, features=tuple(features),
-                segment_seconds=segment_seconds, workers=workers,
-                progress=False)
-  return out

@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
 from jaxmusic import models
 
@@ -31,13 +32,15 @@ POOLINGS = {
 class FrozenEncoder:
   config: ml_collections.ConfigDict
   module: nn.Module
-  variables: dict[str, Any]  # {"params": ..., "batch_stats": ...}
+  params: Any
+  state: dict[str, Any]  # the encoder's mutable collections
   step: int  # -1: random init
   workdir: str | None = None
 
   @property
   def feature(self) -> str:
-    return self.config.data.features[0]
+    """The prepared feature the encoder reads: waveform or pianoroll."""
+    return models.input_feature(self.config.model)
 
   @property
   def sample_rate(self) -> int:
@@ -55,14 +58,18 @@ class FrozenEncoder:
     pool = POOLINGS[pooling]
 
     @jax.jit
-    def run(variables, x):
-      _, state = self.module.apply(variables, x, train=False,
-                                   mutable=["intermediates"])
-      layers = [pool(h.astype(jnp.float32))
-                for h in state["intermediates"]["layers"]]
+    def run(params, state, x):
+      _, _, layers = models.apply(self.module, params, state, x,
+                                  intermediates=True)
+      layers = [pool(h.astype(jnp.float32)) for h in layers]
       return layers[-1], layers
 
-    return lambda x: run(self.variables, x)
+    return lambda x: run(self.params, self.state, x)
+
+  def pooled_fn(self):
+    """Jitted `x -> BxD` with the model's own pooling (mean, or CLS)."""
+    run = jax.jit(lambda p, s, x: models.apply(self.module, p, s, x)[0][1])
+    return lambda x: run(self.params, self.state, x)
 
 
 def latest_steps(workdir: str) -> list[int]:
@@ -88,16 +95,19 @@ def _restore_encoder(path: str):
   finally:
     absl_logger.setLevel(level)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  wanted = {"params": {"encoder": tree["params"]["encoder"]},
-            "model_state": {"encoder": tree["model_state"]["encoder"]}}
+  wanted = {"params": {"encoder": tree["params"]["encoder"]}}
+  # A stateless encoder (the transformer) may leave no model_state node.
+  state_tree = (tree.get("model_state") or {}).get("encoder") or {}
+  if state_tree:
+    wanted["model_state"] = {"encoder": state_tree}
   item = jax.tree.map(
       lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
       wanted)
   restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
       item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(
           item), partial_restore=True))
-  return {"params": restored["params"]["encoder"],
-          "batch_stats": restored["model_state"]["encoder"]}
+  return (restored["params"]["encoder"], models.state_from_checkpoint(
+      restored.get("model_state", {}).get("encoder")))
 
 
 def load(workdir: str, step: int | None = None) -> FrozenEncoder:
@@ -115,18 +125,12 @@ def load(workdir: str, step: int | None = None) -> FrozenEncoder:
   if not steps:
     raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
                             "checkpoint to load")
-  for s in steps:
-    path = os.path.join(workdir, "checkpoints", str(s), "state")
-    try:
-      return FrozenEncoder(config, module, _restore_encoder(path), s,
-                           os.path.abspath(workdir))
-    except Exception as e:  # pylint: disable=broad-except
-      if len(steps) == 1:
-        raise FileNotFoundError(f"{path}: unreadable checkpoint "
-                                f"({type(e).__name__}: {e})") from e
-      logging.warning("checkpoint %s is unreadable (%s); trying the previous "
-                      "one", path, type(e).__name__)
-  raise FileNotFoundError(f"{workdir}: no readable checkpoint")
+  directory = os.path.join(workdir, "checkpoints")
+  (params, state), step = checkpoint.newest_readable(
+      directory, steps,
+      lambda s: _restore_encoder(os.path.join(directory, str(s), "state")))
+  return FrozenEncoder(config, module, params, state, step,
+                       os.path.abspath(workdir))
 
 
 def random_init(config: ml_collections.ConfigDict, example_x: np.ndarray,
@@ -134,8 +138,6 @@ def random_init(config: ml_collections.ConfigDict, example_x: np.ndarray,
   """The same architecture at random initialisation: the baseline every
   trained encoder must beat."""
   module = models.make_encoder(config.model)
-  variables = module.init(jax.random.key(seed), jnp.asarray(example_x[:1]),
-                          train=False)
-  return FrozenEncoder(config, module, {"params": variables["params"],
-                                        "batch_stats":
-                                            variables["batch_stats"]}, -1)
+  params, state = models.split(module.init(
+      jax.random.key(seed), jnp.asarray(example_x[:1]), method="embed"))
+  return FrozenEncoder(config, module, params, state, -1)

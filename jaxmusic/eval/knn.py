@@ -6,19 +6,16 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
+from jaxmusic.eval import tracks as per_track
+
 
 def track_embeddings(embed_fn, dataset):
   """Mean of chunk embeddings per track: (tracks x D, labels)."""
-  sums, counts, labels = {}, {}, {}
-  for batch in dataset:
-    z = np.asarray(embed_fn(batch["inputs"]))
-    for zi, t, y in zip(z, batch["track"], batch["label"]):
-      sums[t] = sums.get(t, 0) + zi
-      counts[t] = counts.get(t, 0) + 1
-      labels[t] = y
-  keys = sorted(sums)
-  return (np.stack([sums[k] / counts[k] for k in keys]),
-          np.array([labels[k] for k in keys]))
+  parts = [(np.asarray(embed_fn(b["inputs"])), b["track"], b["label"])
+           for b in dataset]
+  z_N, track_N, label_N = (np.concatenate(p) for p in zip(*parts))
+  _, means = per_track.average_by_track(z_N, track_N)
+  return means, per_track.first_per_track(label_N, track_N)
 
 
 def knn_accuracy(train_x, train_y, test_x, test_y, k: int = 5) -> float:

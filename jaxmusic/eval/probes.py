@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from jaxmusic.eval import knn
+from jaxmusic.eval import tracks as per_track
 
 TASKS = ("multiclass", "multilabel", "regression", "retrieval")
 # The metric hyperparameters are selected by, on valid.
@@ -45,20 +46,6 @@ class Split:
 
 
 # ----- Metrics ---------------------------------------------------------------
-
-def average_by_track(pred_N: np.ndarray, track_N: np.ndarray):
-  """Chunk predictions (N or NxC) averaged per track: (tracks, T[xC])."""
-  tracks, inverse = np.unique(track_N, return_inverse=True)
-  sums = np.zeros((len(tracks), *pred_N.shape[1:]), np.float64)
-  np.add.at(sums, inverse, pred_N)
-  counts = np.bincount(inverse).reshape(-1, *[1] * (pred_N.ndim - 1))
-  return tracks, sums / counts
-
-
-def first_per_track(values_N, track_N):
-  _, first = np.unique(track_N, return_index=True)
-  return values_N[first]
-
 
 def multiclass_metrics(y_true, proba_NxC, classes) -> dict[str, float]:
   pred = np.asarray(classes)[np.argmax(proba_NxC, axis=1)]
@@ -117,8 +104,8 @@ def score(task, y_tracks, pred_tracks, classes=None) -> dict[str, float]:
 
 def knn_accuracy(train: Split, test: Split, k: int = 5) -> float:
   """kNN on track means (standardised on train), scored per track."""
-  xs = [average_by_track(s.x, s.track)[1] for s in (train, test)]
-  ys = [first_per_track(s.y, s.track) for s in (train, test)]
+  xs = [per_track.average_by_track(s.x, s.track)[1] for s in (train, test)]
+  ys = [per_track.first_per_track(s.y, s.track) for s in (train, test)]
   return knn.knn_accuracy(xs[0], ys[0], xs[1], ys[1], k)
 
 
@@ -164,8 +151,10 @@ def fit_sklearn(task, kind, train: Split, valid: Split, test: Split,
 
 
 def _evaluate(task, split: Split, pred, classes=None):
-  _, pred_t = average_by_track(np.asarray(pred, np.float64), split.track)
-  return score(task, first_per_track(split.y, split.track), pred_t, classes)
+  _, pred_t = per_track.average_by_track(np.asarray(pred, np.float64),
+                                         split.track)
+  return score(task, per_track.first_per_track(split.y, split.track), pred_t,
+               classes)
 
 
 def fit_weighted_layers(task, train: Split, valid: Split, test: Split,

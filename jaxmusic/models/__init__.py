@@ -1,30 +1,278 @@
-"""Encoders by name: `make_encoder(config.model)`.
+"""The encoder contract, and the frontend and backbone registries.
 
-Every encoder is a Linen module `__call__(x, train=False) -> BxD` that also
-sows each layer's `BxFxC` output (F frames) as ("intermediates", "layers"),
-so export can pool any layer over time without knowing the architecture.
+An encoder is a frontend composed with a backbone, both chosen by name from
+`config.model`:
+
+  model.frontend.name   waveform | mel | pianoroll   (models/frontends.py)
+  model.name            transformer | samplecnn | cnn (the backbone)
+
+  encoder(x, *, mask_BxF=None, train=False) -> frames_BxFxD
+
+`x` is the frontend's input: a `BxT` waveform crop (waveform and mel), or a
+`Bx128xF` piano-roll crop. The waveform, mel and piano-roll frontends put
+their frames on one grid, the prepared features' hop (see frontends.py).
+Where `mask_BxF` is given, those frontend frames are replaced by a learned
+mask embedding before the backbone (built with `masked=True`). Pooling to
+`BxD` is one shared function, `pool`, chosen by `model.pooling`: `mean`
+over frames, or `cls`, the transformer's CLS token; `encoder.apply(...,
+method="embed")` returns `(frames_BxFxD, pooled_BxD)` from one pass.
+
+Every encoder sows each layer's `BxFxC` output as ("intermediates",
+"layers"), so export's `--layers all` works without knowing the model.
+
+The encoder's mutable state is whatever collections its modules keep
+(`batch_stats` for BatchNorm backbones, none for the transformer). Code
+outside this package handles it only as `state`, through `split`, `apply`
+and `state_from_checkpoint`. Dropout and SpecAugment draw from the
+"dropout" and "augment" rngs, which objectives derive from the step's rng.
+
+A new frontend or backbone is a module plus one line in FRONTENDS or
+BACKBONES; its keys are checked against its fields by `validate`.
 """
 
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
-import ml_collections
 
+from jaxmusic.models import cnn
+from jaxmusic.models import frontends
 from jaxmusic.models import samplecnn
+from jaxmusic.models import transformer
 
-ENCODERS = {"samplecnn": samplecnn.SampleCNN}
-
-
-def make_encoder(cfg: ml_collections.ConfigDict):
-  if cfg.name not in ENCODERS:
-    raise ValueError(f"config.model.name={cfg.name!r}: unknown; known: "
-                     f"{sorted(ENCODERS)}")
-  kwargs = {k: v for k, v in cfg.items() if k not in ("name", "dtype")}
-  return ENCODERS[cfg.name](dtype=jnp.dtype(cfg.get("dtype", "float32")),
-                            **kwargs)
+_STATE_FREE = ("params", "intermediates")
+# Keys of config.model that are the encoder's, not the backbone's.
+ENCODER_KEYS = ("name", "frontend", "pooling", "dtype", "impl")
+POOLINGS = ("mean", "cls")
+IMPLS = ("auto", "xla", "cpu_fast")
 
 
-def input_length(cfg: ml_collections.ConfigDict) -> int | None:
-  """The input length an encoder needs, where its architecture fixes one."""
-  if cfg.name == "samplecnn":
-    return samplecnn.receptive_field(cfg.get("channels",
-                                             samplecnn.CLMR_CHANNELS))
-  return None
+def _samplecnn_module(cfg, impl):
+  if impl == "cpu_fast":
+    # Imported on demand: jaxmusic/ops holds backend-specific kernels.
+    from jaxmusic.ops import samplecnn_cpu  # pylint: disable=g-import-not-at-top
+    return samplecnn_cpu.SampleCNN
+  return samplecnn.SampleCNN
+
+
+def _validate_samplecnn(model_cfg, data_cfg, fail):
+  need = samplecnn.receptive_field(model_cfg.get(
+      "channels", samplecnn.CLMR_CHANNELS))
+  if data_cfg.crop_samples % need:
+    fail("data.crop_samples", f"samplecnn with "
+         f"{len(model_cfg.get('channels', samplecnn.CLMR_CHANNELS))} conv "
+         f"stages takes a multiple of {need} samples")
+
+
+def _validate_transformer(model_cfg, data_cfg, fail):
+  del data_cfg
+  transformer.validate(model_cfg, fail)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+  module: Callable[[Any, str], type]  # (model cfg, impl) -> module class
+  # The frontend embeddings it reads, per frontend; the first is default.
+  embeds: dict[str, tuple[str, ...]]
+  validate: Callable[[Any, Any, Callable], None] = lambda m, d, fail: None
+
+
+BACKBONES = {
+    "transformer": Backbone(
+        lambda cfg, impl: transformer.Transformer,
+        {"waveform": ("conv",), "mel": ("frame", "patch", "none"),
+         "pianoroll": ("linear", "conv", "none")},
+        _validate_transformer),
+    "samplecnn": Backbone(_samplecnn_module, {"waveform": ("none",)},
+                          _validate_samplecnn),
+    "cnn": Backbone(lambda cfg, impl: cnn.CNN,
+                    {"mel": ("none",), "pianoroll": ("none",)}),
+}
+FRONTENDS = frontends.FRONTENDS
+
+
+def pool(frames_BxFxD, how: str = "mean", cls_BxD=None):
+  """The shared pooling: the frames' mean, or the CLS token's output."""
+  if how == "cls":
+    if cls_BxD is None:
+      raise ValueError("model.pooling='cls' needs a backbone with a CLS "
+                       "token (the transformer)")
+    return cls_BxD
+  return jnp.mean(frames_BxFxD, axis=1)
+
+
+class Encoder(nn.Module):
+  """A frontend, an optional mask embedding, and a backbone whose
+  parameters sit at the encoder's top level (so SampleCNN checkpoints keep
+  the tree they always had)."""
+  frontend: nn.Module
+  backbone: nn.Module
+  pooling: str = "mean"
+  mask_dim: int = 0  # the frontend's width, when built with masked=True
+
+  def setup(self):
+    nn.share_scope(self, self.backbone)
+    if self.mask_dim:
+      # HuBERT's mask_emb: uniform in [0, 1).
+      self.mask_embedding = self.param("mask_embedding",
+                                       nn.initializers.uniform(1.0),
+                                       (self.mask_dim,))
+
+  def embed(self, x, *, mask_BxF=None, train: bool = False):
+    h_BxFxC = self.frontend(x, train=train)
+    if mask_BxF is not None:
+      if not self.mask_dim:
+        raise ValueError("this encoder was built without a mask embedding "
+                         "(models.make_encoder(..., masked=True))")
+      h_BxFxC = jnp.where(mask_BxF[..., None],
+                          self.mask_embedding.astype(h_BxFxC.dtype), h_BxFxC)
+    frames_BxFxD, cls_BxD = self.backbone(h_BxFxC, train=train)
+    return frames_BxFxD, pool(frames_BxFxD, self.pooling, cls_BxD)
+
+  def __call__(self, x, *, mask_BxF=None, train: bool = False):
+    return self.embed(x, mask_BxF=mask_BxF, train=train)[0]
+
+
+def frontend_config(model_cfg) -> dict:
+  """`model.frontend` with its name and the backbone's default embedding."""
+  cfg = dict(model_cfg.get("frontend", None) or {"name": "waveform"})
+  cfg.setdefault("name", "waveform")
+  entry = BACKBONES.get(model_cfg.name)
+  if entry and cfg["name"] in entry.embeds:
+    cfg.setdefault("embed", entry.embeds[cfg["name"]][0])
+  return cfg
+
+
+def input_feature(model_cfg) -> str:
+  """The prepared feature the encoder reads: waveform or pianoroll."""
+  return frontends.INPUT_FEATURE[frontend_config(model_cfg)["name"]]
+
+
+def resolve_impl(model_cfg) -> str:
+  """`auto`: SampleCNN's CPU kernels on CPU in float32, XLA's ops else."""
+  impl = model_cfg.get("impl", "auto")
+  if impl != "auto":
+    return impl
+  fast = (model_cfg.name == "samplecnn" and jax.default_backend() == "cpu"
+          and model_cfg.get("dtype", "float32") == "float32")
+  return "cpu_fast" if fast else "xla"
+
+
+def _frontend_width(name, cfg) -> int:
+  embed = cfg["embed"]
+  if embed == "none":
+    return {"waveform": 1, "mel": cfg.get("n_mels", 128),
+            "pianoroll": 128}[name]
+  if name == "waveform":
+    return cfg.get("channels", 512)
+  return cfg.get("dim", 512)
+
+
+def make_encoder(model_cfg, masked: bool = False) -> Encoder:
+  """The encoder `config.model` describes; `masked` adds the mask
+  embedding that masked prediction needs."""
+  dtype = jnp.dtype(model_cfg.get("dtype", "float32"))
+  # Nested settings (SpecAugment's) become sorted pairs: module fields
+  # must be hashable.
+  fcfg = {k: tuple(sorted(dict(v).items())) if hasattr(v, "items") else v
+          for k, v in frontend_config(model_cfg).items()}
+  name = fcfg.pop("name")
+  front = FRONTENDS[name](dtype=dtype, **fcfg)
+  kwargs = {k: v for k, v in model_cfg.items() if k not in ENCODER_KEYS}
+  pooling = model_cfg.get("pooling", "mean")
+  if pooling == "cls":
+    kwargs["cls"] = True
+  back_cls = BACKBONES[model_cfg.name].module(model_cfg,
+                                              resolve_impl(model_cfg))
+  return Encoder(front, back_cls(dtype=dtype, **kwargs), pooling,
+                 _frontend_width(name, {**fcfg, "embed": fcfg.get(
+                     "embed", "none")}) if masked else 0)
+
+
+def _fields(module_cls) -> set[str]:
+  return {f.name for f in dataclasses.fields(module_cls)} - {"parent",
+                                                             "name"}
+
+
+def validate(model_cfg, data_cfg, fail) -> None:
+  """Checks `config.model` against the registries and the data config;
+  `fail(key, why)` raises, naming the key."""
+  if model_cfg.get("name") not in BACKBONES:
+    fail("model.name", f"unknown backbone; known: {sorted(BACKBONES)}")
+  entry = BACKBONES[model_cfg.name]
+  fcfg = frontend_config(model_cfg)
+  name = fcfg["name"]
+  if name not in FRONTENDS:
+    fail("model.frontend.name", f"unknown; known: {sorted(FRONTENDS)}")
+  if name not in entry.embeds:
+    fail("model.frontend.name", f"{model_cfg.name} reads "
+         f"{sorted(entry.embeds)}, not {name}")
+  if fcfg["embed"] not in entry.embeds[name]:
+    fail("model.frontend.embed", f"{model_cfg.name} on {name} takes "
+         f"{entry.embeds[name]}")
+  bad = set(fcfg) - {"name"} - _fields(FRONTENDS[name])
+  if bad:
+    fail(f"model.frontend.{sorted(bad)[0]}", f"not a key of the {name} "
+         f"frontend; known: {sorted(_fields(FRONTENDS[name]) - {'dtype'})}")
+  hop = fcfg.get("hop", 512)
+  frontends.validate(name, fcfg, hop, fail)
+  if model_cfg.get("impl", "auto") not in IMPLS:
+    fail("model.impl", f"use one of {IMPLS}")
+  if model_cfg.get("dtype", "float32") not in ("float32", "bfloat16"):
+    fail("model.dtype", "use float32 or bfloat16")
+  if model_cfg.get("pooling", "mean") not in POOLINGS:
+    fail("model.pooling", f"use one of {POOLINGS}")
+  if model_cfg.get("pooling", "mean") == "cls" and \
+      model_cfg.name != "transformer":
+    fail("model.pooling", "cls needs the transformer backbone")
+  module = entry.module(model_cfg, "xla")
+  bad = set(model_cfg) - set(ENCODER_KEYS) - _fields(module)
+  if bad:
+    fail(f"model.{sorted(bad)[0]}", f"not a key of the {model_cfg.name} "
+         f"backbone; known: {sorted(_fields(module) - {'dtype', 'cls'})}")
+  feature = input_feature(model_cfg)
+  if tuple(data_cfg.features)[:1] != (feature,):
+    fail("data.features", f"the {name} frontend reads {feature!r}: list it "
+         "first")
+  if not (name == "waveform" and fcfg["embed"] == "none") and \
+      data_cfg.crop_samples % hop:
+    fail("data.crop_samples", f"the {name} frontend's frames need a "
+         f"multiple of the hop {hop}")
+  entry.validate(model_cfg, data_cfg, fail)
+
+
+def split(variables) -> tuple[Any, dict]:
+  """`(params, state)`: state is every mutable collection but the sown
+  intermediates."""
+  return variables["params"], {k: v for k, v in variables.items()
+                               if k not in _STATE_FREE}
+
+
+def apply(encoder: Encoder, params, state, x, *, train: bool = False,
+          mask_BxF=None, rngs=None, method: str = "embed",
+          intermediates: bool = False):
+  """Runs `encoder.<method>`; returns `(output, new_state)`, the state
+  updated in training (BatchNorm's running statistics) and as given
+  otherwise; with `intermediates`, `(output, new_state, layers)`."""
+  mutable = list(state) if train else []
+  if intermediates:
+    mutable.append("intermediates")
+  out, updates = encoder.apply(
+      {"params": params, **state}, x, mask_BxF=mask_BxF, train=train,
+      rngs=rngs, method=method, mutable=mutable)
+  updates = dict(updates)
+  layers = updates.pop("intermediates", {}).get("layers", ())
+  new_state = {**state, **updates}
+  return (out, new_state, list(layers)) if intermediates else (out, new_state)
+
+
+def state_from_checkpoint(tree) -> dict:
+  """A checkpoint's `model_state["encoder"]` as collections. Checkpoints
+  written before the encoder contract stored SampleCNN's BatchNorm
+  statistics bare (keys `BatchNorm_i`)."""
+  tree = dict(tree or {})
+  if tree and all(k.startswith("BatchNorm_") for k in tree):
+    return {"batch_stats": tree}
+  return tree

@@ -1,15 +1,21 @@
 """Objectives by name. Each module registers a class with:
 
+  __init__(config, manifest)     manifest: the prepared data's, for class
+                                 counts, tag counts and frame rates
+  validate(config, fail)         static; checks its own keys, `fail(key,
+                                 why)` raises naming the key
   data_mode                      the pipeline mode it reads ("views", ...)
-  init(rng, batch) -> variables  {"params": ..., "batch_stats": ...}
+  init(rng, batch) -> {"params": ..., "model_state": ...}
   loss_fn(params, model_state, batch, rng)
       -> (loss, (metrics, new_model_state))
-  embed(variables, x) -> BxD     the frozen encoder, for monitors and export
+  embed(variables, x) -> BxD     the frozen encoder, for monitors; variables
+                                 holds "params" and "model_state"
 
 The train step calls these and knows no objective by name. The encoder's
-params and batch statistics live under the "encoder" key of params and
-model state (`init`'s "batch_stats"), rebuilt from `config.model`: export
-and the HEAR API load just that key from any objective's checkpoint.
+params and mutable state live under the "encoder" key of params and
+model state, rebuilt from `config.model` (see jaxmusic/models): export and
+the HEAR API load just that key from any objective's checkpoint. A new
+objective is a new module plus one line in OBJECTIVES.
 """
 
 from jaxmusic.objectives import ntxent
@@ -17,9 +23,9 @@ from jaxmusic.objectives import ntxent
 OBJECTIVES = {"clmr": ntxent.CLMR}
 
 
-def make_objective(config):
+def make_objective(config, manifest=None):
   name = config.objective.name
   if name not in OBJECTIVES:
     raise ValueError(f"config.objective.name={name!r}: unknown; known: "
                      f"{sorted(OBJECTIVES)}")
-  return OBJECTIVES[name](config)
+  return OBJECTIVES[name](config, manifest)

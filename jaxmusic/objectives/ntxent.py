@@ -35,55 +35,75 @@ def nt_xent(z_a_BxD, z_b_BxD, temperature: float):
 
 
 class CLMR:
-  """Two augmented views of a crop, SampleCNN (or any encoder), projection,
-  NT-Xent. Augmentations run here, inside the jitted step."""
+  """Two views of a track, any encoder, a projection, NT-Xent.
+
+  Waveform augmentations (CLMR's chain) run here, inside the jitted step,
+  before the encoder's frontend; a mel frontend then applies SpecAugment
+  when its config asks for it.
+  """
 
   data_mode = "views"
 
-  def __init__(self, config):
+  def __init__(self, config, manifest=None):
+    del manifest  # CLMR needs nothing from the data beyond its crops
     self.encoder = models.make_encoder(config.model)
     obj = config.objective
-    self.projector = heads.Projection(tuple(obj.projection_dims),
-                                      dtype=self.encoder.dtype)
+    self.projector = heads.Projection(
+        tuple(obj.projection_dims),
+        dtype=jnp.dtype(config.model.get("dtype", "float32")))
     self.temperature = obj.temperature
     aug = config.augment
     self.chain = augment.make_chain(tuple(aug.chain), config.data.sample_rate,
                                     probs=dict(aug.get("probs", {})))
 
-  def _apply(self, variables, wav_BxT, train):
-    mutable = ["batch_stats"] if train else False
-    out = self.encoder.apply(
-        {"params": variables["params"]["encoder"],
-         "batch_stats": variables["batch_stats"]["encoder"]}, wav_BxT, train=train,
-        mutable=mutable)
-    h_BxD, new_state = out if train else (out, None)
+  @staticmethod
+  def validate(config, fail):
+    obj = config.objective
+    if obj.get("temperature", 0.0) <= 0:
+      fail("objective.temperature", "must be positive")
+    if not obj.get("projection_dims"):
+      fail("objective.projection_dims", "needs at least one layer")
+    unknown = set(config.augment.chain) - set(augment.TRANSFORMS)
+    if unknown:
+      fail("augment.chain", f"unknown {sorted(unknown)}; known: "
+           f"{sorted(augment.TRANSFORMS)}")
+    if config.augment.chain and models.input_feature(
+        config.model) != "waveform":
+      fail("augment.chain", "waveform augmentations need a waveform or "
+           "mel frontend; use () for piano rolls")
+
+  def _encode(self, variables, x, train, rngs=None):
+    (_, h_BxD), state = models.apply(
+        self.encoder, variables["params"]["encoder"],
+        variables["model_state"]["encoder"], x, train=train, rngs=rngs)
     z = self.projector.apply({"params": variables["params"]["projector"]},
                              h_BxD)
-    return h_BxD, z, new_state
+    return h_BxD, z, state
 
   def init(self, rng, batch):
     k_enc, k_proj = jax.random.split(rng)
     x = batch["views"][:2, 0]
-    enc = self.encoder.init(k_enc, x, train=False)
-    h = self.encoder.apply(enc, x)
+    params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
+    (_, h), _ = models.apply(self.encoder, params, state, x)
     proj = self.projector.init(k_proj, h)
-    return {"params": {"encoder": enc["params"], "projector": proj["params"]},
-            "batch_stats": {"encoder": enc["batch_stats"]}}
+    return {"params": {"encoder": params, "projector": proj["params"]},
+            "model_state": {"encoder": state}}
 
   def loss_fn(self, params, model_state, batch, rng):
-    views_Bx2xT = batch["views"]
-    k_a, k_b = jax.random.split(rng)
-    a = augment.apply_batch(self.chain, k_a, views_Bx2xT[:, 0])
-    b = augment.apply_batch(self.chain, k_b, views_Bx2xT[:, 1])
-    # One forward over both views: one set of global BN statistics.
-    _, z, new_state = self._apply(
-        {"params": params, "batch_stats": model_state},
-        jnp.concatenate([a, b]), train=True)
+    views_Bx2x = batch["views"]
+    k_a, k_b, k_drop, k_aug = jax.random.split(rng, 4)
+    a = augment.apply_batch(self.chain, k_a, views_Bx2x[:, 0])
+    b = augment.apply_batch(self.chain, k_b, views_Bx2x[:, 1])
+    # One forward over both views: one set of global BatchNorm statistics.
+    _, z, state = self._encode(
+        {"params": params, "model_state": model_state},
+        jnp.concatenate([a, b]), train=True,
+        rngs={"dropout": k_drop, "augment": k_aug})
     half = a.shape[0]
     loss, acc = nt_xent(z[:half], z[half:], self.temperature)
-    return loss, ({"positive_top1": acc},
-                  {"encoder": new_state["batch_stats"]})
+    return loss, ({"positive_top1": acc}, {"encoder": state})
 
-  def embed(self, variables, wav_BxT):
-    h, _, _ = self._apply(variables, wav_BxT, train=False)
-    return h
+  def embed(self, variables, x):
+    """The pooled encoder output `BxD`; `variables` holds "params" and
+    "model_state" as the train state does."""
+    return self._encode(variables, x, train=False)[0]

@@ -1,4 +1,7 @@
-"""Transparent huge pages for host buffers, by one re-exec at start-up.
+"""Transparent huge pages for the benchmarks' host buffers, by one re-exec
+at start-up. This is launch-side tuning: jaxmusic's library never changes
+its own process; a user sets the same line in their shell or launch script
+(see the README: `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`).
 
 XLA:CPU takes its buffers from malloc, and glibc gives large blocks back to
 the kernel when they are freed, so every step writes to fresh 4 KiB pages.
@@ -9,7 +12,7 @@ On a VM each first touch of a page is a fault, and memory-bound work
 when a process starts. Hence the re-exec. On a 2-core EPYC VM the SampleCNN
 CLMR step went from 3.3 s to 2.7 s and the augmentation chain 1.2x faster.
 
-Set JAXMUSIC_HUGEPAGES=0 to turn it off.
+Set JAXMUSIC_HUGEPAGES=0 to run a benchmark without it.
 """
 
 import os

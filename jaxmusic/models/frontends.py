@@ -1,0 +1,172 @@
+"""Frontends: the encoder's input (a waveform crop, or a piano-roll crop)
+to a `BxFxC` frame sequence.
+
+The three put their frames on one grid, the prepared features' hop (512
+samples at 22,050 Hz, 43 Hz): frame k of every frontend stands at sample
+k * hop, so the same seconds of waveform, mel or piano roll give the same
+number of frames, and one set of frame targets serves all three. A crop of
+T samples (T a multiple of the hop) gives F = T / hop frames; the mel
+frontend's AST-style patches give F / patch_frames, a documented multiple.
+`embed="none"` leaves the raw frames for backbones that read them as they
+are: samples for SampleCNN, mel bands or pitches for the 2-D CNN.
+"""
+
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxmusic.audio import augment
+from jaxmusic.audio import frontend as audio_frontend
+
+# HuBERT's extractor is 7 convs (kernels 10,3,3,3,3,2,2, strides
+# 5,2,2,2,2,2,2: 320 samples at 16 kHz). Ours reaches the 512-sample hop
+# with the same shape of stack: one wide first conv, then stride-2 convs.
+HUBERT_KERNELS = (8, 3, 3, 3, 3, 3, 2, 2)
+HUBERT_STRIDES = (4, 2, 2, 2, 2, 2, 2, 2)
+
+
+def _same_length_conv(x_BxTxC, features, kernel, stride, dtype, name):
+  """A conv giving exactly T / stride frames: frame k covers the kernel
+  centred near sample k * stride."""
+  pad = kernel - stride
+  return nn.Conv(features, (kernel,), strides=(stride,),
+                 padding=((pad // 2, pad - pad // 2),), use_bias=False,
+                 dtype=dtype, name=name)(x_BxTxC)
+
+
+class Waveform(nn.Module):
+  """`BxT` samples. `none`: `BxTx1` for SampleCNN. `conv`: HuBERT's conv
+  feature extractor (group norm after the first conv, GELU) down to the
+  hop grid, `BxFxchannels`."""
+  embed: str = "none"
+  channels: int = 512
+  kernels: Sequence[int] = HUBERT_KERNELS
+  strides: Sequence[int] = HUBERT_STRIDES
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, wav_BxT, train: bool = False):
+    x = wav_BxT.astype(jnp.float32)[..., None]
+    if self.embed == "none":
+      return x
+    # Shifted by half a hop, so that frame k is centred on sample k * hop
+    # as the log-mel's and the piano roll's frames are.
+    half = math.prod(self.strides) // 2
+    x = jnp.pad(x, ((0, 0), (half, 0), (0, 0)))[:, :x.shape[1]]
+    x = x.astype(self.dtype)
+    for i, (k, s) in enumerate(zip(self.kernels, self.strides)):
+      x = _same_length_conv(x, self.channels, k, s, self.dtype, f"conv_{i}")
+      if i == 0:  # HuBERT's "default" mode: one group per channel
+        x = nn.GroupNorm(num_groups=self.channels, epsilon=1e-5,
+                         dtype=jnp.float32, name="group_norm")(x)
+      x = nn.gelu(x.astype(self.dtype), approximate=False)
+    return x
+
+
+class Mel(nn.Module):
+  """`BxT` samples -> the in-graph log-mel (librosa's, as `prepare`
+  stores it), its frames `BxFxn_mels` scaled to about unit range;
+  SpecAugment in training when `spec_augment` names its masks. `frame`
+  embeds each frame linearly; `patch` embeds AST-style patches of
+  `patch_frames` x `patch_bands`, concatenated over the bands."""
+  embed: str = "frame"
+  dim: int = 512
+  sample_rate: int = 22050
+  n_fft: int = 2048
+  hop: int = 512
+  n_mels: int = 128
+  patch_frames: int = 1
+  patch_bands: int = 16
+  spec_augment: Any = None  # e.g. {"n_time_masks": 2, "max_time_width": 10}
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, wav_BxT, train: bool = False):
+    n_frames = wav_BxT.shape[-1] // self.hop
+    db_BxMxN = audio_frontend.logmel(
+        wav_BxT.astype(jnp.float32), sr=self.sample_rate, n_fft=self.n_fft,
+        hop_length=self.hop, n_mels=self.n_mels)[..., :n_frames]
+    if train and self.spec_augment:
+      db_BxMxN = augment.apply_batch(
+          lambda k, s: augment.spec_augment(k, s, **dict(self.spec_augment)),
+          self.make_rng("augment"), db_BxMxN)
+    # dB to about unit range: power_to_db's floor is 80 dB below the peak.
+    x = (jnp.swapaxes(db_BxMxN, 1, 2) + 40.0) / 20.0
+    if self.embed == "none":
+      return x
+    if self.embed == "frame":
+      return nn.Dense(self.dim, dtype=self.dtype, name="embed")(x)
+    b, f, m = x.shape
+    p, q = self.patch_frames, self.patch_bands
+    x = x[:, :f // p * p].reshape(b, f // p, p, m // q, q)
+    x = jnp.swapaxes(x, 2, 3).reshape(b, f // p, m // q, p * q)
+    x = nn.Dense(self.dim, dtype=self.dtype, name="patch")(x)
+    return nn.Dense(self.dim, dtype=self.dtype, name="embed")(
+        x.reshape(b, f // p, -1))
+
+
+class PianoRoll(nn.Module):
+  """`Bx128xF` velocities (the prepared piano roll) -> `BxFx128` in [0, 1].
+  `linear` embeds each frame; `conv` first runs octave-wide filters along
+  pitch (shared over pitch, so a transposition moves, not changes, them)."""
+  embed: str = "linear"
+  dim: int = 512
+  filters: int = 16
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, roll_BxPxF, train: bool = False):
+    x = jnp.swapaxes(roll_BxPxF.astype(jnp.float32), 1, 2) / 127.0
+    if self.embed == "none":
+      return x
+    if self.embed == "conv":
+      b, f, p = x.shape
+      x = nn.Conv(self.filters, (12,), strides=(4,), padding=((4, 4),),
+                  dtype=self.dtype, name="octave")(x.reshape(b * f, p, 1))
+      x = nn.gelu(x, approximate=False).reshape(b, f, -1)
+    return nn.Dense(self.dim, dtype=self.dtype, name="embed")(x)
+
+
+FRONTENDS = {"waveform": Waveform, "mel": Mel, "pianoroll": PianoRoll}
+EMBEDS = {"waveform": ("none", "conv"), "mel": ("none", "frame", "patch"),
+          "pianoroll": ("none", "linear", "conv")}
+# The prepared feature each frontend reads.
+INPUT_FEATURE = {"waveform": "waveform", "mel": "waveform",
+                 "pianoroll": "pianoroll"}
+
+
+def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
+  """Frames a crop of `crop_samples` gives, on the hop grid."""
+  if name == "waveform" and cfg.get("embed", "none") == "none":
+    return crop_samples
+  if name == "mel" and cfg.get("embed", "frame") == "patch":
+    return crop_samples // hop // cfg.get("patch_frames", 1)
+  return crop_samples // hop
+
+
+def validate(name: str, cfg, hop: int, fail):
+  embed = cfg.get("embed")
+  if embed is not None and embed not in EMBEDS[name]:
+    fail("model.frontend.embed", f"{name} takes one of {EMBEDS[name]}")
+  if name == "waveform" and embed == "conv":
+    strides = cfg.get("strides", HUBERT_STRIDES)
+    kernels = cfg.get("kernels", HUBERT_KERNELS)
+    if len(strides) != len(kernels) or any(k < s for k, s in zip(kernels,
+                                                                 strides)):
+      fail("model.frontend.kernels", "needs one kernel >= its stride per "
+           "stride")
+    if math.prod(strides) != hop:
+      fail("model.frontend.strides", f"multiply to {math.prod(strides)}, "
+           f"not the frame hop {hop}")
+  if name == "mel" and embed == "patch":
+    if cfg.get("n_mels", 128) % cfg.get("patch_bands", 16):
+      fail("model.frontend.patch_bands", "must divide n_mels")
+  if name == "mel" and cfg.get("spec_augment"):
+    known = {"n_freq_masks", "max_freq_width", "n_time_masks",
+             "max_time_width", "fill"}
+    bad = set(cfg["spec_augment"]) - known
+    if bad:
+      fail("model.frontend.spec_augment", f"unknown keys {sorted(bad)}; "
+           f"known: {sorted(known)}")

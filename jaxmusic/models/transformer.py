@@ -1,0 +1,215 @@
+"""The transformer backbone of HuBERT (Hsu et al. 2021) and MERT (Li et al.
+2023), over any frontend's `BxFxC` frames.
+
+Frames are layer-normed and projected to the model width (HuBERT's
+`post_extract_proj`), given positions, and run through pre-LN (default) or
+post-LN (HuBERT base's) encoder layers. Positions are HuBERT's convolutional
+relative embedding (a grouped conv over time, kernel 128, 16 groups, weight-
+normed over time, GELU), or learned or sinusoidal absolute embeddings.
+
+Compute runs in `dtype` (bfloat16 on accelerators); parameters stay float32
+and the attention softmax is float32. MERT's attention relaxation (from
+CogView's PB-relax) is the option `attention_relax`: the scores are
+computed from q / alpha and rescaled by alpha after the row max is taken
+out, which is the same softmax with smaller intermediates in half precision.
+"""
+
+import dataclasses
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# name -> (layers, width, heads, FFN width)
+SIZES = {
+    "tiny": (4, 128, 4, 512),
+    "small": (6, 384, 6, 1536),
+    "base": (12, 768, 12, 3072),
+    "95m": (12, 768, 12, 3072),
+    "330m": (24, 1024, 16, 4096),
+}
+POSITIONS = ("conv", "learned", "sinusoidal")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+  layers: int
+  width: int
+  heads: int
+  ffn: int
+
+
+def shape_of(size: str, **overrides) -> Shape:
+  """The named size, with any of layers/width/heads/ffn overridden."""
+  layers, width, heads, ffn = SIZES[size]
+  shape = dict(layers=layers, width=width, heads=heads, ffn=ffn)
+  shape.update({k: v for k, v in overrides.items() if v})
+  return Shape(**shape)
+
+
+def sinusoidal(n: int, width: int) -> np.ndarray:
+  """`n x width` sines and cosines (Vaswani et al.)."""
+  pos = np.arange(n)[:, None]
+  inv = np.exp(-math.log(10000.0) * np.arange(0, width, 2) / width)
+  out = np.zeros((n, width), np.float32)
+  out[:, 0::2] = np.sin(pos * inv)
+  out[:, 1::2] = np.cos(pos * inv)[:, :width // 2]
+  return out
+
+
+class ConvPositions(nn.Module):
+  """HuBERT's relative positions: a grouped conv over time, its kernel
+  weight-normed along time, then GELU; an even kernel drops the last
+  frame to keep the length."""
+  kernel: int = 128
+  groups: int = 16
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxFxD):
+    d = x_BxFxD.shape[-1]
+    # Weight norm over the kernel's time axis, with one gain per (in, out)
+    # pair, as torch.nn.utils.weight_norm(dim=2) keeps it.
+    v = self.param("kernel", nn.initializers.normal(
+        math.sqrt(4.0 / (self.kernel * d))), (self.kernel, d // self.groups, d))
+    g = self.param("gain", lambda k, s: jnp.linalg.norm(v, axis=0), v.shape[1:])
+    b = self.param("bias", nn.initializers.zeros, (d,))
+    w = v * (g / jnp.maximum(jnp.linalg.norm(v, axis=0), 1e-12))
+    pad = self.kernel // 2
+    y = jax.lax.conv_general_dilated(
+        x_BxFxD.astype(self.dtype), w.astype(self.dtype), (1,), ((pad, pad),),
+        dimension_numbers=("NWC", "WIO", "NWC"),
+        feature_group_count=self.groups)
+    if self.kernel % 2 == 0:
+      y = y[:, :-1]
+    return nn.gelu(y + b.astype(self.dtype), approximate=False)
+
+
+class Attention(nn.Module):
+  heads: int
+  dropout: float = 0.0
+  relax: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxFxD, train: bool):
+    d = x_BxFxD.shape[-1]
+    dense = lambda name: nn.DenseGeneral((self.heads, d // self.heads),
+                                         dtype=self.dtype, name=name)
+    q, k, v = (dense(n)(x_BxFxD) for n in ("query", "key", "value"))
+    scale = 1.0 / math.sqrt(d // self.heads)
+    if self.relax:
+      scale /= self.relax
+    logits_BxHxFxF = jnp.einsum("bqhd,bkhd->bhqk", q * scale, k).astype(
+        jnp.float32)
+    if self.relax:
+      logits_BxHxFxF = (logits_BxHxFxF - jax.lax.stop_gradient(
+          logits_BxHxFxF.max(-1, keepdims=True))) * self.relax
+    weights = jax.nn.softmax(logits_BxHxFxF, axis=-1)
+    weights = nn.Dropout(self.dropout, deterministic=not train)(weights)
+    out = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(self.dtype), v)
+    return nn.DenseGeneral(d, axis=(-2, -1), dtype=self.dtype,
+                           name="out")(out)
+
+
+class Layer(nn.Module):
+  heads: int
+  ffn: int
+  norm_first: bool = True
+  dropout: float = 0.1
+  attention_dropout: float = 0.1
+  relax: float = 0.0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxFxD, train: bool):
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    norm = lambda name: nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
+                                     name=name)
+    attn = Attention(self.heads, self.attention_dropout, self.relax,
+                     self.dtype, name="attention")
+    ffn = lambda h: nn.Dense(x_BxFxD.shape[-1], dtype=self.dtype,
+                             name="ffn_out")(drop(nn.gelu(nn.Dense(
+                                 self.ffn, dtype=self.dtype, name="ffn_in")(
+                                     h), approximate=False)))
+    x = x_BxFxD
+    if self.norm_first:
+      x = x + drop(attn(norm("attention_norm")(x).astype(self.dtype), train))
+      return x + drop(ffn(norm("ffn_norm")(x).astype(self.dtype)))
+    x = norm("attention_norm")(x + drop(attn(x, train)))
+    return norm("ffn_norm")(x + drop(ffn(x))).astype(self.dtype)
+
+
+class Transformer(nn.Module):
+  """`BxFxC` frames -> `BxFxD`; with `cls`, a learned CLS token is
+  prepended and its output is returned beside the frames."""
+  size: str = "tiny"
+  layers: int = 0  # 0: the size's own
+  width: int = 0
+  heads: int = 0
+  ffn: int = 0
+  norm_first: bool = True
+  positions: str = "conv"
+  conv_pos_kernel: int = 128
+  conv_pos_groups: int = 16
+  max_frames: int = 4096  # learned positions only
+  dropout: float = 0.1
+  attention_dropout: float = 0.1
+  attention_relax: float = 0.0
+  cls: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxFxC, train: bool = False):
+    s = shape_of(self.size, layers=self.layers, width=self.width,
+                 heads=self.heads, ffn=self.ffn)
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="input_norm")(
+        x_BxFxC)
+    x = nn.Dense(s.width, dtype=self.dtype, name="input_proj")(x)
+    if self.cls:
+      token = self.param("cls", nn.initializers.normal(0.02), (s.width,))
+      x = jnp.concatenate([jnp.broadcast_to(token.astype(x.dtype),
+                                            (x.shape[0], 1, s.width)), x], 1)
+    n = x.shape[1]
+    if self.positions == "conv":
+      x = x + ConvPositions(self.conv_pos_kernel, self.conv_pos_groups,
+                            self.dtype, name="positions")(x)
+    elif self.positions == "learned":
+      table = self.param("positions", nn.initializers.normal(0.02),
+                         (self.max_frames, s.width))
+      x = x + table[:n].astype(x.dtype)
+    else:
+      x = x + jnp.asarray(sinusoidal(n, s.width), x.dtype)
+    if self.norm_first:
+      x = drop(x)
+    else:  # HuBERT's post-LN encoder normalises before its first layer
+      x = drop(nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
+                            name="encoder_norm")(x).astype(self.dtype))
+    for i in range(s.layers):
+      x = Layer(s.heads, s.ffn, self.norm_first, self.dropout,
+                self.attention_dropout, self.attention_relax, self.dtype,
+                name=f"layer_{i}")(x, train)
+      self.sow("intermediates", "layers", x[:, int(self.cls):])
+    if self.norm_first:
+      x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="final_norm")(x)
+    x = x.astype(jnp.float32)
+    return x[:, int(self.cls):], (x[:, 0] if self.cls else None)
+
+
+def validate(cfg, fail):
+  size = cfg.get("size", "tiny")
+  if size not in SIZES:
+    fail("model.size", f"unknown; known: {sorted(SIZES)}")
+  s = shape_of(size, **{k: cfg.get(k, 0) for k in ("layers", "width",
+                                                   "heads", "ffn")})
+  if s.width % s.heads:
+    fail("model.heads", f"must divide the width {s.width}")
+  if cfg.get("positions", "conv") not in POSITIONS:
+    fail("model.positions", f"unknown; known: {POSITIONS}")
+  if cfg.get("positions", "conv") == "conv" and s.width % cfg.get(
+      "conv_pos_groups", 16):
+    fail("model.conv_pos_groups", f"must divide the width {s.width}")
