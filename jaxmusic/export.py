@@ -3,9 +3,10 @@ r"""Checkpoint -> numpy embeddings, with baselines beside them.
   python -m jaxmusic.export --workdir RUN --out EMB          # train/valid/test
   python -m jaxmusic.export --workdir RUN --split test --step 300 --out EMB
   python -m jaxmusic.export --workdir RUN --out EMB --audio a.wav b.mp3 DIR
+  python -m jaxmusic.export --workdir PIANOROLL_RUN --out EMB --midi DIR
 
-Each split (or `audio` for `--audio`) is cut into the encoder's crops, in
-order, and every representation REP is written as
+Each split (or `audio` for `--audio`, `midi` for `--midi`) is cut into the
+encoder's crops, in order, and every representation REP is written as
 
   EMB/SPLIT/REP/segment/embeddings.npy   N x D float32, one row per crop
   EMB/SPLIT/REP/segment/layers.npy       N x L x D per-layer (--layers all;
@@ -203,38 +204,59 @@ def _prepared_batches(data, split, feature, crop, batch_size, baselines_on):
     yield {**b, "waveform": w["inputs"]}
 
 
-def _audio_paths(items):
+def _file_paths(items, kind):
+  """Files named, and the audio (or MIDI) files under folders named."""
   paths = []
   for item in items:
     if os.path.isdir(item):
       paths += [p for p in sources.walk_files(item)
-                if not decode.ignore_rule(p) and not decode.is_midi(p)]
+                if not decode.ignore_rule(p)
+                and decode.is_midi(p) == (kind == "midi")]
     else:
       paths.append(item)
   return paths
 
 
-def _audio_crops(paths, feature, crop, fc: feats.FeatureConfig):
-  """Each readable file cut into crops (the last one zero-padded); bad
-  files are reported and skipped. Returns (crops, tracks, rejected)."""
+def _crops(x_xN, unit, crop, fc, track, wav_T=None):
+  """`x`'s crops of `crop` samples (`unit` samples a column), the last one
+  zero-padded, with the waveform beside them when there is one."""
+  per = crop // unit
+  n = max(1, -(-x_xN.shape[-1] // per))
+  pad = [(0, 0)] * (x_xN.ndim - 1) + [(0, n * per - x_xN.shape[-1])]
+  x_xN = np.pad(x_xN, pad)
+  out = []
+  for c in range(n):
+    item = {"inputs": x_xN[..., c * per:(c + 1) * per], "track": track,
+            "segment": 0, "chunk": c, "offset": c * crop / fc.sample_rate}
+    if wav_T is not None:
+      item["waveform"] = np.pad(wav_T, (0, max(0, n * crop - len(wav_T))))[
+          c * crop:(c + 1) * crop]
+    out.append(item)
+  return out
+
+
+def _file_crops(paths, kind, crop, fc: feats.FeatureConfig):
+  """Each readable file cut into crops: waveform for `audio` (mel encoders
+  compute their log-mel in the graph), the piano roll at the frame hop for
+  `midi`. Bad files are reported and skipped. Returns (crops, tracks,
+  rejected)."""
   crops, tracks, rejected = [], [], []
   for path in paths:
     try:
-      wav = decode.load_audio(path, fc.sample_rate)
+      if kind == "midi":
+        midi = decode.load_midi(path)
+        frames = int(np.ceil(midi.get_end_time() * fc.sample_rate
+                             / fc.hop_length))
+        roll = feats.pianoroll(midi, max(frames, 1), fc)
+        crops += _crops(roll, fc.hop_length, crop, fc, len(tracks))
+      else:
+        wav = decode.load_audio(path, fc.sample_rate)
+        crops += _crops(wav, 1, crop, fc, len(tracks), wav)
     except decode.Rejected as e:
       logging.warning("skipping %s: %s", path, e)
-      rejected.append({"path": path, "reason": str(e)})
+      rejected.append({"path": path, "reason": e.reason,
+                       "detail": e.detail})
       continue
-    n = max(1, -(-len(wav) // crop))
-    wav = np.pad(wav, (0, n * crop - len(wav)))
-    x = wav if feature == "waveform" else feats.audio_feature(feature, wav,
-                                                              fc)
-    unit = 1 if feature == "waveform" else fc.hop_length
-    for c in range(n):
-      crops.append({"inputs": x[..., c * crop // unit:(c + 1) * crop // unit],
-                    "waveform": wav[c * crop:(c + 1) * crop],
-                    "track": len(tracks), "segment": 0, "chunk": c,
-                    "offset": c * crop / fc.sample_rate})
     tracks.append({"id": path, "label": -1, "artist": -1, "tags": []})
   return crops, tracks, rejected
 
@@ -251,7 +273,7 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
                                                        "test"),
         audio=None, pooling="mean", layers="last",
         baseline_names=REPRESENTATIONS[1:], batch_size=64, seed=0,
-        progress=True) -> dict:
+        progress=True, midi=None) -> dict:
   """Exports `workdir`'s encoder and the baselines; returns export.json."""
   unknown = set(baseline_names) - set(REPRESENTATIONS[1:])
   if unknown:
@@ -259,8 +281,9 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
                      f"{', '.join(REPRESENTATIONS[1:])}")
   encoder = frozen.load(workdir, step)
   config, crop = encoder.config, encoder.crop_samples
-  if audio:
-    return _run_audio(out, encoder, audio, data_dir, pooling, layers,
+  if audio or midi:
+    return _run_files(out, encoder, "midi" if midi else "audio",
+                      midi or audio, data_dir, pooling, layers,
                       baseline_names, batch_size, seed, progress)
   if not data_dir:
     data_dir = corpus.resolve_data_dir(config)
@@ -305,11 +328,17 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
                      widths, manifest["vocab"], 0)
 
 
-def _run_audio(out, encoder, audio, data_dir, pooling, layers,
+def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
                baseline_names, batch_size, seed, progress):
-  """`--audio`: files never prepared, cut and featurised like `prepare`
-  would (the run's prepared manifest gives the feature settings when it is
-  still there); PCA needs a train split, so it is skipped."""
+  """`--audio` / `--midi`: files never prepared, cut and featurised like
+  `prepare` would (the run's prepared manifest gives the feature settings
+  when it is still there); PCA needs a train split, so it is skipped, and
+  MIDI files have no waveform for the MFCC and log-mel baselines."""
+  wants = "pianoroll" if kind == "midi" else "waveform"
+  if encoder.feature != wants:
+    other = "--audio" if kind == "midi" else "--midi"
+    raise ValueError(f"--{kind}: this run's encoder reads "
+                     f"{encoder.feature!r}; use {other}")
   data_dir = data_dir or encoder.config.data.dir
   try:
     fc = feats.FeatureConfig(**records.load_manifest(data_dir)[
@@ -317,24 +346,25 @@ def _run_audio(out, encoder, audio, data_dir, pooling, layers,
   except (FileNotFoundError, ValueError, TypeError):
     fc = feats.FeatureConfig(sample_rate=encoder.sample_rate)
   crop = encoder.crop_samples
-  crops, tracks, rejected = _audio_crops(_audio_paths(audio),
-                                         encoder.feature, crop, fc)
+  crops, tracks, rejected = _file_crops(_file_paths(items, kind), kind,
+                                        crop, fc)
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "rejected.jsonl"), "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in rejected)
   if not crops:
-    raise ValueError(f"no readable audio among {len(rejected)} file(s); "
+    raise ValueError(f"no readable {kind} among {len(rejected)} file(s); "
                      f"see {os.path.join(out, 'rejected.jsonl')}")
-  names = [b for b in baseline_names if b != "logmel_pca"]
+  names = [b for b in baseline_names if b != "logmel_pca" and (
+      kind == "audio" or b == "random_init")]
   random_encoder = frozen.random_init(encoder.config,
                                       np.asarray(crops[0]["inputs"])[None],
                                       seed)
   reps = make_reps(encoder, random_encoder, names, pooling, layers == "all",
                    padded_stats(dataclasses.asdict(fc), batch_size),
                    batch_size)
-  widths = export_split(out, "audio", _batched(crops, batch_size),
+  widths = export_split(out, kind, _batched(crops, batch_size),
                         len(crops), tracks, reps, [], 0, progress)
-  return _write_info(out, encoder, None, ("audio",), reps, pooling, layers,
+  return _write_info(out, encoder, None, (kind,), reps, pooling, layers,
                      widths, {"label": [], "artist": [], "tags": [],
                               "values": []}, len(rejected))
 
@@ -371,6 +401,9 @@ def _define_flags():
   flags.DEFINE_multi_string(
       "audio", None, "Audio files or folders never prepared; further "
       "positional arguments are taken as more of them.")
+  flags.DEFINE_multi_string(
+      "midi", None, "MIDI files or folders never prepared, for piano-roll "
+      "encoders; further positional arguments are taken as more of them.")
   flags.DEFINE_string("out", None, "Output directory.")
   flags.DEFINE_enum("pooling", "mean", sorted(frozen.POOLINGS),
                     "Pooling over a layer's frames.")
@@ -384,13 +417,18 @@ def _define_flags():
 
 def main(argv):
   logging.getLogger().setLevel(logging.INFO)
-  audio = (FLAGS.audio or []) + (argv[1:] if FLAGS.audio else [])
-  if argv[1:] and not FLAGS.audio:
+  if FLAGS.audio and FLAGS.midi:
+    raise app.UsageError("give --audio or --midi, not both")
+  files = FLAGS.audio or FLAGS.midi
+  if argv[1:] and not files:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
+  files = (files or []) + argv[1:]
   try:
     info = run(FLAGS.workdir, FLAGS.out, FLAGS.step, FLAGS.data,
-               tuple(FLAGS.split), audio, FLAGS.pooling, FLAGS.layers,
-               tuple(FLAGS.baselines), FLAGS.batch_size, FLAGS.seed)
+               tuple(FLAGS.split), files if FLAGS.audio else None,
+               FLAGS.pooling, FLAGS.layers, tuple(FLAGS.baselines),
+               FLAGS.batch_size, FLAGS.seed, midi=files if FLAGS.midi
+               else None)
   except (ValueError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}") from None
   logging.info("exported step %d of %s to %s (%s)", info["step"],

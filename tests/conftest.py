@@ -43,3 +43,37 @@ def tiny_run(tiny_corpus, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("tiny_run"))
   train.train_and_evaluate(config, workdir)
   return workdir
+
+
+def _grid_run(tiny_corpus, workdir, front):
+  """A 4-step CLMR run of a small transformer on `front` (mel or
+  pianoroll), 32-frame crops, trained in this process."""
+  from jaxmusic import config as config_lib
+  from jaxmusic import train
+  config = config_lib.load_config(
+      "clmr", f"model=transformer,input={front},runlocal")
+  config.data.dir = tiny_corpus
+  config.total_steps = 4
+  config.optimizer.warmup_steps = 2
+  config.data.crop_samples = 32 * 512
+  config.batch_size = 8
+  config.model.update(width=32, heads=2, ffn=64, layers=2, conv_pos_kernel=8,
+                      conv_pos_groups=4)
+  config.model.frontend.dim = 32
+  config.objective.projection_dims = (16, 8)
+  config.checkpoint.every = 2
+  config.monitor.every = 2
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def mel_run(tiny_corpus, tmp_path_factory):
+  return _grid_run(tiny_corpus, str(tmp_path_factory.mktemp("mel_run")),
+                   "mel")
+
+
+@pytest.fixture(scope="session")
+def pianoroll_run(tiny_corpus, tmp_path_factory):
+  return _grid_run(tiny_corpus, str(tmp_path_factory.mktemp("roll_run")),
+                   "pianoroll")

@@ -141,3 +141,78 @@ def test_missing_checkpoint_and_workdir_are_one_line_errors(tiny_run,
   proc = _cli(f"--workdir={tmp_path / 'nope'}", f"--out={tmp_path}")
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ") and "config.json" in last
+
+
+def test_mel_run_exports_from_prepared_data_and_audio_files(
+    mel_run, tiny_corpus, tmp_path):
+  """A mel transformer's run: the kNN monitor ran, export from the
+  prepared splits equals the encoder applied to the same crops, and
+  `--audio` files are cut into the same waveform crops."""
+  rows = [json.loads(l) for l in open(os.path.join(mel_run,
+                                                   "metrics.jsonl"))]
+  assert [r["step"] for r in rows if "knn_accuracy" in r] == [0, 2, 4]
+  out = str(tmp_path / "emb")
+  info = export.run(mel_run, out, data_dir=tiny_corpus, splits=("valid",),
+                    layers="all", baseline_names=("random_init", "mfcc"),
+                    batch_size=16, progress=False)
+  assert info["feature"] == "waveform" and info["layer_widths"]["encoder"] \
+      == [32, 32]
+  seg = os.path.join(out, "valid", "encoder", "segment")
+  emb = np.load(os.path.join(seg, "embeddings.npy"))
+  encoder = export.frozen.load(mel_run)
+  ds = pipeline.make_dataset(tiny_corpus, "valid", "sequential",
+                             batch_size=16, crop_samples=32 * 512)
+  direct = np.concatenate([np.asarray(models.apply(
+      encoder.module, encoder.params, encoder.state, b["inputs"])[0][1])
+                           for b in ds])
+  np.testing.assert_allclose(emb, direct, atol=1e-4)
+  t = np.arange(22050 * 2) / 22050
+  soundfile.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * t),
+                  22050)
+  info = export.run(mel_run, str(tmp_path / "files"),
+                    audio=[str(tmp_path / "tone.wav")],
+                    baseline_names=("mfcc",), progress=False)
+  files = np.load(tmp_path / "files" / "audio" / "encoder" / "segment" /
+                  "embeddings.npy")
+  assert files.shape == (-(-44100 // (32 * 512)), 32)
+  with pytest.raises(ValueError, match="use --audio"):
+    export.run(mel_run, str(tmp_path / "bad"), midi=[str(tmp_path)],
+               progress=False)
+
+
+def test_pianoroll_run_exports_from_prepared_data_and_midi_files(
+    pianoroll_run, tiny_corpus, tmp_path):
+  import pretty_midi
+  out = str(tmp_path / "emb")
+  info = export.run(pianoroll_run, out, data_dir=tiny_corpus,
+                    splits=("test",), batch_size=16, progress=False)
+  assert info["feature"] == "pianoroll"
+  assert info["representations"] == ["encoder", "random_init", "mfcc",
+                                     "logmel_stats", "logmel_pca"]
+  pm = pretty_midi.PrettyMIDI()
+  inst = pretty_midi.Instrument(0)
+  inst.notes += [pretty_midi.Note(90, 60 + i, i * 0.25, i * 0.25 + 0.2)
+                 for i in range(12)]
+  pm.instruments.append(inst)
+  pm.write(str(tmp_path / "scale.mid"))
+  (tmp_path / "broken.mid").write_bytes(b"MThd no")
+  info = export.run(pianoroll_run, str(tmp_path / "files"),
+                    midi=[str(tmp_path)], progress=False)
+  assert info["splits"] == ["midi"] and info["rejected"] == 1
+  assert info["representations"] == ["encoder", "random_init"]
+  seg = tmp_path / "files" / "midi" / "encoder" / "segment"
+  emb = np.load(seg / "embeddings.npy")
+  # 2.95 s of notes at 43 frames/s, in 32-frame crops.
+  assert emb.shape == (-(-int(np.ceil(2.95 * 22050 / 512)) // 32), 32)
+  # The crop equals the prepared piano roll's frames, so the embedding
+  # is the encoder applied to the roll pretty_midi gives.
+  encoder = export.frozen.load(pianoroll_run)
+  roll = np.zeros((128, 32), np.float32)
+  full = pm.get_piano_roll(fs=22050 / 512)
+  roll[:, :min(32, full.shape[1])] = full[:, :32]
+  want = models.apply(encoder.module, encoder.params, encoder.state,
+                      roll[None])[0][1]
+  np.testing.assert_allclose(emb[0], np.asarray(want)[0], atol=1e-4)
+  with pytest.raises(ValueError, match="use --midi"):
+    export.run(pianoroll_run, str(tmp_path / "bad"),
+               audio=[str(tmp_path)], progress=False)

@@ -118,6 +118,17 @@ def test_every_frontend_backbone_pair_gives_frames_on_the_shared_grid(
   assert len(layers) >= 2 and all(l.shape[:2] == (2, F) for l in layers)
 
 
+def test_ast_patches_sit_on_a_documented_multiple_of_the_grid():
+  cfg = _small("transformer", "mel", {"embed": "patch", "patch_frames": 2,
+                                      "patch_bands": 16, "dim": 32})
+  encoder = models.make_encoder(cfg)
+  x = _input("mel", F)
+  frames = encoder.apply(encoder.init(jax.random.key(0), x), x)
+  assert frames.shape[:2] == (2, F // 2)
+  assert frontends.frames_per_crop("mel", cfg.frontend, F * HOP, HOP) == \
+      F // 2
+
+
 def test_the_frontends_frames_stand_at_the_same_samples():
   """Frame k of each frontend is centred on sample k * hop: the mel
   frontend is librosa's log-mel of the crop, frame for frame; the piano

@@ -124,3 +124,38 @@ def test_computed_once_is_fn_and_stays_a_conditional():
   # It must stay a conditional in the compiled program, or XLA fuses
   # through it.
   assert " conditional(" in once.lower(x, s).compile().as_text()
+
+
+def test_grouped_conv1d_matches_the_plain_conv_and_its_gradients():
+  from jaxmusic.ops import grouped_conv
+  for b, t, d, groups, k in ((2, 9, 8, 2, 4), (3, 40, 32, 4, 7),
+                             (2, 70, 64, 16, 128)):
+    keys = jax.random.split(jax.random.key(k), 3)
+    x = jax.random.normal(keys[0], (b, t, d))
+    w = jax.random.normal(keys[1], (k, d // groups, d))
+    g = jax.random.normal(keys[2], (b, t, d))
+    plain = lambda x, w: grouped_conv.plain_conv1d(x, w, groups)
+    fast = lambda x, w: grouped_conv.grouped_conv1d(x, w, groups)
+    np.testing.assert_allclose(jax.jit(fast)(x, w), plain(x, w), rtol=1e-5,
+                               atol=1e-4)
+    assert fast(x, w).shape == (b, t, d)
+    want, got = (jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) * g),
+                                  argnums=(0, 1)))(x, w)
+                 for f in (plain, fast))
+    for a, r in zip(got, want):
+      np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-3)
+
+
+def test_transformer_fast_positions_equal_the_plain_ones():
+  from jaxmusic.models import transformer
+  x = jax.random.normal(jax.random.key(0), (2, 30, 16))
+  make = lambda impl: transformer.Transformer(
+      width=16, heads=2, ffn=32, layers=1, conv_pos_kernel=8,
+      conv_pos_groups=4, dropout=0.0, attention_dropout=0.0, impl=impl)
+  variables = make("xla").init(jax.random.key(1), x)
+  loss = lambda impl: jax.jit(jax.value_and_grad(
+      lambda v: jnp.sum(make(impl).apply(v, x)[0] ** 2)))(variables)
+  (a, ga), (b, gb) = loss("cpu_fast"), loss("xla")
+  np.testing.assert_allclose(a, b, rtol=1e-5)
+  jax.tree.map(lambda u, v: np.testing.assert_allclose(u, v, rtol=1e-4,
+                                                       atol=1e-4), ga, gb)

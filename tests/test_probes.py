@@ -154,3 +154,17 @@ def test_hear_api_shapes_and_scene_is_mean(tiny_run):
   np.testing.assert_allclose(emb[0, 5], np.asarray(direct)[0], atol=1e-5)
   step_model = hear.load_model(f"{tiny_run}:2")
   assert step_model.encoder.step == 2
+
+
+def test_hear_api_serves_mel_encoders_and_refuses_piano_rolls(
+    mel_run, pianoroll_run):
+  model = hear.load_model(mel_run)
+  assert model.scene_embedding_size == 32
+  audio = np.random.default_rng(0).normal(size=(2, 22050)).astype(
+      np.float32) * 0.1
+  emb, ts = hear.get_timestamp_embeddings(audio, model)
+  assert emb.shape == (2, 21, 32) and ts.shape == (2, 21)
+  np.testing.assert_allclose(hear.get_scene_embeddings(audio, model),
+                             emb.mean(1), rtol=1e-5)
+  with pytest.raises(ValueError, match="audio encoders.*'pianoroll'"):
+    hear.load_model(pianoroll_run)

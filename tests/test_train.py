@@ -113,8 +113,59 @@ def test_validation_names_the_key(key, value, match):
     config_lib.validate(config)
 
 
+@pytest.mark.parametrize("arg,key,value,match", [
+    ("model=transformer,input=mel", "model.size", "huge",
+     r"config.model.size='huge': unknown"),
+    ("model=transformer,input=mel", "model.frontend.embed", "conv",
+     r"config.model.frontend.embed='conv': transformer on mel takes"),
+    ("model=transformer,input=mel", "data.crop_samples", 59049,
+     r"config.data.crop_samples=59049: .*hop 512"),
+    ("model=transformer,input=mel", "data.features", ("logmel",),
+     r"config.data.features=\('logmel',\): the mel frontend reads 'waveform'"),
+    ("model=transformer,input=pianoroll", "augment.chain", ("gain",),
+     r"config.augment.chain=\('gain',\): waveform augmentations"),
+    ("model=cnn,input=mel", "model.frontend.name", "waveform",
+     r"config.model.frontend.name='waveform': cnn reads"),
+    ("model=samplecnn", "model.impl", "fast", r"config.model.impl='fast'"),
+])
+def test_encoder_and_objective_keys_are_validated_by_their_owners(
+    arg, key, value, match):
+  config = load_config("clmr", arg)
+  parent = config
+  *path, last = key.split(".")
+  for part in path:
+    parent = parent[part]
+  parent[last] = value
+  with pytest.raises(ValueError, match=match):
+    config_lib.validate(config)
+
+
+def test_unknown_encoder_keys_are_named():
+  config = load_config("clmr", "model=transformer,input=mel")
+  config.model.unlock()
+  config.model.hidden = 3
+  with pytest.raises(ValueError, match=r"config.model.hidden=3: not a key "
+                     "of the transformer backbone"):
+    config_lib.validate(config)
+
+
+def test_config_files_load_without_jax():
+  code = ("import sys; from jaxmusic.config import load_config; "
+          "[load_config('clmr', a) for a in (None, 'runlocal', "
+          "'model=transformer,input=mel')]; "
+          "print(sorted(m for m in ('jax', 'flax', 'librosa') "
+          "if m in sys.modules))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, env=dict(os.environ, PYTHONPATH=ROOT),
+                       check=True).stdout.strip()
+  assert out == "[]"
+
+
 def test_default_configs_validate():
-  for arg in (None, "runlocal", "large_batch"):
+  for arg in (None, "runlocal", "large_batch", "model=transformer,input=mel",
+              "model=transformer,input=waveform,size=330m",
+              "model=transformer,input=pianoroll,runlocal",
+              "model=cnn,input=mel", "model=cnn,input=pianoroll,runlocal"):
     config_lib.validate(load_config("clmr", arg))
 
 
@@ -122,6 +173,33 @@ def _free_port():
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+def _two_processes(tiny_corpus, workdir, steps, extra, harness=None):
+  """Runs 2 processes x 4 devices; `harness` runs process 0 under
+  train_harness.py. Returns each process's stderr."""
+  port = _free_port()
+  procs = []
+  for pid in range(2):
+    cmd_extra = [*extra, f"--coordinator_address=127.0.0.1:{port}",
+                 "--num_processes=2", f"--process_id={pid}"]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
+               XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    cmd = [sys.executable]
+    cmd += [HARNESS, *harness, "--"] if harness and pid == 0 else [
+        "-m", "jaxmusic.main"]
+    cmd += ["--config",
+            os.path.join(ROOT, "ml_collections_configs", "clmr.py:runlocal"),
+            f"--workdir={workdir}", f"--config.data.dir={tiny_corpus}",
+            f"--config.total_steps={steps}", *TINY, *cmd_extra]
+    procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True))
+  errs = []
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+    errs.append(err)
+  return errs
 
 
 def test_two_processes_match_one_process(tiny_corpus, tmp_path):
@@ -134,25 +212,60 @@ def test_two_processes_match_one_process(tiny_corpus, tmp_path):
   extra = ["--config.batch_size=16", *no_aug]
   single = cli(tiny_corpus, tmp_path / "one", 3, *extra, devices=8)
   assert single.returncode == 0, single.stderr[-2000:]
-  port = _free_port()
-  procs = []
-  for pid in range(2):
-    cmd_extra = [*extra, f"--coordinator_address=127.0.0.1:{port}",
-                 "--num_processes=2", f"--process_id={pid}"]
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
-               XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    cmd = [sys.executable, "-m", "jaxmusic.main", "--config",
-           os.path.join(ROOT, "ml_collections_configs", "clmr.py:runlocal"),
-           f"--workdir={tmp_path / 'two'}", f"--config.data.dir={tiny_corpus}",
-           "--config.total_steps=3", *TINY, *cmd_extra]
-    procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True))
-  for p in procs:
-    _, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err[-3000:]
+  _two_processes(tiny_corpus, tmp_path / "two", 3, extra)
   one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
   assert sorted(two) == [1, 2, 3]
   assert two[1] == pytest.approx(one[1], rel=1e-5, abs=1e-5)
+
+
+def test_sigterm_to_one_process_stops_both_at_the_same_step(tiny_corpus,
+                                                           tmp_path):
+  """SIGTERM reaches process 0 only; both leave the loop at one agreed
+  step, save it together and exit 0 (no process left in a collective)."""
+  errs = _two_processes(tiny_corpus, tmp_path, 200, ["--config.batch_size=16"],
+                        harness=("term", "3"))
+  stops = [re.findall(r"SIGTERM at step (\d+)", e) for e in errs]
+  assert stops[0] and stops[0] == stops[1], stops
+  step = int(stops[0][0])
+  assert 3 <= step < 200
+  assert os.path.isdir(tmp_path / "checkpoints" / str(step))
+  assert max(losses(tmp_path)) == step
+
+
+def _readme_runlocal(tmp_path, config_arg):
+  """The README's commands for `config_arg`: train, export, probe. Returns
+  (metrics rows, probe rows by representation)."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
+             JAXMUSIC_CACHE=str(tmp_path / "cache"), XLA_FLAGS="")
+  run = lambda *args: subprocess.run([sys.executable, "-m", *args],
+                                     capture_output=True, text=True,
+                                     timeout=900, env=env)
+  proc = run("jaxmusic.main", "--config",
+             os.path.join(ROOT, "ml_collections_configs",
+                          f"clmr.py:{config_arg}"),
+             f"--workdir={tmp_path / 'run'}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [json.loads(l) for l in open(tmp_path / "run" / "metrics.jsonl")]
+  proc = run("jaxmusic.export", f"--workdir={tmp_path / 'run'}",
+             f"--out={tmp_path / 'emb'}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run("jaxmusic.probe", f"--embeddings={tmp_path / 'emb'}",
+             "--task=multiclass", "--level=track", "--probes=linear")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  print(proc.stdout)  # the table, for the log
+  report = json.load(open(tmp_path / "emb" / "results.json"))
+  return rows, {r["representation"]: r["metrics"] for r in report["rows"]}
+
+
+def test_runlocal_mel_transformer_learns_on_the_embedded_music(tmp_path):
+  """The tiny mel transformer's `runlocal`: the loss falls and its test
+  kNN genre accuracy beats the same transformer at random init."""
+  rows, got = _readme_runlocal(
+      tmp_path, "model=transformer,input=mel,runlocal")
+  loss = [r["loss"] for r in rows if "loss" in r]
+  assert loss[-1] < loss[0] - 0.3
+  assert got["encoder"]["knn_accuracy"] > got["random_init"][
+      "knn_accuracy"] + 0.1, got
 
 
 def test_runlocal_learns_on_the_embedded_music(tmp_path):

@@ -51,24 +51,20 @@ class FrozenEncoder:
     return self.config.data.crop_samples
 
   def embed_fn(self, pooling: str = "mean"):
-    """Jitted `x -> (BxD, [BxC_l per layer])`: the last layer pooled, and
-    every layer pooled. With "mean" the first equals the encoder's output."""
+    """Jitted `x -> (BxD, [BxC_l per layer])`: the encoder's output frames
+    pooled, and every sown layer pooled. (For SampleCNN the last layer is
+    the output; a pre-LN transformer's output is its last layer after the
+    final LayerNorm.)"""
     if pooling not in POOLINGS:
       raise ValueError(f"--pooling={pooling}: use one of {sorted(POOLINGS)}")
     pool = POOLINGS[pooling]
 
     @jax.jit
     def run(params, state, x):
-      _, _, layers = models.apply(self.module, params, state, x,
-                                  intermediates=True)
-      layers = [pool(h.astype(jnp.float32)) for h in layers]
-      return layers[-1], layers
+      (frames, _), _, layers = models.apply(self.module, params, state, x,
+                                            intermediates=True)
+      return pool(frames), [pool(h.astype(jnp.float32)) for h in layers]
 
-    return lambda x: run(self.params, self.state, x)
-
-  def pooled_fn(self):
-    """Jitted `x -> BxD` with the model's own pooling (mean, or CLS)."""
-    run = jax.jit(lambda p, s, x: models.apply(self.module, p, s, x)[0][1])
     return lambda x: run(self.params, self.state, x)
 
 

@@ -151,11 +151,12 @@ def input_feature(model_cfg) -> str:
 
 
 def resolve_impl(model_cfg) -> str:
-  """`auto`: SampleCNN's CPU kernels on CPU in float32, XLA's ops else."""
+  """`auto`: the CPU kernels of jaxmusic/ops on CPU in float32 (SampleCNN's
+  convs, the transformer's positional conv), XLA's own ops elsewhere."""
   impl = model_cfg.get("impl", "auto")
   if impl != "auto":
     return impl
-  fast = (model_cfg.name == "samplecnn" and jax.default_backend() == "cpu"
+  fast = (jax.default_backend() == "cpu"
           and model_cfg.get("dtype", "float32") == "float32")
   return "cpu_fast" if fast else "xla"
 
@@ -184,8 +185,10 @@ def make_encoder(model_cfg, masked: bool = False) -> Encoder:
   pooling = model_cfg.get("pooling", "mean")
   if pooling == "cls":
     kwargs["cls"] = True
-  back_cls = BACKBONES[model_cfg.name].module(model_cfg,
-                                              resolve_impl(model_cfg))
+  impl = resolve_impl(model_cfg)
+  back_cls = BACKBONES[model_cfg.name].module(model_cfg, impl)
+  if "impl" in _fields(back_cls):
+    kwargs["impl"] = impl
   return Encoder(front, back_cls(dtype=dtype, **kwargs), pooling,
                  _frontend_width(name, {**fcfg, "embed": fcfg.get(
                      "embed", "none")}) if masked else 0)
@@ -231,7 +234,8 @@ def validate(model_cfg, data_cfg, fail) -> None:
   bad = set(model_cfg) - set(ENCODER_KEYS) - _fields(module)
   if bad:
     fail(f"model.{sorted(bad)[0]}", f"not a key of the {model_cfg.name} "
-         f"backbone; known: {sorted(_fields(module) - {'dtype', 'cls'})}")
+         f"backbone; known: "
+         f"{sorted(_fields(module) - {'dtype', 'cls', 'impl'})}")
   feature = input_feature(model_cfg)
   if tuple(data_cfg.features)[:1] != (feature,):
     fail("data.features", f"the {name} frontend reads {feature!r}: list it "

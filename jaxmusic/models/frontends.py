@@ -130,8 +130,6 @@ class PianoRoll(nn.Module):
 
 
 FRONTENDS = {"waveform": Waveform, "mel": Mel, "pianoroll": PianoRoll}
-EMBEDS = {"waveform": ("none", "conv"), "mel": ("none", "frame", "patch"),
-          "pianoroll": ("none", "linear", "conv")}
 # The prepared feature each frontend reads.
 INPUT_FEATURE = {"waveform": "waveform", "mel": "waveform",
                  "pianoroll": "pianoroll"}
@@ -148,8 +146,6 @@ def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
 
 def validate(name: str, cfg, hop: int, fail):
   embed = cfg.get("embed")
-  if embed is not None and embed not in EMBEDS[name]:
-    fail("model.frontend.embed", f"{name} takes one of {EMBEDS[name]}")
   if name == "waveform" and embed == "conv":
     strides = cfg.get("strides", HUBERT_STRIDES)
     kernels = cfg.get("kernels", HUBERT_KERNELS)

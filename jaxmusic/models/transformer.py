@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmusic.ops import grouped_conv
+
 # name -> (layers, width, heads, FFN width)
 SIZES = {
     "tiny": (4, 128, 4, 512),
@@ -66,6 +68,7 @@ class ConvPositions(nn.Module):
   frame to keep the length."""
   kernel: int = 128
   groups: int = 16
+  impl: str = "xla"  # "cpu_fast": jaxmusic/ops/grouped_conv.py
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -78,13 +81,9 @@ class ConvPositions(nn.Module):
     g = self.param("gain", lambda k, s: jnp.linalg.norm(v, axis=0), v.shape[1:])
     b = self.param("bias", nn.initializers.zeros, (d,))
     w = v * (g / jnp.maximum(jnp.linalg.norm(v, axis=0), 1e-12))
-    pad = self.kernel // 2
-    y = jax.lax.conv_general_dilated(
-        x_BxFxD.astype(self.dtype), w.astype(self.dtype), (1,), ((pad, pad),),
-        dimension_numbers=("NWC", "WIO", "NWC"),
-        feature_group_count=self.groups)
-    if self.kernel % 2 == 0:
-      y = y[:, :-1]
+    conv = (grouped_conv.grouped_conv1d if self.impl == "cpu_fast"
+            else grouped_conv.plain_conv1d)
+    y = conv(x_BxFxD.astype(self.dtype), w.astype(self.dtype), self.groups)
     return nn.gelu(y + b.astype(self.dtype), approximate=False)
 
 
@@ -160,6 +159,7 @@ class Transformer(nn.Module):
   attention_dropout: float = 0.1
   attention_relax: float = 0.0
   cls: bool = False
+  impl: str = "xla"  # "cpu_fast": the positions' conv from jaxmusic/ops
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -177,7 +177,7 @@ class Transformer(nn.Module):
     n = x.shape[1]
     if self.positions == "conv":
       x = x + ConvPositions(self.conv_pos_kernel, self.conv_pos_groups,
-                            self.dtype, name="positions")(x)
+                            self.impl, self.dtype, name="positions")(x)
     elif self.positions == "learned":
       table = self.param("positions", nn.initializers.normal(0.02),
                          (self.max_frames, s.width))
