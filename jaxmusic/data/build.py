@@ -25,6 +25,7 @@ from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
 from jaxmusic.data import sources
+from jaxmusic.data import synthetic
 
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 Rejected = decode.Rejected
@@ -42,7 +43,6 @@ def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
   elif needs_audio:
     # MIDI-only tracks are rendered with the synthetic corpus's timbres so
     # audio encoders can still read them.
-    from jaxmusic.data import synthetic  # pylint: disable=g-import-not-at-top
     wav = synthetic.render(midi, cfg.sample_rate)
   else:
     wav = None
