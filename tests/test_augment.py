@@ -192,3 +192,27 @@ def test_inbatch_noise_mix_adds_segments_from_other_examples():
 def test_unknown_augmentation_is_named():
   with pytest.raises(ValueError, match="pitchshift"):
     augment.make_chain(["pitchshift"])
+
+
+def test_piano_roll_transforms():
+  rng = np.random.default_rng(0)
+  roll = np.zeros((128, 40), np.float32)
+  roll[60:72, ::3] = rng.integers(1, 128, (12, 14))
+  out = augment.roll_transpose(jax.random.key(3), jnp.asarray(roll), 6)
+  shifts = [s for s in range(-6, 7)
+            if np.array_equal(np.asarray(out), np.roll(roll, s, axis=0))]
+  assert len(shifts) == 1  # a whole-roll move by one draw
+  edge = np.zeros((128, 4), np.float32)
+  edge[127] = 90.0
+  moved = np.asarray(augment.roll_transpose(jax.random.key(0),
+                                            jnp.asarray(edge), 6))
+  # A note pushed off the keyboard is dropped, never wrapped to the bottom.
+  assert not moved[:6].any()
+  loud = np.asarray(augment.roll_velocity(jax.random.key(1),
+                                          jnp.asarray(roll), 1.5, 1.5))
+  np.testing.assert_allclose(loud, np.clip(roll * 1.5, 0, 127))
+  masked = np.asarray(augment.roll_time_mask(jax.random.key(2),
+                                             jnp.asarray(roll), 2, 10))
+  cols = ~masked.any(axis=0) & roll.any(axis=0)
+  assert cols.any()  # some frames silenced, whole columns at a time
+  np.testing.assert_array_equal(masked[:, ~cols], roll[:, ~cols])

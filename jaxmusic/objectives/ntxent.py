@@ -34,12 +34,20 @@ def nt_xent(z_a_BxD, z_b_BxD, temperature: float):
   return loss, accuracy
 
 
+def _table(config):
+  """Waveform transforms before a waveform or mel frontend; piano-roll
+  transforms (transposition, velocity, time masks) for piano rolls."""
+  if models.input_feature(config.model) == "pianoroll":
+    return augment.ROLL_TRANSFORMS
+  return augment.TRANSFORMS
+
+
 class CLMR:
   """Two views of a track, any encoder, a projection, NT-Xent.
 
-  Waveform augmentations (CLMR's chain) run here, inside the jitted step,
-  before the encoder's frontend; a mel frontend then applies SpecAugment
-  when its config asks for it.
+  Augmentations run here, inside the jitted step, before the encoder's
+  frontend: CLMR's waveform chain (a mel frontend then applies SpecAugment
+  when its config asks for it), or the piano-roll chain for piano rolls.
   """
 
   data_mode = "views"
@@ -54,7 +62,8 @@ class CLMR:
     self.temperature = obj.temperature
     aug = config.augment
     self.chain = augment.make_chain(tuple(aug.chain), config.data.sample_rate,
-                                    probs=dict(aug.get("probs", {})))
+                                    probs=dict(aug.get("probs", {})),
+                                    table=_table(config))
 
   @staticmethod
   def validate(config, fail):
@@ -63,14 +72,14 @@ class CLMR:
       fail("objective.temperature", "must be positive")
     if not obj.get("projection_dims"):
       fail("objective.projection_dims", "needs at least one layer")
-    unknown = set(config.augment.chain) - set(augment.TRANSFORMS)
-    if unknown:
-      fail("augment.chain", f"unknown {sorted(unknown)}; known: "
-           f"{sorted(augment.TRANSFORMS)}")
-    if config.augment.chain and models.input_feature(
-        config.model) != "waveform":
-      fail("augment.chain", "waveform augmentations need a waveform or "
-           "mel frontend; use () for piano rolls")
+    table = _table(config)
+    for key, names in (("augment.chain", config.augment.chain),
+                       ("augment.probs", config.augment.get("probs", {}))):
+      unknown = set(names) - set(table)
+      if unknown:
+        fail(key, f"unknown {sorted(unknown)} for a "
+             f"{models.input_feature(config.model)} input; known: "
+             f"{sorted(table)}")
 
   def _encode(self, variables, x, train, rngs=None):
     (_, h_BxD), state = models.apply(
