@@ -42,7 +42,8 @@ class Checkpointer:
       return None, 0
     try:
       return newest_readable(str(self.manager.directory), steps, read)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+      logging.warning("%s; starting from step 0", e)
       return None, 0
 
   def wait(self):
