@@ -217,9 +217,9 @@ def _file_paths(items, kind):
   return paths
 
 
-def _crops(x_xN, unit, crop, fc, track, wav_T=None):
+def _crops(x_xN, unit, crop, fc, track, is_waveform=False):
   """`x`'s crops of `crop` samples (`unit` samples a column), the last one
-  zero-padded, with the waveform beside them when there is one."""
+  zero-padded; a waveform's crops also stand as the baselines' waveform."""
   per = crop // unit
   n = max(1, -(-x_xN.shape[-1] // per))
   pad = [(0, 0)] * (x_xN.ndim - 1) + [(0, n * per - x_xN.shape[-1])]
@@ -228,9 +228,8 @@ def _crops(x_xN, unit, crop, fc, track, wav_T=None):
   for c in range(n):
     item = {"inputs": x_xN[..., c * per:(c + 1) * per], "track": track,
             "segment": 0, "chunk": c, "offset": c * crop / fc.sample_rate}
-    if wav_T is not None:
-      item["waveform"] = np.pad(wav_T, (0, max(0, n * crop - len(wav_T))))[
-          c * crop:(c + 1) * crop]
+    if is_waveform:
+      item["waveform"] = item["inputs"]
     out.append(item)
   return out
 
@@ -251,7 +250,7 @@ def _file_crops(paths, kind, crop, fc: feats.FeatureConfig):
         crops += _crops(roll, fc.hop_length, crop, fc, len(tracks))
       else:
         wav = decode.load_audio(path, fc.sample_rate)
-        crops += _crops(wav, 1, crop, fc, len(tracks), wav)
+        crops += _crops(wav, 1, crop, fc, len(tracks), is_waveform=True)
     except decode.Rejected as e:
       logging.warning("skipping %s: %s", path, e)
       rejected.append({"path": path, "reason": e.reason,
