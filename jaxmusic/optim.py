@@ -10,7 +10,9 @@ warm-up / k): warm-up and decay end where the loop says, not k times later.
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "lars", "sgd")
-SCHEDULES = ("constant", "cosine")
+# "linear": warm-up, then linear decay to 0 at the last step (fairseq's
+# polynomial_decay with power 1, HuBERT's and MERT's schedule).
+SCHEDULES = ("constant", "cosine", "linear")
 
 
 def schedule_in_updates(cfg, total_steps: int):
@@ -20,6 +22,11 @@ def schedule_in_updates(cfg, total_steps: int):
   if cfg.schedule == "cosine":
     return optax.warmup_cosine_decay_schedule(
         0.0, cfg.learning_rate, max(warmup, 1), total)
+  if cfg.schedule == "linear":
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, cfg.learning_rate, max(warmup, 1)),
+         optax.linear_schedule(cfg.learning_rate, 0.0,
+                               max(total - warmup, 1))], [max(warmup, 1)])
   if warmup:
     return optax.join_schedules(
         [optax.linear_schedule(0.0, cfg.learning_rate, warmup),
@@ -31,9 +38,10 @@ def make_optimizer(cfg, total_steps: int):
   """Returns (tx, lr_at_step): `lr_at_step(step)` is the learning rate of
   the update that loop step `step` (0-based) contributes to."""
   schedule = schedule_in_updates(cfg, total_steps)
+  eps = cfg.get("eps", 1e-8)
   make = {
-      "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2),
-      "adamw": lambda: optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2,
+      "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=eps),
+      "adamw": lambda: optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=eps,
                                    weight_decay=cfg.weight_decay),
       "lars": lambda: optax.lars(schedule, weight_decay=cfg.weight_decay,
                                  momentum=cfg.momentum),

@@ -27,9 +27,9 @@ Grid models (transformer, cnn) read crops of 116 frames of 512 samples
 
 import ml_collections
 
+from jaxmusic.config import model_config
 from jaxmusic.config import parse_arg
 
-CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 CLMR_CHAIN = ("polarity", "noise", "gain", "filter", "delay", "pitch",
               "reverb")
 CLMR_PROBS = dict(polarity=0.8, noise=0.01, gain=0.3, filter=0.8, delay=0.3,
@@ -37,38 +37,6 @@ CLMR_PROBS = dict(polarity=0.8, noise=0.01, gain=0.3, filter=0.8, delay=0.3,
 ROLL_CHAIN = ("transpose", "velocity", "time_mask")
 ROLL_PROBS = dict(transpose=0.8, velocity=0.5, time_mask=0.5)
 HOP = 512
-
-
-def model_config(backbone: str, frontend: str, size: str, runlocal: bool):
-  """`config.model` for a backbone on a frontend (shared by the configs of
-  every objective)."""
-  if backbone == "samplecnn":
-    return dict(name="samplecnn", frontend=dict(name="waveform"),
-                channels=(16, 16, 32, 32, 32, 32, 64, 64, 64, 128)
-                if runlocal else CLMR_CHANNELS,
-                dtype="float32", impl="auto", pooling="mean")
-  if backbone == "cnn":
-    return dict(name="cnn", frontend=dict(name=frontend, embed="none"),
-                channels=(16, 32, 64, 64) if runlocal
-                else (64, 128, 128, 256, 256),
-                dtype="float32", pooling="mean")
-  front = dict(name=frontend)
-  width = {"tiny": 128}.get(size, 512)
-  if frontend == "mel":
-    front.update(embed="frame", dim=width,
-                 spec_augment=dict(n_freq_masks=2, max_freq_width=16,
-                                   n_time_masks=2, max_time_width=10))
-  elif frontend == "pianoroll":
-    front.update(embed="linear", dim=width)
-  else:
-    # The conv extractor dominates a small model's step (its cost grows
-    # with channels squared at 1/2..1/256 of the sample rate).
-    front.update(embed="conv", channels=32 if runlocal else 512)
-  return dict(name="transformer", frontend=front, size=size,
-              positions="conv", conv_pos_kernel=16 if size == "tiny" else 128,
-              conv_pos_groups=16, norm_first=True, dropout=0.1,
-              attention_dropout=0.1, attention_relax=0.0, dtype="float32",
-              impl="auto", pooling="mean")
 
 
 def get_config(arg=None):

@@ -26,6 +26,16 @@ def tiny_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_targets(tiny_corpus):
+  """`mfcc_k16`: k-means (K=16) targets on the tiny corpus's MFCC."""
+  from jaxmusic.data import pipeline, targets
+  targets.acoustic_targets(pipeline.PreparedData(tiny_corpus), "mfcc_k16",
+                           "mfcc", targets.KMeansSpec(k=16, fit_fraction=0.5),
+                           progress=False)
+  return tiny_corpus
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tiny_corpus, tmp_path_factory):
   """A 4-step CLMR run on the tiny corpus (tiny SampleCNN, 729-sample
   crops), trained in this process on the 8 fake devices."""
@@ -45,24 +55,33 @@ def tiny_run(tiny_corpus, tmp_path_factory):
   return workdir
 
 
-def _grid_run(tiny_corpus, workdir, front):
-  """A 4-step CLMR run of a small transformer on `front` (mel or
-  pianoroll), 32-frame crops, trained in this process."""
-  from jaxmusic import config as config_lib
-  from jaxmusic import train
-  config = config_lib.load_config(
-      "clmr", f"model=transformer,input={front},runlocal")
-  config.data.dir = tiny_corpus
+def small_transformer(config):
+  """Shrinks a transformer config in place to the tests' size: 2 layers of
+  width 32, 32-frame crops, batch 8, 4 steps, checkpoints and the kNN
+  monitor every 2."""
   config.total_steps = 4
   config.optimizer.warmup_steps = 2
   config.data.crop_samples = 32 * 512
   config.batch_size = 8
   config.model.update(width=32, heads=2, ffn=64, layers=2, conv_pos_kernel=8,
                       conv_pos_groups=4)
-  config.model.frontend.dim = 32
-  config.objective.projection_dims = (16, 8)
+  if config.model.frontend.name != "waveform":
+    config.model.frontend.dim = 32
   config.checkpoint.every = 2
   config.monitor.every = 2
+  return config
+
+
+def _grid_run(data_dir, workdir, name, arg, **data):
+  """A 4-step run of a small transformer (`small_transformer`) from
+  `NAME.py:ARG`, trained in this process."""
+  from jaxmusic import config as config_lib
+  from jaxmusic import train
+  config = small_transformer(config_lib.load_config(name, arg))
+  config.data.dir = data_dir
+  config.data.update(data)
+  if name == "clmr":
+    config.objective.projection_dims = (16, 8)
   train.train_and_evaluate(config, workdir)
   return workdir
 
@@ -70,10 +89,17 @@ def _grid_run(tiny_corpus, workdir, front):
 @pytest.fixture(scope="session")
 def mel_run(tiny_corpus, tmp_path_factory):
   return _grid_run(tiny_corpus, str(tmp_path_factory.mktemp("mel_run")),
-                   "mel")
+                   "clmr", "model=transformer,input=mel,runlocal")
 
 
 @pytest.fixture(scope="session")
 def pianoroll_run(tiny_corpus, tmp_path_factory):
   return _grid_run(tiny_corpus, str(tmp_path_factory.mktemp("roll_run")),
-                   "pianoroll")
+                   "clmr", "model=transformer,input=pianoroll,runlocal")
+
+
+@pytest.fixture(scope="session")
+def hubert_run(tiny_targets, tmp_path_factory):
+  """A 4-step HuBERT run of a small mel transformer on `mfcc_k16`."""
+  return _grid_run(tiny_targets, str(tmp_path_factory.mktemp("hubert_run")),
+                   "hubert", "input=mel,runlocal", targets=("mfcc_k16",))

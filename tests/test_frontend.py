@@ -81,6 +81,20 @@ def test_cqt_matches_librosa(name, n_bins, bpo):
   assert rel_l2(got, ref) <= 0.05
 
 
+@pytest.mark.parametrize("n_bins,bpo", [(84, 12), (336, 48)])
+def test_cqt_spectral_equals_time_domain(n_bins, bpo):
+  """The one-FFT spectral-kernel CQT against the dense correlation of every
+  frame with the time-domain kernel (its definition), batched."""
+  y_BxT = jnp.stack([SIGNALS["music"], SIGNALS["noise"]])
+  dense = frontend.cqt(y_BxT, SR, 512, n_bins=n_bins, bins_per_octave=bpo,
+                       method="time")
+  fast = jax.jit(lambda y: frontend.cqt(y, SR, 512, n_bins=n_bins,
+                                        bins_per_octave=bpo))(y_BxT)
+  assert fast.shape == dense.shape
+  for b in range(2):
+    assert rel_l2(fast[b], dense[b]) <= 1e-3
+
+
 @pytest.mark.parametrize("name", sorted(SIGNALS))
 def test_chroma_and_stft_match_librosa(name):
   y = SIGNALS[name]

@@ -271,3 +271,55 @@ def test_transformer_on_8_devices_equals_one_device():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5,
                                                          atol=1e-5),
                  grads_s, grads)
+
+
+def test_feature_grad_scale_scales_only_the_extractors_gradient():
+  """fairseq's feature_grad_mult: the same forward pass, the conv
+  extractor's gradient times the scale, the rest unchanged."""
+  wav = jax.random.normal(jax.random.key(0), (2, 8 * 512))
+  outs = {}
+  for scale in (1.0, 0.1):
+    enc = models.Encoder(
+        frontends.Waveform(embed="conv", channels=8, grad_scale=scale),
+        transformer.Transformer(size="tiny", width=16, heads=2, ffn=32,
+                                layers=1, conv_pos_kernel=4,
+                                conv_pos_groups=4, dropout=0.0,
+                                attention_dropout=0.0))
+    params = enc.init(jax.random.key(1), wav)["params"]
+    loss = lambda p: jnp.sum(jnp.square(enc.apply({"params": p}, wav)))
+    outs[scale] = (float(loss(params)), jax.grad(loss)(params))
+  assert outs[0.1][0] == outs[1.0][0]
+  g1, g01 = outs[1.0][1], outs[0.1][1]
+  np.testing.assert_allclose(g01["frontend"]["conv_0"]["kernel"],
+                             0.1 * g1["frontend"]["conv_0"]["kernel"],
+                             rtol=1e-5, atol=1e-9)
+  np.testing.assert_allclose(g01["layer_0"]["ffn_in"]["kernel"],
+                             g1["layer_0"]["ffn_in"]["kernel"], rtol=1e-6)
+
+
+def test_layerdrop_and_frontend_features():
+  """Layerdrop 1 skips every layer in training (each sown layer is the
+  input to the first) and none in evaluation; `features=True` returns the
+  frontend's output before masking."""
+  x = jax.random.normal(jax.random.key(0), (2, 128, 12))
+  enc = models.Encoder(
+      frontends.PianoRoll(embed="linear", dim=16),
+      transformer.Transformer(size="tiny", width=16, heads=2, ffn=32,
+                              layers=3, conv_pos_kernel=4, conv_pos_groups=4,
+                              dropout=0.0, attention_dropout=0.0,
+                              layerdrop=1.0), mask_dim=16)
+  params, state = models.split(enc.init(jax.random.key(1), x,
+                                        method="embed"))
+  rngs = {"dropout": jax.random.key(2)}
+  _, _, layers = models.apply(enc, params, state, x, train=True, rngs=rngs,
+                              intermediates=True)
+  for h in layers[1:]:
+    np.testing.assert_array_equal(h, layers[0])
+  _, _, layers = models.apply(enc, params, state, x, intermediates=True)
+  assert not np.allclose(layers[1], layers[0])
+  mask = jnp.zeros((2, 12), bool).at[:, 3].set(True)
+  _, _, feats = models.apply(enc, params, state, x, mask_BxF=mask,
+                             features=True)
+  direct = enc.apply({"params": params}, x,
+                     method=lambda m, x: m.frontend(x))
+  np.testing.assert_allclose(feats, direct, rtol=1e-6)

@@ -39,3 +39,17 @@ def test_schedule_under_accumulation_ends_where_the_loop_does(k):
   assert float(lr_at_step(total - 1)) < 0.05
   lrs = np.array([float(lr_at_step(s)) for s in range(8, total)])
   assert np.all(np.diff(lrs) <= 1e-9)
+
+
+def test_linear_schedule_is_fairseq_polynomial_decay():
+  """Warm-up to the peak, then a straight line to 0 at the last step
+  (polynomial_decay, power 1, end 0: HuBERT's and MERT's schedule)."""
+  total, warmup, peak = 100, 20, 5e-4
+  _, lr_at_step = optim.make_optimizer(
+      _cfg(name="adam", schedule="linear", warmup_steps=warmup,
+           learning_rate=peak), total)
+  lr = np.array([float(lr_at_step(s)) for s in range(total + 1)])
+  np.testing.assert_allclose(lr[:warmup + 1], peak * np.arange(warmup + 1)
+                             / warmup, rtol=1e-5, atol=1e-12)
+  np.testing.assert_allclose(lr[warmup:], peak * (total - np.arange(
+      warmup, total + 1)) / (total - warmup), rtol=1e-5, atol=1e-10)

@@ -3,10 +3,13 @@ corpus, generated and prepared on first use in a cache directory."""
 
 import hashlib
 import json
+import logging
 import os
 
 from jaxmusic.data import build
+from jaxmusic.data import pipeline
 from jaxmusic.data import synthetic
+from jaxmusic.data import targets
 
 
 def default_cache_dir() -> str:
@@ -16,18 +19,36 @@ def default_cache_dir() -> str:
 
 def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
                     segment_seconds: float, cache_dir: str | None = None,
-                    workers: int = 1) -> str:
-  """The synthetic corpus generated and prepared on first use; returns the
-  prepared directory (reused when it already exists)."""
+                    workers: int = 1, target_sets=()) -> str:
+  """The synthetic corpus generated and prepared on first use, with the
+  k-means target sets named in their default form (`mfcc_k100`, ...)
+  computed on first use too; returns the prepared directory (reused when
+  it already exists)."""
+  recipes = [(name, targets.parse_default_name(name)) for name in target_sets]
+  for name, recipe in recipes:
+    if recipe is None:
+      raise ValueError(
+          f"config.data.targets: {name!r} is not a default k-means name "
+          "(FEATURE_kK, e.g. mfcc_k100) that the embedded corpus can make; "
+          "set config.data.dir to a collection that has it")
+  needs = {"pianoroll" if f in targets.SYMBOLIC else "waveform"
+           for _, (f, _) in recipes}
+  features = tuple(features) + tuple(sorted(needs - set(features)))
   cache_dir = cache_dir or default_cache_dir()
   raw = os.path.join(cache_dir, f"synthetic-{cfg.key()}")
   csv_path = synthetic.generate(os.path.join(raw, "raw"), cfg)
   tag = hashlib.sha1(json.dumps([sorted(features), segment_seconds])
                      .encode()).hexdigest()[:8]
   out = os.path.join(raw, f"prepared-{tag}")
-  build.prepare("csv", csv_path, out, features=tuple(features),
-                segment_seconds=segment_seconds, workers=workers,
-                progress=False)
+  manifest = build.prepare("csv", csv_path, out, features=tuple(features),
+                           segment_seconds=segment_seconds, workers=workers,
+                           progress=False)
+  for name, (feature, k) in recipes:
+    if name not in manifest.get("targets", {}):
+      entry = targets.acoustic_targets(pipeline.PreparedData(out), name,
+                                       feature, targets.KMeansSpec(k=k),
+                                       progress=False)
+      logging.info("%s", targets.usage_line(name, entry))
   return out
 
 
@@ -44,7 +65,8 @@ def resolve_data_dir(config) -> str:
                                   sample_rate=config.data.sample_rate)
   make = lambda: ensure_prepared(
       cfg, tuple(config.data.features), config.data.segment_seconds,
-      config.data.get("cache_dir") or None, workers=syn.workers)
+      config.data.get("cache_dir") or None, workers=syn.workers,
+      target_sets=tuple(config.data.get("targets", ())))
   if jax.process_index() == 0:
     path = make()
   multihost_utils.sync_global_devices("synthetic data ready")

@@ -5,8 +5,10 @@
               and a crop of another track (Tile2Vec); with `triplet_by` set
               to "label" or "artist" the positive is another track sharing
               it and the negative one that does not
-  frames      an input crop plus frame-aligned target crops (k-means ids,
-              CQT, ...) stored beside it, for masked prediction
+  frames      an input crop plus frame-aligned crops of `targets`: target
+              sets from `jaxmusic.targets` (C x F int32 codes) or stored
+              frame features (CQT, ...), cut by the same `span` as the
+              input, for masked prediction
   paired      a time-aligned audio crop and a crop of a second feature
               (the piano roll by default), under the keys "audio" and the
               feature's name
@@ -29,6 +31,7 @@ import numpy as np
 
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
+from jaxmusic.data import targets
 
 MODES = ("views", "triplet", "frames", "paired", "labelled", "sequential")
 
@@ -43,11 +46,13 @@ class PreparedData:
     self.segment_samples = self.manifest["segment_samples"]
     self.frames_per_segment = self.manifest["frames_per_segment"]
     self._sources = {}
+    self._targets = {}
 
   def __getstate__(self):
     # Open readers do not cross process boundaries; workers reopen them.
     state = dict(self.__dict__)
     state["_sources"] = {}
+    state["_targets"] = {}
     return state
 
   def split_info(self, split: str) -> dict:
@@ -68,11 +73,33 @@ class PreparedData:
       self._sources[split] = grain.sources.ArrayRecordDataSource(paths)
     return records.decode(self._sources[split][index])
 
+  def is_target(self, name: str) -> bool:
+    return name in self.manifest.get("targets", {})
+
+  def segment(self, split: str, index: int, name: str) -> np.ndarray:
+    """Record `index`'s feature or target set `name` (`C x N` codes)."""
+    if not self.is_target(name):
+      return self.read(split, index)[name]
+    key = (name, split)
+    if key not in self._targets:
+      self._targets[key] = np.load(
+          os.path.join(targets.store_dir(self.directory, name),
+                       f"{split}.npy"), mmap_mode="r")
+    return self._targets[key][index]
+
   def has(self, feature: str):
-    if feature not in self.manifest["features"]:
-      raise ValueError(f"feature {feature!r} is not in {self.directory} "
-                       f"(has {self.manifest['features']}); re-run prepare "
-                       f"with --features including it")
+    if feature in self.manifest["features"] or self.is_target(feature):
+      return
+    if targets.parse_default_name(feature) or feature not in \
+        feats.ALL_FEATURES:
+      raise ValueError(
+          f"target set {feature!r} is not in {self.directory} (has "
+          f"{sorted(self.manifest.get('targets', {})) or 'none'}); make it "
+          f"with `python -m jaxmusic.targets --data {self.directory} "
+          f"--name {feature}`")
+    raise ValueError(f"feature {feature!r} is not in {self.directory} "
+                     f"(has {self.manifest['features']}); re-run prepare "
+                     f"with --features including it")
 
   def unit(self, feature: str) -> int:
     """Samples per step of `feature` along its last axis."""
@@ -88,7 +115,7 @@ class PreparedData:
     stop = start + crop_samples // unit
     parts = []
     for seg in range(start // per_seg, (stop - 1) // per_seg + 1):
-      arr = self.read(split, track["first_record"] + seg)[feature]
+      arr = self.segment(split, track["first_record"] + seg, feature)
       lo = max(start - seg * per_seg, 0)
       hi = min(stop - seg * per_seg, per_seg)
       parts.append(arr[..., lo:hi])
@@ -97,6 +124,8 @@ class PreparedData:
       return feats.dequantize_waveform(out)
     if feature == "pianoroll":
       return out.astype(np.float32) / 127.0
+    if self.is_target(feature):
+      return out.astype(np.int32)
     return out.astype(np.float32)
 
 
@@ -105,7 +134,7 @@ class Sampler:
 
   def __init__(self, data: PreparedData, split: str, mode: str, feature: str,
                crop_samples: int, radius_seconds: float = 1.0,
-               triplet_by: str | None = None, targets=("cqt",),
+               triplet_by: str | None = None, targets=(),
                pair_feature: str = "pianoroll"):
     self.data, self.split, self.mode = data, split, mode
     self.pair_feature = pair_feature
@@ -148,7 +177,7 @@ class Sampler:
       return self._triplet(index, track, rng)
     start = int(rng.integers(self.max_start(track) + 1))
     if self.mode == "frames":
-      return {"inputs": self.crop_at(track, start),
+      return {"inputs": self.crop_at(track, start), "track": np.int32(index),
               **{name: self.frames_at(track, start, name)
                  for name in self.targets}}
     if self.mode == "paired":
@@ -231,7 +260,7 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  shard_index: int = 0, shard_count: int = 1,
                  num_epochs: int | None = None, workers: int = 0,
                  radius_seconds: float = 1.0, triplet_by: str | None = None,
-                 targets=("cqt",),
+                 targets=(),
                  pair_feature: str = "pianoroll") -> grain.IterDataset:
   """A Grain dataset of per-host numpy batches; see the module docstring."""
   if isinstance(data, str):
@@ -291,5 +320,5 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
       shard_count=shard_count, workers=data_cfg.get("workers", 0),
       radius_seconds=data_cfg.get("radius_seconds", 1.0),
       triplet_by=data_cfg.get("triplet_by") or None,
-      targets=tuple(data_cfg.get("targets", ("cqt",))),
+      targets=tuple(data_cfg.get("targets", ())),
       pair_feature=features[1] if mode == "paired" else "pianoroll")

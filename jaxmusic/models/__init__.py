@@ -122,6 +122,7 @@ class Encoder(nn.Module):
 
   def embed(self, x, *, mask_BxF=None, train: bool = False):
     h_BxFxC = self.frontend(x, train=train)
+    self.sow("intermediates", "features", h_BxFxC)
     if mask_BxF is not None:
       if not self.mask_dim:
         raise ValueError("this encoder was built without a mask embedding "
@@ -256,20 +257,26 @@ def split(variables) -> tuple[Any, dict]:
 
 def apply(encoder: Encoder, params, state, x, *, train: bool = False,
           mask_BxF=None, rngs=None, method: str = "embed",
-          intermediates: bool = False):
+          intermediates: bool = False, features: bool = False):
   """Runs `encoder.<method>`; returns `(output, new_state)`, the state
   updated in training (BatchNorm's running statistics) and as given
-  otherwise; with `intermediates`, `(output, new_state, layers)`."""
+  otherwise; with `intermediates`, `(output, new_state, layers)`; with
+  `features`, `(output, new_state, frontend_BxFxC)`: the frontend's
+  output before masking (HuBERT's feature penalty reads it)."""
   mutable = list(state) if train else []
-  if intermediates:
+  if intermediates or features:
     mutable.append("intermediates")
   out, updates = encoder.apply(
       {"params": params, **state}, x, mask_BxF=mask_BxF, train=train,
       rngs=rngs, method=method, mutable=mutable)
   updates = dict(updates)
-  layers = updates.pop("intermediates", {}).get("layers", ())
+  sown = updates.pop("intermediates", {})
   new_state = {**state, **updates}
-  return (out, new_state, list(layers)) if intermediates else (out, new_state)
+  if features:
+    return out, new_state, sown["features"][0]
+  if intermediates:
+    return out, new_state, list(sown.get("layers", ()))
+  return out, new_state
 
 
 def state_from_checkpoint(tree) -> dict:

@@ -15,6 +15,7 @@ import math
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxmusic.audio import augment
@@ -39,11 +40,13 @@ def _same_length_conv(x_BxTxC, features, kernel, stride, dtype, name):
 class Waveform(nn.Module):
   """`BxT` samples. `none`: `BxTx1` for SampleCNN. `conv`: HuBERT's conv
   feature extractor (group norm after the first conv, GELU) down to the
-  hop grid, `BxFxchannels`."""
+  hop grid, `BxFxchannels`; `grad_scale` scales the gradient that reaches
+  it (fairseq's feature_grad_mult; the forward pass is unchanged)."""
   embed: str = "none"
   channels: int = 512
   kernels: Sequence[int] = HUBERT_KERNELS
   strides: Sequence[int] = HUBERT_STRIDES
+  grad_scale: float = 1.0
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -62,6 +65,10 @@ class Waveform(nn.Module):
         x = nn.GroupNorm(num_groups=self.channels, epsilon=1e-5,
                          dtype=jnp.float32, name="group_norm")(x)
       x = nn.gelu(x.astype(self.dtype), approximate=False)
+    if self.grad_scale != 1.0:
+      # x - sg(x) is exactly 0 forward: the output is bit-identical.
+      frozen = jax.lax.stop_gradient(x)
+      x = frozen + self.grad_scale * (x - frozen)
     return x
 
 

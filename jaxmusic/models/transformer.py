@@ -122,16 +122,21 @@ class Layer(nn.Module):
   attention_dropout: float = 0.1
   relax: float = 0.0
   dtype: Any = jnp.float32
+  activation_dropout: float | None = None  # None: `dropout`
 
   @nn.compact
   def __call__(self, x_BxFxD, train: bool):
     drop = nn.Dropout(self.dropout, deterministic=not train)
+    # One module for both when they share a rate keeps the dropout masks
+    # (and the pinned losses) the module drew before the option existed.
+    act_drop = drop if self.activation_dropout is None else nn.Dropout(
+        self.activation_dropout, deterministic=not train)
     norm = lambda name: nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
                                      name=name)
     attn = Attention(self.heads, self.attention_dropout, self.relax,
                      self.dtype, name="attention")
     ffn = lambda h: nn.Dense(x_BxFxD.shape[-1], dtype=self.dtype,
-                             name="ffn_out")(drop(nn.gelu(nn.Dense(
+                             name="ffn_out")(act_drop(nn.gelu(nn.Dense(
                                  self.ffn, dtype=self.dtype, name="ffn_in")(
                                      h), approximate=False)))
     x = x_BxFxD
@@ -158,6 +163,12 @@ class Transformer(nn.Module):
   dropout: float = 0.1
   attention_dropout: float = 0.1
   attention_relax: float = 0.0
+  # fairseq's activation_dropout (inside the FFN; None: `dropout`),
+  # dropout_input (after the input projection) and encoder_layerdrop (a
+  # whole layer skipped with this probability in training).
+  activation_dropout: float | None = None
+  input_dropout: float = 0.0
+  layerdrop: float = 0.0
   cls: bool = False
   impl: str = "xla"  # "cpu_fast": the positions' conv from jaxmusic/ops
   dtype: Any = jnp.float32
@@ -170,6 +181,7 @@ class Transformer(nn.Module):
     x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="input_norm")(
         x_BxFxC)
     x = nn.Dense(s.width, dtype=self.dtype, name="input_proj")(x)
+    x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
     if self.cls:
       token = self.param("cls", nn.initializers.normal(0.02), (s.width,))
       x = jnp.concatenate([jnp.broadcast_to(token.astype(x.dtype),
@@ -190,9 +202,13 @@ class Transformer(nn.Module):
       x = drop(nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
                             name="encoder_norm")(x).astype(self.dtype))
     for i in range(s.layers):
-      x = Layer(s.heads, s.ffn, self.norm_first, self.dropout,
+      y = Layer(s.heads, s.ffn, self.norm_first, self.dropout,
                 self.attention_dropout, self.attention_relax, self.dtype,
-                name=f"layer_{i}")(x, train)
+                self.activation_dropout, name=f"layer_{i}")(x, train)
+      if train and self.layerdrop:
+        keep = jax.random.uniform(self.make_rng("dropout")) >= self.layerdrop
+        y = jnp.where(keep, y, x)
+      x = y
       self.sow("intermediates", "layers", x[:, int(self.cls):])
     if self.norm_first:
       x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="final_norm")(x)

@@ -18,9 +18,11 @@ the HEAR API load just that key from any objective's checkpoint. A new
 objective is a new module plus one line in OBJECTIVES.
 """
 
+from jaxmusic.objectives import masked
 from jaxmusic.objectives import ntxent
 
-OBJECTIVES = {"clmr": ntxent.CLMR}
+OBJECTIVES = {"clmr": ntxent.CLMR, "hubert": masked.MaskedPrediction,
+              "mert": masked.MaskedPrediction}
 
 
 def make_objective(config, manifest=None):

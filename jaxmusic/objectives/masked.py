@@ -1,0 +1,272 @@
+"""HuBERT / MERT masked prediction of frame targets.
+
+HuBERT (Hsu et al., 2021): spans of the encoder's input frames are replaced
+by a learned mask embedding, and the transformer predicts each masked
+frame's k-means code. The logits are the cosine similarity between the
+frame's projection (`final_dim`, one chunk per target set: fairseq's
+`untie_final_proj`) and a learned embedding per code, over a temperature
+of 0.1, with cross-entropy over the K codes. MERT (Li et al., 2023) adds a
+musical teacher, a linear head regressing the log-CQT of each masked frame
+(336 bins, 48 per octave, from 32.7 Hz), and in-batch noise mixing: with
+probability 0.5 an example gets 1..3 segments of other examples added, so
+the encoder must find the main source in a mixture. The CQT is computed
+from the clean crop, before mixing. Both add fairseq's feature penalty,
+the mean square of the frontend's output (weight 10).
+
+Everything random is drawn on the device from the step's rng with static
+shapes, over the global batch, so the masks do not depend on how many
+devices or hosts share the batch. The loss is normalised by the number of
+masked frames of the global batch, as fairseq normalises by its sample
+size.
+
+The targets are the batch's target sets, named by `config.data.targets`
+and made by `python -m jaxmusic.targets`; each set's K and codebook count
+come from the prepared data's manifest. MERT's 8 codebooks are one set
+with C = 8, or several sets: each codebook is predicted on its own.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmusic import models
+from jaxmusic.audio import augment
+from jaxmusic.audio import frontend as audio_frontend
+from jaxmusic.models import frontends
+
+
+def span_mask(key, batch: int, frames: int, mask_prob: float,
+              mask_length: int):
+  """`BxF` bool: every frame that can start a whole span starts one with
+  probability `mask_prob / mask_length` (fairseq draws
+  `mask_prob * F / mask_length` starts: the same expected count), and the
+  `mask_length` frames from each start are masked; overlapping spans merge.
+  A row with no start gets one at a uniform position."""
+  k_start, k_fallback = jax.random.split(key)
+  last = frames - mask_length + 1  # starts that fit a whole span
+  can_start = jnp.arange(frames) < last
+  starts = (jax.random.uniform(k_start, (batch, frames))
+            < mask_prob / mask_length) & can_start
+  fallback = jax.random.randint(k_fallback, (batch, 1), 0, last)
+  starts |= (~starts.any(axis=1, keepdims=True)
+             & (jnp.arange(frames)[None] == fallback))
+  # Frame t is masked when a span starts in (t - mask_length, t].
+  count = jnp.cumsum(starts.astype(jnp.int32), axis=1)
+  before = jnp.pad(count, ((0, 0), (mask_length, 0)))[:, :frames]
+  return count - before > 0
+
+
+def expected_mask_fraction(frames: int, mask_prob: float,
+                           mask_length: int) -> float:
+  """The expected masked fraction of `span_mask`'s rows, ignoring the
+  at-least-one-span rule (exact when a row almost surely has a start)."""
+  p = mask_prob / mask_length
+  last = frames - mask_length + 1
+  covered = [1 - (1 - p) ** (min(t, last - 1) - max(0, t - mask_length + 1)
+                             + 1) for t in range(frames)]
+  return float(np.mean(covered))
+
+
+def codeword_logits(proj_xD, codewords_KxD, temperature: float):
+  """Cosine similarity of each projection to each codeword over the
+  temperature, in float32 (fairseq's `compute_nce` with every other code
+  as a negative)."""
+  x = proj_xD.astype(jnp.float32)
+  c = codewords_KxD.astype(jnp.float32)
+  x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+  c = c / jnp.maximum(jnp.linalg.norm(c, axis=-1, keepdims=True), 1e-8)
+  return jnp.einsum("...d,kd->...k", x, c,
+                    precision=jax.lax.Precision.HIGHEST) / temperature
+
+
+def masked_prediction_loss(logits_sets, targets_sets, mask_BxF,
+                           masked_weight: float = 1.0,
+                           unmasked_weight: float = 0.0):
+  """Cross-entropy summed over target sets and weighted frames, over the
+  number of masked frames of the whole batch."""
+  w_BxF = jnp.where(mask_BxF, masked_weight, unmasked_weight)
+  total = 0.0
+  for logits_BxFxK, t_BxF in zip(logits_sets, targets_sets):
+    logp = jax.nn.log_softmax(logits_BxFxK.astype(jnp.float32), axis=-1)
+    nll = -jnp.take_along_axis(logp, t_BxF[..., None], axis=-1)[..., 0]
+    total = total + jnp.sum(w_BxF * nll)
+  return total / jnp.maximum(jnp.sum(mask_BxF), 1)
+
+
+class Heads(nn.Module):
+  """The projection (one `final_dim` chunk per target set), the codeword
+  embeddings of every set, and MERT's CQT regression head."""
+  ks: tuple[int, ...]
+  final_dim: int
+  cqt_bins: int = 0
+  temperature: float = 0.1
+
+  @nn.compact
+  def __call__(self, frames_BxFxD):
+    proj = nn.Dense(self.final_dim * len(self.ks), name="final_proj")(
+        frames_BxFxD.astype(jnp.float32))
+    # fairseq's label_embs_concat: uniform in [0, 1).
+    codewords = self.param("codewords", nn.initializers.uniform(1.0),
+                           (sum(self.ks), self.final_dim))
+    offsets = np.cumsum((0,) + self.ks)
+    logits = [codeword_logits(
+        proj[..., i * self.final_dim:(i + 1) * self.final_dim],
+        codewords[offsets[i]:offsets[i + 1]], self.temperature)
+              for i in range(len(self.ks))]
+    cqt = (nn.Dense(self.cqt_bins, name="cqt_head")(frames_BxFxD)
+           if self.cqt_bins else None)
+    return logits, cqt
+
+
+def _reads_waveform(config) -> bool:
+  return models.input_feature(config.model) == "waveform"
+
+
+class MaskedPrediction:
+  """HuBERT (`hubert`) and MERT (`mert`): the same objective, configured."""
+
+  data_mode = "frames"
+
+  def __init__(self, config, manifest=None):
+    obj = config.objective
+    self.names = tuple(config.data.targets)
+    sets = (manifest or {}).get("targets", {})
+    for name in self.names:
+      if name not in sets:
+        raise ValueError(
+            f"config.data.targets: {name!r} is not a target set of the "
+            f"data (has {sorted(sets) or 'none'}); make it with `python -m "
+            f"jaxmusic.targets --data DIR --name {name}`")
+    # One entry per predicted codebook: (target name, codebook, K).
+    self.sets = [(name, c, sets[name]["k"]) for name in self.names
+                 for c in range(sets[name]["codebooks"])]
+    self.encoder = models.make_encoder(config.model, masked=True)
+    self.heads = Heads(tuple(k for _, _, k in self.sets), obj.final_dim,
+                       obj.cqt_bins if obj.cqt_weight else 0,
+                       obj.logit_temp)
+    self.obj = obj
+    self.sample_rate = config.data.sample_rate
+    self.hop = manifest["hop_length"] if manifest else 512
+
+  @staticmethod
+  def validate(config, fail):
+    obj = config.objective
+    if not tuple(config.data.get("targets", ())):
+      fail("data.targets", "masked prediction needs at least one target "
+           "set (python -m jaxmusic.targets)")
+    if not 0 < obj.mask_prob <= 1:
+      fail("objective.mask_prob", "must be in (0, 1]")
+    fcfg = models.frontend_config(config.model)
+    frames = frontends.frames_per_crop(fcfg["name"], fcfg,
+                                       config.data.crop_samples, 512)
+    if frames != config.data.crop_samples // 512:
+      fail("model.frontend", "masked prediction needs one encoder frame per "
+           "target frame (the hop grid); this frontend gives "
+           f"{frames} frames for {config.data.crop_samples // 512}")
+    if not 1 <= obj.mask_length < frames:
+      fail("objective.mask_length", f"must be in 1..{frames - 1} (frames "
+           "per crop)")
+    if obj.get("feature_penalty", 0.0) < 0:
+      fail("objective.feature_penalty", "must be >= 0")
+    if obj.final_dim <= 0:
+      fail("objective.final_dim", "must be positive")
+    if obj.logit_temp <= 0:
+      fail("objective.logit_temp", "must be positive")
+    if not _reads_waveform(config):
+      for key in ("cqt_weight", "mix_prob"):
+        if obj.get(key, 0.0):
+          fail(f"objective.{key}", "needs a waveform or mel input (the CQT "
+               "target and in-batch mixing are computed from audio); set 0 "
+               "for piano rolls")
+    if obj.get("mix_prob", 0.0):
+      lo, hi = obj.mix_seconds
+      if not 0 < lo <= hi or hi * config.data.sample_rate > \
+          config.data.crop_samples:
+        fail("objective.mix_seconds", "needs 0 < min <= max <= the crop")
+
+  def init(self, rng, batch):
+    k_enc, k_heads = jax.random.split(rng)
+    x = batch["inputs"][:2]
+    params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
+    (frames, _), _ = models.apply(self.encoder, params, state, x)
+    heads = self.heads.init(k_heads, frames)
+    return {"params": {"encoder": params, "heads": heads["params"]},
+            "model_state": {"encoder": state}}
+
+  def _cqt_target(self, wav_BxT, frames):
+    """MERT's musical target: the standardised log-CQT of the clean crop,
+    `BxFxK`, standardised over the whole batch."""
+    obj = self.obj
+    cqt_BxKxN = audio_frontend.cqt(
+        wav_BxT, self.sample_rate, self.hop, fmin=obj.cqt_fmin,
+        n_bins=obj.cqt_bins, bins_per_octave=obj.cqt_bins_per_octave)
+    log_cqt = jnp.log(jnp.swapaxes(cqt_BxKxN, 1, 2)[:, :frames] + 1e-5)
+    return jax.lax.stop_gradient(
+        (log_cqt - jnp.mean(log_cqt)) / (jnp.std(log_cqt) + 1e-5))
+
+  def loss_fn(self, params, model_state, batch, rng):
+    obj = self.obj
+    x = batch["inputs"]
+    k_mask, k_mix, k_drop, k_aug = jax.random.split(rng, 4)
+    first = batch[self.names[0]]
+    b, frames = first.shape[0], first.shape[-1]
+    cqt_target = self._cqt_target(x, frames) if obj.cqt_weight else None
+    if obj.get("mix_prob", 0.0):
+      lo, hi = (int(s * self.sample_rate) for s in obj.mix_seconds)
+      x = augment.inbatch_noise_mix(k_mix, x, p=obj.mix_prob, min_len=lo,
+                                    max_len=hi,
+                                    max_segments=obj.mix_max_segments,
+                                    volume=obj.mix_volume)
+    mask_BxF = span_mask(k_mask, b, frames, obj.mask_prob, obj.mask_length)
+    (frames_BxFxD, _), state, features_BxFxC = models.apply(
+        self.encoder, params["encoder"], model_state["encoder"], x,
+        train=True, mask_BxF=mask_BxF, features=True,
+        rngs={"dropout": k_drop, "augment": k_aug})
+    logits, cqt_pred = self.heads.apply({"params": params["heads"]},
+                                        frames_BxFxD)
+    targets = [batch[name][:, c] for name, c, _ in self.sets]
+    loss = masked_prediction_loss(logits, targets, mask_BxF,
+                                  obj.masked_weight, obj.unmasked_weight)
+    metrics = self._metrics(logits, targets, mask_BxF)
+    if obj.feature_penalty:
+      # fairseq's features_pen: the mean square of the frontend's output,
+      # which keeps the conv extractor's activations from growing.
+      penalty = jnp.mean(jnp.square(features_BxFxC.astype(jnp.float32)))
+      metrics["feature_penalty"] = penalty
+      loss = loss + obj.feature_penalty * penalty
+    if cqt_pred is not None:
+      sq = jnp.mean(jnp.square(cqt_pred.astype(jnp.float32) - cqt_target),
+                    axis=-1)
+      cqt_loss = jnp.sum(sq * mask_BxF) / jnp.maximum(jnp.sum(mask_BxF), 1)
+      metrics["cqt_mse"] = cqt_loss
+      loss = loss + obj.cqt_weight * cqt_loss
+    return loss, (metrics, {"encoder": state})
+
+  @staticmethod
+  def _metrics(logits, targets, mask_BxF):
+    masked = mask_BxF.astype(jnp.float32)
+    out = {"mask_fraction": jnp.mean(masked)}
+    acc_m, acc_u, ppl = [], [], []
+    for logits_BxFxK, t_BxF in zip(logits, targets):
+      hit = (jnp.argmax(logits_BxFxK, axis=-1) == t_BxF).astype(jnp.float32)
+      acc_m.append(jnp.sum(hit * masked) / jnp.maximum(jnp.sum(masked), 1))
+      acc_u.append(jnp.sum(hit * (1 - masked))
+                   / jnp.maximum(jnp.sum(1 - masked), 1))
+      # How many codes the masked predictions spread over: exp(entropy) of
+      # their mean distribution.
+      p = jax.nn.softmax(logits_BxFxK.astype(jnp.float32), axis=-1)
+      mean_p = (jnp.sum(p * masked[..., None], axis=(0, 1))
+                / jnp.maximum(jnp.sum(masked), 1))
+      ppl.append(jnp.exp(-jnp.sum(mean_p * jnp.log(mean_p + 1e-9))))
+    out["masked_top1"] = jnp.mean(jnp.stack(acc_m))
+    out["unmasked_top1"] = jnp.mean(jnp.stack(acc_u))
+    out["prediction_perplexity"] = jnp.mean(jnp.stack(ppl))
+    return out
+
+  def embed(self, variables, x):
+    """The pooled encoder output `BxD`, unmasked."""
+    (_, pooled), _ = models.apply(
+        self.encoder, variables["params"]["encoder"],
+        variables["model_state"]["encoder"], x)
+    return pooled

@@ -1,0 +1,236 @@
+"""HuBERT/MERT masked prediction: span masks, the loss against a float64
+reference, 1 vs 8 devices, MERT's CQT target and mixing, and a run."""
+import conftest
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from jaxmusic import config as config_lib
+from jaxmusic import export
+from jaxmusic import objectives
+from jaxmusic import parallel
+from jaxmusic.data import pipeline
+from jaxmusic.data import records
+from jaxmusic.data import targets
+from jaxmusic.eval import frozen
+from jaxmusic.objectives import masked
+
+
+def _runs(row):
+  """Lengths of the runs of True in a bool row."""
+  padded = np.concatenate([[False], row, [False]]).astype(int)
+  edges = np.flatnonzero(np.diff(padded))
+  return edges[1::2] - edges[::2]
+
+
+@pytest.mark.parametrize("prob,length", [(0.8, 10), (0.8, 5), (0.3, 4)])
+def test_span_mask_statistics_match_the_config(prob, length):
+  frames = 215
+  mask = np.asarray(masked.span_mask(jax.random.key(0), 512, frames, prob,
+                                     length))
+  assert mask.shape == (512, frames) and mask.dtype == bool
+  want = masked.expected_mask_fraction(frames, prob, length)
+  assert abs(mask.mean() - want) < 0.01
+  runs = np.concatenate([_runs(r) for r in mask])
+  assert runs.min() >= length  # spans are never cut short
+  # Isolated spans are exactly `length` long: the most common run.
+  assert np.bincount(runs).argmax() == length
+  assert mask.any(axis=1).all()
+
+
+def test_span_mask_has_at_least_one_span_per_example():
+  mask = np.asarray(masked.span_mask(jax.random.key(1), 256, 40, 0.01, 5))
+  assert mask.any(axis=1).all()
+  assert set(np.unique(mask.sum(1))) >= {5}
+
+
+def test_masks_differ_per_step_and_example_and_not_per_device_count():
+  key = jax.random.key(0)
+  fn = lambda k: masked.span_mask(k, 16, 100, 0.8, 10)
+  a = np.asarray(fn(jax.random.fold_in(key, 0)))
+  b = np.asarray(fn(jax.random.fold_in(key, 1)))
+  assert (a != b).any()
+  assert len({r.tobytes() for r in a}) == 16
+  mesh = parallel.make_mesh([("data", -1), ("fsdp", 1)])
+  sharded = jax.jit(fn, out_shardings=NamedSharding(mesh, P("data")))(
+      jax.random.fold_in(key, 0))
+  assert len(sharded.sharding.device_set) == 8
+  np.testing.assert_array_equal(np.asarray(sharded), a)
+
+
+def _reference_loss(frames, proj_w, proj_b, codewords, ks, final_dim, temp,
+                    targets, mask, w_masked, w_unmasked):
+  """The loss in float64 numpy, written from the papers' definitions."""
+  f = frames.astype(np.float64)
+  proj = f @ proj_w.astype(np.float64) + proj_b
+  offsets = np.cumsum([0] + list(ks))
+  weight = np.where(mask, w_masked, w_unmasked)
+  total = 0.0
+  for i, k in enumerate(ks):
+    x = proj[..., i * final_dim:(i + 1) * final_dim]
+    c = codewords[offsets[i]:offsets[i] + k].astype(np.float64)
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    c = c / np.linalg.norm(c, axis=-1, keepdims=True)
+    logits = x @ c.T / temp
+    logz = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) \
+        + logits.max(-1)
+    nll = logz - np.take_along_axis(logits, targets[i][..., None], -1)[..., 0]
+    total += np.sum(weight * nll)
+  return total / mask.sum()
+
+
+@pytest.mark.parametrize("w_unmasked", [0.0, 0.5])
+def test_loss_matches_float64_reference(w_unmasked):
+  rng = np.random.default_rng(0)
+  b, f, d, final_dim, ks = 3, 20, 16, 8, (7, 5)
+  frames = rng.standard_normal((b, f, d)).astype(np.float32)
+  heads = masked.Heads(ks, final_dim, temperature=0.1)
+  params = heads.init(jax.random.key(0), frames)["params"]
+  logits, cqt = heads.apply({"params": params}, frames)
+  assert cqt is None
+  targets = [rng.integers(0, k, (b, f)) for k in ks]
+  mask = rng.random((b, f)) < 0.5
+  got = masked.masked_prediction_loss(logits, [jnp.asarray(t) for t in
+                                               targets],
+                                      jnp.asarray(mask), 1.0, w_unmasked)
+  want = _reference_loss(frames, np.asarray(params["final_proj"]["kernel"]),
+                         np.asarray(params["final_proj"]["bias"]),
+                         np.asarray(params["codewords"]), ks, final_dim, 0.1,
+                         targets, mask, 1.0, w_unmasked)
+  np.testing.assert_allclose(float(got), want, rtol=1e-5)
+
+
+def _objective_and_batch(corpus, name, arg, batch_size=8, **objective):
+  config = conftest.small_transformer(
+      config_lib.load_config(name, f"{arg},runlocal"))
+  config.data.dir = corpus
+  config.data.targets = ("mfcc_k16",)
+  if name == "mert":  # the crop is 0.74 s: shorter mixing segments
+    config.objective.mix_seconds = (0.2, 0.3)
+  config.objective.update(objective)
+  config_lib.validate(config)
+  obj = objectives.make_objective(config, records.load_manifest(corpus))
+  batch = next(iter(pipeline.from_config(corpus, config.data, "train",
+                                         obj.data_mode,
+                                         batch_size=batch_size, seed=0)))
+  return config, obj, batch
+
+
+@pytest.mark.parametrize("name,arg", [("hubert", "input=mel"),
+                                      ("mert", "input=waveform")])
+def test_loss_and_grads_on_8_devices_equal_1(tiny_targets, name, arg):
+  _, obj, batch = _objective_and_batch(tiny_targets, name, arg)
+  variables = obj.init(jax.random.key(0), batch)
+  rng = jax.random.key(5)
+  fn = jax.value_and_grad(obj.loss_fn, has_aux=True)
+
+  def run(batch_shardings):
+    b = jax.device_put(batch, batch_shardings)
+    (loss, (metrics, _)), grads = jax.jit(fn)(
+        variables["params"], variables["model_state"], b, rng)
+    return float(loss), jax.device_get(grads), jax.device_get(metrics)
+
+  one = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  mesh = parallel.make_mesh([("data", -1), ("fsdp", 1)])
+  loss1, grads1, m1 = run(one)
+  loss8, grads8, m8 = run(parallel.batch_sharding(mesh))
+  assert np.isfinite(loss1)
+  assert loss8 == pytest.approx(loss1, rel=1e-5)
+  assert m8["mask_fraction"] == pytest.approx(m1["mask_fraction"])
+  for a, b in zip(jax.tree.leaves(grads1), jax.tree.leaves(grads8)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_cqt_target_is_computed_before_mixing(tiny_targets):
+  """With the CQT head zeroed its prediction is 0, so the CQT loss is the
+  target's mean square over masked frames: the same whether every example
+  is mixed or none is, because the target comes from the clean crop."""
+  results = []
+  for mix_prob in (0.0, 1.0):
+    _, obj, batch = _objective_and_batch(tiny_targets, "mert",
+                                         "input=waveform", mix_prob=mix_prob)
+    variables = obj.init(jax.random.key(0), batch)
+    params = jax.tree.map(lambda x: x, variables["params"])
+    params["heads"]["cqt_head"] = jax.tree.map(
+        jnp.zeros_like, params["heads"]["cqt_head"])
+    _, (metrics, _) = jax.jit(obj.loss_fn)(params, variables["model_state"],
+                                           batch, jax.random.key(1))
+    results.append(jax.device_get(metrics))
+  assert results[0]["cqt_mse"] == pytest.approx(results[1]["cqt_mse"],
+                                                rel=1e-6)
+  # ... while the encoder did see different inputs.
+  assert results[0]["masked_top1"] != results[1]["masked_top1"] or \
+      results[0]["prediction_perplexity"] != pytest.approx(
+          results[1]["prediction_perplexity"], rel=1e-7)
+
+
+def test_config_errors_name_the_key(tiny_targets):
+  config = config_lib.load_config("mert", "input=pianoroll,runlocal")
+  config.objective.cqt_weight = 1.0
+  with pytest.raises(ValueError, match=r"objective\.cqt_weight"):
+    config_lib.validate(config)
+  config = config_lib.load_config("hubert", "runlocal")
+  config.data.targets = ()
+  with pytest.raises(ValueError, match=r"data\.targets"):
+    config_lib.validate(config)
+  config = config_lib.load_config("hubert", "runlocal")
+  config.data.dir = tiny_targets
+  config.data.targets = ("layer6_k500",)
+  with pytest.raises(ValueError, match="layer6_k500.*python -m "
+                     "jaxmusic.targets"):
+    objectives.make_objective(config, records.load_manifest(tiny_targets))
+
+
+@pytest.mark.parametrize("recipe", ["hubert", "mert"])
+@pytest.mark.parametrize("inp", ["waveform", "mel", "pianoroll"])
+def test_configs_validate(recipe, inp):
+  for arg in (f"input={inp}", f"input={inp},runlocal",
+              f"input={inp},size=330m"):
+    config = config_lib.load_config(recipe, arg)
+    config_lib.validate(config)
+    assert config.objective.name == recipe
+
+
+def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
+                                                          tiny_targets,
+                                                          tmp_path):
+  """The recipe's stages on one run: train (metrics logged), export every
+  layer, and k-means on layer 1 of the run as the next targets."""
+  import json
+  import os
+  rows = [json.loads(l) for l in open(os.path.join(hubert_run,
+                                                   "metrics.jsonl"))]
+  logged = [r for r in rows if "loss" in r]
+  assert {"masked_top1", "unmasked_top1", "prediction_perplexity",
+          "mask_fraction"} <= set(logged[-1])
+  assert [r["step"] for r in rows if "knn_accuracy" in r] == [0, 2, 4]
+  info = export.run(hubert_run, str(tmp_path / "emb"), data_dir=tiny_targets,
+                    splits=("valid",), layers="all",
+                    baseline_names=("random_init",), batch_size=16,
+                    progress=False)
+  assert info["layer_widths"]["encoder"] == [32, 32]
+  layers = np.load(tmp_path / "emb" / "valid" / "encoder" / "segment" /
+                   "layers.npy")
+  assert layers.shape[1:] == (2, 32) and np.isfinite(layers).all()
+
+  data = pipeline.PreparedData(tiny_targets)
+  encoder = frozen.load(hubert_run)
+  entry = targets.run_targets(data, "it2_l1_k8", encoder, 1,
+                              targets.KMeansSpec(k=8, fit_fraction=0.5),
+                              progress=False)
+  assert (entry["source"], entry["layer"], entry["step"]) == ("layer 1", 1, 4)
+  assert entry["run"] == os.path.abspath(hubert_run)
+  centroids = np.load(os.path.join(targets.store_dir(tiny_targets,
+                                                     "it2_l1_k8"),
+                                   "centroids.npy"))
+  assert centroids.shape == (8, 32)
+  data = pipeline.PreparedData(tiny_targets)
+  track = data.tracks("test")[0]
+  frames = targets.run_layer_frames(encoder, data, 1)("test", track)
+  stored = data.span("test", track, "it2_l1_k8", 0,
+                     track["num_segments"] * data.segment_samples)
+  np.testing.assert_array_equal(stored[0], targets.assign(frames, centroids))
+  with pytest.raises(ValueError, match="--layer=3"):
+    targets.run_layer_frames(encoder, data, 3)("test", track)

@@ -1,0 +1,171 @@
+"""Frame targets: k-means against scikit-learn, storage, resume, import,
+the CLI, and alignment with the input crop through the `frames` mode."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxmusic import targets as targets_cli
+from jaxmusic.data import pipeline
+from jaxmusic.data import records
+from jaxmusic.data import targets
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def test_assignment_equals_sklearn_predict():
+  from sklearn.cluster import MiniBatchKMeans
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((5000, 39)).astype(np.float32) * rng.uniform(
+      0.5, 5, 39).astype(np.float32)
+  km = MiniBatchKMeans(n_clusters=50, random_state=0, n_init=3).fit(x[:2000])
+  np.testing.assert_array_equal(
+      targets.assign(x, km.cluster_centers_.astype(np.float32), chunk=777),
+      km.predict(x))
+
+
+def test_reservoir_is_bounded_and_uniform():
+  res = targets.Reservoir(1000, seed=0)
+  for lo in range(0, 100_000, 3000):
+    res.add(np.arange(lo, min(lo + 3000, 100_000), dtype=np.float32)[:, None])
+  sample = res.sample()[:, 0]
+  assert len(sample) == 1000 and len(np.unique(sample)) == 1000
+  # Uniform over the stream: each tenth of it holds about a tenth.
+  counts = np.bincount((sample // 10_000).astype(int), minlength=10)
+  assert counts.min() > 60 and counts.max() < 140
+
+
+def test_acoustic_targets_stored_named_and_aligned(tiny_targets):
+  data = pipeline.PreparedData(tiny_targets)
+  entry = data.manifest["targets"]["mfcc_k16"]
+  assert (entry["k"], entry["codebooks"], entry["source"]) == (16, 1, "mfcc")
+  assert entry["usage"]["used"] <= 16 and entry["usage"]["entropy_bits"] > 2
+  centroids = np.load(os.path.join(targets.store_dir(tiny_targets,
+                                                     "mfcc_k16"),
+                                   "centroids.npy"))
+  # Every frame of a test track is its MFCC frame's nearest centroid, on
+  # the frame grid, across the segment records.
+  track = data.tracks("test")[0]
+  frames = targets.acoustic_frames("mfcc", data, "test", track)
+  assert frames.shape == (track["num_segments"] * data.frames_per_segment,
+                          39)
+  stored = np.concatenate([data.segment("test", track["first_record"] + s,
+                                        "mfcc_k16")
+                           for s in range(track["num_segments"])], axis=-1)
+  np.testing.assert_array_equal(stored[0], targets.assign(frames, centroids))
+
+
+def test_frames_mode_crops_targets_with_the_input(tiny_corpus, tmp_path):
+  """Codes that count frames (code j = frame j of its track) make every
+  target crop name its own start: at random offsets, across segment
+  borders, the crop must be exactly the input crop's frames."""
+  data = pipeline.PreparedData(tiny_corpus)
+  codes_dir = tmp_path / "codes"
+  codes_dir.mkdir()
+  n_max = 0
+  for split in records.SPLITS:
+    for t in data.tracks(split):
+      n = t["num_segments"] * data.frames_per_segment
+      n_max = max(n_max, n)
+      np.save(codes_dir / f"{t['id']}.npy", np.arange(n)[None])
+  targets.import_targets(data, "frame_index", str(codes_dir), k=n_max,
+                         progress=False)
+  data = pipeline.PreparedData(tiny_corpus)
+  crop = 24 * data.hop
+  ds = pipeline.make_dataset(data, "train", "frames", batch_size=8,
+                             crop_samples=crop, targets=("frame_index",),
+                             seed=3)
+  batch = next(iter(ds))
+  assert batch["frame_index"].shape == (8, 1, 24)
+  assert batch["frame_index"].dtype == np.int32
+  starts = set()
+  for b in range(8):
+    codes = batch["frame_index"][b, 0]
+    start = int(codes[0])
+    starts.add(start)
+    np.testing.assert_array_equal(codes, np.arange(start, start + 24))
+    track = data.tracks("train")[int(batch["track"][b])]
+    np.testing.assert_array_equal(
+        batch["inputs"][b], data.span("train", track, "waveform", start,
+                                      crop))
+  assert len(starts) > 1
+
+
+def test_import_resamples_encodec_codes(tiny_corpus, tmp_path):
+  """8 codebooks x 1024 at 75 Hz onto the 43 Hz frame grid, by the time of
+  each frame."""
+  data = pipeline.PreparedData(tiny_corpus)
+  rng = np.random.default_rng(0)
+  src = {}
+  for split in records.SPLITS:
+    for t in data.tracks(split):
+      seconds = t["num_segments"] * data.segment_samples / 22050
+      src[t["id"]] = rng.integers(0, 1024, (8, int(np.ceil(seconds * 75))))
+      np.save(tmp_path / f"{t['id']}.npy", src[t["id"]])
+  entry = targets.import_targets(data, "encodec", str(tmp_path), k=1024,
+                                 rate=75.0, progress=False)
+  assert (entry["codebooks"], entry["k"]) == (8, 1024)
+  data = pipeline.PreparedData(tiny_corpus)
+  track = data.tracks("valid")[1]
+  got = data.span("valid", track, "encodec", 0,
+                  track["num_segments"] * data.segment_samples)
+  j = np.arange(got.shape[1])
+  want = src[track["id"]][:, (j / data.manifest["frame_rate"] * 75)
+                          .astype(int)]
+  np.testing.assert_array_equal(got, want)
+
+
+def test_bad_codes_name_the_track(tiny_corpus, tmp_path):
+  data = pipeline.PreparedData(tiny_corpus)
+  for split in records.SPLITS:
+    for t in data.tracks(split):
+      np.save(tmp_path / f"{t['id']}.npy", np.full((1, 500), 7))
+  with pytest.raises(ValueError, match="outside 0..4"):
+    targets.import_targets(data, "bad", str(tmp_path), k=5, progress=False)
+
+
+def test_assignment_resumes_where_it_stopped(tiny_corpus):
+  data = pipeline.PreparedData(tiny_corpus)
+  calls = []
+  n_train = len(data.tracks("train"))
+
+  def codes(split, track, fail_at=None):
+    calls.append((split, track["id"]))
+    if fail_at is not None and len(calls) == fail_at:
+      raise KeyboardInterrupt
+    return np.zeros((1, track["num_segments"] * data.frames_per_segment),
+                    np.int64)
+
+  assert n_train > 13
+  with pytest.raises(KeyboardInterrupt):
+    targets.write_codes(data, "resume", lambda s, t: codes(s, t, 13), 1, 4,
+                        {"source": "test"}, progress=False, flush_every=4)
+  calls.clear()
+  targets.write_codes(data, "resume", codes, 1, 4, {"source": "test"},
+                      progress=False, flush_every=4)
+  total = sum(len(data.tracks(s)) for s in records.SPLITS)
+  assert len(calls) == total - 12  # the first 12 train tracks were saved
+  assert calls[0] == ("train", data.tracks("train")[12]["id"])
+
+
+def test_cli_hyphenated_flags_and_usage_line(tiny_corpus):
+  assert targets_cli.underscored("--from-run=/a-b") == "--from_run=/a-b"
+  assert targets_cli.underscored("-v") == "-v"
+  out = subprocess.run(
+      [sys.executable, "-m", "jaxmusic.targets", "--data", tiny_corpus,
+       "--feature", "roll_chroma", "--k", "8", "--fit-fraction", "0.5"],
+      capture_output=True, text=True, cwd=ROOT, check=True)
+  last = out.stdout.strip().splitlines()[-1]
+  assert last.startswith("targets roll_chroma_k8: 1 x K=8 from roll_chroma;")
+  assert "of 8 codes, entropy" in last
+  with open(os.path.join(tiny_corpus, "manifest.json")) as f:
+    assert "roll_chroma_k8" in json.load(f)["targets"]
+
+
+def test_missing_target_set_says_how_to_make_it(tiny_corpus):
+  with pytest.raises(ValueError, match="python -m jaxmusic.targets"):
+    pipeline.make_dataset(tiny_corpus, "train", "frames", batch_size=2,
+                          crop_samples=4096, targets=("mfcc_k7",))
