@@ -75,6 +75,43 @@ def make_monitor(config, data_dir, objective):
   return run
 
 
+def encoder_from_run(state, spec: str, shardings):
+  """`state` with its encoder's params and model state replaced by those of
+  the run `spec` ("RUN" or "RUN:STEP"), restored to the state's shardings:
+  fine-tuning any objective's encoder. Leaves the run has that this
+  encoder lacks (a masked run's mask embedding) are left out; a leaf this
+  encoder needs that the run lacks, or of another shape, is an error."""
+  from flax import traverse_util  # pylint: disable=g-import-not-at-top
+  from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
+  workdir, sep, step = spec.rpartition(":")
+  if not (sep and step.isdigit()):
+    workdir, step = spec, ""
+  loaded = frozen.load(workdir, int(step) if step else None)
+
+  def take(kind, target, source):
+    want = traverse_util.flatten_dict(target, sep="/")
+    have = traverse_util.flatten_dict(source, sep="/")
+    out = {}
+    for key, leaf in want.items():
+      if key not in have or have[key].shape != leaf.shape:
+        raise ValueError(
+            f"config.model_init={spec!r}: the run's encoder has no {kind} "
+            f"{key} of shape {leaf.shape} (found "
+            f"{getattr(have.get(key), 'shape', 'none')}); it must be the "
+            "same encoder as config.model")
+      out[key] = have[key].astype(leaf.dtype)
+    return traverse_util.unflatten_dict(out, sep="/")
+
+  params = take("parameter", state["params"]["encoder"], loaded.params)
+  model_state = take("state", state["model_state"]["encoder"], loaded.state)
+  logging.info("encoder initialised from %s at step %d", workdir, loaded.step)
+  return {**state,
+          "params": {**state["params"], "encoder": jax.device_put(
+              params, shardings["params"]["encoder"])},
+          "model_state": {**state["model_state"], "encoder": jax.device_put(
+              model_state, shardings["model_state"]["encoder"])}}
+
+
 def _preemption_check():
   """`step -> bool`: whether to checkpoint and leave the loop after `step`.
 
@@ -132,6 +169,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       checkpoint.abstract_with_shardings(abstract, shardings), train_iter)
   if state is None:
     state = jax.jit(init_state, out_shardings=shardings)(init_rng)
+    if config.get("model_init"):
+      state = encoder_from_run(state, config.model_init, shardings)
   else:
     logging.info("resumed from step %d in %s", start, workdir)
   count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))

@@ -73,6 +73,7 @@ def get_config(arg=None):
     # after 300 steps was 0.60 at (1e-3, 0.5), 0.68 at (3e-4, 0.5) and 0.72
     # at (3e-4, 0.2), against 0.64 at random init.
     c.objective.temperature = 0.2
+  c.model_init = ""  # "RUN[:STEP]": start the encoder from that run
   c.mesh = [("data", -1), ("fsdp", 1)]
   c.sharding_rules = [(".*", "fsdp")]
   c.checkpoint = dict(every=1000, keep=3)

@@ -125,6 +125,7 @@ def get_config(arg=None):
                      b2=0.98, eps=1e-6, weight_decay=0.01, momentum=0.9,
                      grad_clip_norm=1.0 if big else 10.0,
                      accumulate_steps=8 if big else 1)
+  c.model_init = ""  # "RUN[:STEP]": start the encoder from that run
   c.mesh = [("data", -1), ("fsdp", 1)]
   c.sharding_rules = [(".*", "fsdp")]
   c.checkpoint = dict(every=5000, keep=3)

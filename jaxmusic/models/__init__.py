@@ -248,6 +248,14 @@ def validate(model_cfg, data_cfg, fail) -> None:
   entry.validate(model_cfg, data_cfg, fail)
 
 
+def init(encoder: Encoder, rng, x):
+  """`(params, state, (frames_BxFxD, pooled_BxD))`: the encoder initialised
+  on `x`, and its output there, which sizes the heads an objective adds."""
+  params, state = split(encoder.init(rng, x, method="embed"))
+  out, _ = apply(encoder, params, state, x)
+  return params, state, out
+
+
 def split(variables) -> tuple[Any, dict]:
   """`(params, state)`: state is every mutable collection but the sown
   intermediates."""

@@ -20,9 +20,11 @@ objective is a new module plus one line in OBJECTIVES.
 
 from jaxmusic.objectives import masked
 from jaxmusic.objectives import ntxent
+from jaxmusic.objectives import supervised
 
 OBJECTIVES = {"clmr": ntxent.CLMR, "hubert": masked.MaskedPrediction,
-              "mert": masked.MaskedPrediction}
+              "mert": masked.MaskedPrediction,
+              "supervised": supervised.Supervised}
 
 
 def make_objective(config, manifest=None):

@@ -188,8 +188,7 @@ class MaskedPrediction:
   def init(self, rng, batch):
     k_enc, k_heads = jax.random.split(rng)
     x = batch["inputs"][:2]
-    params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
-    (frames, _), _ = models.apply(self.encoder, params, state, x)
+    params, state, (frames, _) = models.init(self.encoder, k_enc, x)
     heads = self.heads.init(k_heads, frames)
     return {"params": {"encoder": params, "heads": heads["params"]},
             "model_state": {"encoder": state}}

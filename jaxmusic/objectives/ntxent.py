@@ -92,8 +92,7 @@ class CLMR:
   def init(self, rng, batch):
     k_enc, k_proj = jax.random.split(rng)
     x = batch["views"][:2, 0]
-    params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
-    (_, h), _ = models.apply(self.encoder, params, state, x)
+    params, state, (_, h) = models.init(self.encoder, k_enc, x)
     proj = self.projector.init(k_proj, h)
     return {"params": {"encoder": params, "projector": proj["params"]},
             "model_state": {"encoder": state}}
