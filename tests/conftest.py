@@ -103,3 +103,24 @@ def hubert_run(tiny_targets, tmp_path_factory):
   """A 4-step HuBERT run of a small mel transformer on `mfcc_k16`."""
   return _grid_run(tiny_targets, str(tmp_path_factory.mktemp("hubert_run")),
                    "hubert", "input=mel,runlocal", targets=("mfcc_k16",))
+
+
+def one_step_loss(config, data_dir, batch_size=8):
+  """The registered objective's loss (and metrics) on the first training
+  batch of `data_dir`, from the init at key 0, with step rng key 1: the
+  number the tests pin."""
+  import jax
+  from jaxmusic import config as config_lib
+  from jaxmusic import objectives
+  from jaxmusic.data import pipeline, records
+  config.data.dir = data_dir
+  config_lib.validate(config)
+  obj = objectives.make_objective(config, records.load_manifest(data_dir))
+  batch = next(iter(pipeline.from_config(data_dir, config.data, "train",
+                                         obj.data_mode,
+                                         batch_size=batch_size, seed=0)))
+  variables = obj.init(jax.random.key(0), batch)
+  loss, (metrics, _) = jax.jit(obj.loss_fn)(
+      variables["params"], variables["model_state"], batch,
+      jax.random.key(1))
+  return float(loss), jax.device_get(metrics)

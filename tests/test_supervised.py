@@ -52,17 +52,9 @@ def _tiny_samplecnn(corpus, arg="runlocal"):
 
 
 def test_pinned_one_step_loss(tiny_corpus):
-  config = _tiny_samplecnn(tiny_corpus)
-  config_lib.validate(config)
-  obj = objectives.make_objective(config, records.load_manifest(tiny_corpus))
-  batch = next(iter(pipeline.from_config(tiny_corpus, config.data, "train",
-                                         obj.data_mode, batch_size=8,
-                                         seed=0)))
-  variables = obj.init(jax.random.key(0), batch)
-  loss, (metrics, _) = jax.jit(obj.loss_fn)(
-      variables["params"], variables["model_state"], batch,
-      jax.random.key(1))
-  assert float(loss) == pytest.approx(PINNED_LOSS, rel=1e-4)
+  loss, metrics = conftest.one_step_loss(_tiny_samplecnn(tiny_corpus),
+                                         tiny_corpus)
+  assert loss == pytest.approx(PINNED_LOSS, rel=1e-4)
   assert 0.0 <= float(metrics["accuracy"]) <= 1.0
 
 

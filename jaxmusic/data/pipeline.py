@@ -4,7 +4,8 @@
   triplet     anchor, a crop within `radius_seconds` of it in the same track,
               and a crop of another track (Tile2Vec); with `triplet_by` set
               to "label" or "artist" the positive is another track sharing
-              it and the negative one that does not
+              it and the negative one that does not; with each crop's
+              track index and start frame (`tracks`, `starts`)
   frames      an input crop plus frame-aligned crops of `targets`: target
               sets from `jaxmusic.targets` (C x F int32 codes) or stored
               frame features (CQT, ...), cut by the same `span` as the
@@ -202,25 +203,30 @@ class Sampler:
     return int(pool[rng.integers(pool.size)])
 
   def _triplet(self, index, track, rng):
+    """Anchor, positive and negative crops, plus each one's track index and
+    start frame (`tracks`, `starts`), which the tests check the sampling
+    rules against."""
     start = int(rng.integers(self.max_start(track) + 1))
     everyone = np.arange(len(self.tracks))
     if self.triplet_by is None:
       lo = max(0, start - self.radius_frames)
       hi = min(self.max_start(track), start + self.radius_frames)
-      positive = self.crop_at(track, int(rng.integers(lo, hi + 1)))
-      negative = self.random_crop(self.tracks[self._other(index, everyone,
-                                                          rng)], rng)
+      pos_track, pos_start = index, int(rng.integers(lo, hi + 1))
+      neg_track = self._other(index, everyone, rng)
     else:
       value = track[self.triplet_by]
       same = self.by_value.get(value, np.array([], int))
-      positive = self.random_crop(self.tracks[self._other(index, same, rng)],
-                                  rng)
+      pos_track = self._other(index, same, rng)
+      pos_start = int(rng.integers(self.max_start(self.tracks[pos_track]) + 1))
       different = everyone[np.array([t[self.triplet_by] != value
                                      for t in self.tracks])]
-      negative = self.random_crop(
-          self.tracks[self._other(index, different, rng)], rng)
-    return {"anchor": self.crop_at(track, start), "positive": positive,
-            "negative": negative}
+      neg_track = self._other(index, different, rng)
+    neg_start = int(rng.integers(self.max_start(self.tracks[neg_track]) + 1))
+    return {"anchor": self.crop_at(track, start),
+            "positive": self.crop_at(self.tracks[pos_track], pos_start),
+            "negative": self.crop_at(self.tracks[neg_track], neg_start),
+            "tracks": np.array([index, pos_track, neg_track], np.int32),
+            "starts": np.array([start, pos_start, neg_start], np.int32)}
 
 
 class SequentialReader:

@@ -256,6 +256,14 @@ def init(encoder: Encoder, rng, x):
   return params, state, out
 
 
+def pooled(encoder: Encoder, variables, x):
+  """The pooled `BxD` output in evaluation mode, from a train state's
+  layout: `variables["params"]["encoder"]` and its model state."""
+  (_, out), _ = apply(encoder, variables["params"]["encoder"],
+                      variables["model_state"]["encoder"], x)
+  return out
+
+
 def split(variables) -> tuple[Any, dict]:
   """`(params, state)`: state is every mutable collection but the sown
   intermediates."""

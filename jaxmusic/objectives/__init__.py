@@ -21,10 +21,12 @@ objective is a new module plus one line in OBJECTIVES.
 from jaxmusic.objectives import masked
 from jaxmusic.objectives import ntxent
 from jaxmusic.objectives import supervised
+from jaxmusic.objectives import triplet
 
 OBJECTIVES = {"clmr": ntxent.CLMR, "hubert": masked.MaskedPrediction,
               "mert": masked.MaskedPrediction,
-              "supervised": supervised.Supervised}
+              "supervised": supervised.Supervised,
+              "triplet": triplet.Triplet}
 
 
 def make_objective(config, manifest=None):

@@ -265,7 +265,4 @@ class MaskedPrediction:
 
   def embed(self, variables, x):
     """The pooled encoder output `BxD`, unmasked."""
-    (_, pooled), _ = models.apply(
-        self.encoder, variables["params"]["encoder"],
-        variables["model_state"]["encoder"], x)
-    return pooled
+    return models.pooled(self.encoder, variables, x)

@@ -34,7 +34,7 @@ def nt_xent(z_a_BxD, z_b_BxD, temperature: float):
   return loss, accuracy
 
 
-def _table(config):
+def augmentation_table(config):
   """Waveform transforms before a waveform or mel frontend; piano-roll
   transforms (transposition, velocity, time masks) for piano rolls."""
   if models.input_feature(config.model) == "pianoroll":
@@ -63,7 +63,7 @@ class CLMR:
     aug = config.augment
     self.chain = augment.make_chain(tuple(aug.chain), config.data.sample_rate,
                                     probs=dict(aug.get("probs", {})),
-                                    table=_table(config))
+                                    table=augmentation_table(config))
 
   @staticmethod
   def validate(config, fail):
@@ -72,7 +72,7 @@ class CLMR:
       fail("objective.temperature", "must be positive")
     if not obj.get("projection_dims"):
       fail("objective.projection_dims", "needs at least one layer")
-    table = _table(config)
+    table = augmentation_table(config)
     for key, names in (("augment.chain", config.augment.chain),
                        ("augment.probs", config.augment.get("probs", {}))):
       unknown = set(names) - set(table)

@@ -78,7 +78,4 @@ class Supervised:
     return loss, ({"accuracy": accuracy}, {"encoder": state})
 
   def embed(self, variables, x):
-    (_, pooled), _ = models.apply(
-        self.encoder, variables["params"]["encoder"],
-        variables["model_state"]["encoder"], x)
-    return pooled
+    return models.pooled(self.encoder, variables, x)
