@@ -50,9 +50,7 @@ class Model:
 
 def load_model(model_file_path: str = "", hop_ms: float = HOP_MS) -> Model:
   """`model_file_path` is a run directory, optionally `:STEP`."""
-  path, _, step = model_file_path.rpartition(":") if ":" in \
-      model_file_path else (model_file_path, "", "")
-  return Model(frozen.load(path, int(step) if step else None), hop_ms)
+  return Model(frozen.load_spec(model_file_path), hop_ms)
 
 
 def _to_numpy(audio):

@@ -83,10 +83,7 @@ def encoder_from_run(state, spec: str, shardings):
   encoder needs that the run lacks, or of another shape, is an error."""
   from flax import traverse_util  # pylint: disable=g-import-not-at-top
   from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
-  workdir, sep, step = spec.rpartition(":")
-  if not (sep and step.isdigit()):
-    workdir, step = spec, ""
-  loaded = frozen.load(workdir, int(step) if step else None)
+  loaded = frozen.load_spec(spec)
 
   def take(kind, target, source):
     want = traverse_util.flatten_dict(target, sep="/")
@@ -104,7 +101,8 @@ def encoder_from_run(state, spec: str, shardings):
 
   params = take("parameter", state["params"]["encoder"], loaded.params)
   model_state = take("state", state["model_state"]["encoder"], loaded.state)
-  logging.info("encoder initialised from %s at step %d", workdir, loaded.step)
+  logging.info("encoder initialised from %s at step %d", loaded.workdir,
+               loaded.step)
   return {**state,
           "params": {**state["params"], "encoder": jax.device_put(
               params, shardings["params"]["encoder"])},

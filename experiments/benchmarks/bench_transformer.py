@@ -288,11 +288,9 @@ def torch_mert_step(size, batch, frames):
   with torch.no_grad():
     out_frames = hf(wav[:1, :n]).last_hidden_state.shape[1]
   codes = torch.from_numpy(host["km"][:, 0, :out_frames]).long()
-  length, m, groups = frontend.cqt_spectral_kernel(
+  width, length, m, groups = frontend.cqt_spectral_kernel(
       22050, float(o.cqt_fmin), o.cqt_bins, o.cqt_bins_per_octave, 1.0, 512,
       n, 1e-4)
-  width = frontend.cqt_kernel(22050, float(o.cqt_fmin), o.cqt_bins,
-                              o.cqt_bins_per_octave, 1.0).shape[0]
   groups = [(torch.from_numpy(bins), torch.from_numpy(idx).long(),
              torch.from_numpy(vals)) for bins, idx, vals in groups]
   lo, hi = (int(x * 22050) for x in o.mix_seconds)

@@ -218,7 +218,8 @@ def cqt_spectral_kernel(sr, fmin, n_bins, bins_per_octave, filter_scale,
                         hop_length, n_samples, threshold):
   """The CQT basis in the frequency domain, banded, for `_cqt_spectral`.
 
-  Returns (L, M, groups): the FFT length L = M * hop, and per group of
+  Returns (W, L, M, groups): the time-domain kernel's width W (the
+  signal's centre padding), the FFT length L = M * hop, and per group of
   bins whose bands span up to the same power of two of M-bin blocks, the bins' indices,
   each band's first block and the kernel over those blocks `KgxSxM`
   (complex, zero outside the band). A band keeps every FFT bin where the
@@ -253,7 +254,7 @@ def cqt_spectral_kernel(sr, fmin, n_bins, bins_per_octave, filter_scale,
     vals = np.where(mag >= threshold * peak, vals, 0.0)
     groups.append((bins, np.minimum(idx_KgxSM, n_pos - 1).astype(np.int32),
                    vals.reshape(len(bins), blocks, m).astype(np.complex64)))
-  return length, m, tuple(groups)
+  return width, length, m, tuple(groups)
 
 
 def _cqt_spectral(wav_xT, sr, hop_length, fmin, n_bins, bins_per_octave,
@@ -265,10 +266,9 @@ def _cqt_spectral(wav_xT, sr, hop_length, fmin, n_bins, bins_per_octave,
   is one length-L FFT plus the bands, instead of frames x width x bins
   multiply-adds (65,536-sample kernels for MERT's 32.7 Hz bins)."""
   n = wav_xT.shape[-1]
-  length, m, groups = cqt_spectral_kernel(
+  width, length, m, groups = cqt_spectral_kernel(
       sr, fmin, n_bins, bins_per_octave, filter_scale, hop_length, n,
       threshold)
-  width = cqt_kernel(sr, fmin, n_bins, bins_per_octave, filter_scale).shape[0]
   padded = _center_pad(wav_xT.astype(jnp.float32), width)
   spec_xP = jnp.fft.rfft(padded, n=length, axis=-1)
   folded = jnp.zeros((*wav_xT.shape[:-1], n_bins, m), jnp.complex64)

@@ -73,27 +73,23 @@ def store_dir(directory: str, name: str) -> str:
   return os.path.join(directory, TARGETS_DIR, name)
 
 
-def _track_signal(data, split, track, feature):
-  """A track's whole `feature` (waveform `T` or piano roll `128xN`),
-  read across its segments."""
-  parts = [data.read(split, track["first_record"] + s)[feature]
-           for s in range(track["num_segments"])]
-  out = np.concatenate(parts, axis=-1)
-  if feature == "waveform":
-    return feats.dequantize_waveform(out)
-  return out.astype(np.float32)
+def _whole_track(data, split, track, feature):
+  """A track's whole `feature`, through the same `span` that cuts training
+  crops (so dequantised and scaled as the encoder reads it)."""
+  return data.span(split, track, feature, 0,
+                   track["num_segments"] * data.segment_samples)
 
 
 def acoustic_frames(feature: str, data, split, track) -> np.ndarray:
   """`N x D` frames of `feature` over one track, on the frame grid."""
   n = track["num_segments"] * data.frames_per_segment
   if feature in SYMBOLIC:
-    roll = _track_signal(data, split, track, "pianoroll")[:, :n] / 127.0
+    roll = _whole_track(data, split, track, "pianoroll")[:, :n]
     if feature == "roll_chroma":  # the loudest note of each pitch class
       roll = np.stack([roll[p::12].max(axis=0) for p in range(12)])
     return roll.T
   cfg = feats.FeatureConfig(**data.manifest["feature_config"])
-  wav = _track_signal(data, split, track, "waveform")
+  wav = _whole_track(data, split, track, "waveform")
   if feature == "mfcc":
     import librosa  # pylint: disable=g-import-not-at-top
     m = librosa.feature.mfcc(y=wav, sr=cfg.sample_rate, n_mfcc=13,

@@ -129,6 +129,15 @@ def load(workdir: str, step: int | None = None) -> FrozenEncoder:
                        os.path.abspath(workdir))
 
 
+def load_spec(spec: str) -> FrozenEncoder:
+  """`load` from "RUN" or "RUN:STEP" (a suffix that is not a step number
+  stays part of the path, so `gs://...` run directories load too)."""
+  workdir, sep, step = spec.rpartition(":")
+  if not (sep and step.isdigit()):
+    return load(spec)
+  return load(workdir, int(step))
+
+
 def random_init(config: ml_collections.ConfigDict, example_x: np.ndarray,
                 seed: int = 0) -> FrozenEncoder:
   """The same architecture at random initialisation: the baseline every
