@@ -169,3 +169,24 @@ def test_missing_target_set_says_how_to_make_it(tiny_corpus):
   with pytest.raises(ValueError, match="python -m jaxmusic.targets"):
     pipeline.make_dataset(tiny_corpus, "train", "frames", batch_size=2,
                           crop_samples=4096, targets=("mfcc_k7",))
+
+
+def test_run_layer_frames_read_inputs_as_training_does(pianoroll_run,
+                                                        tiny_corpus):
+  """Iteration 2 feeds the run's encoder each segment cut by the training
+  pipeline's `span` (a piano roll scaled as in training, not the stored
+  velocities)."""
+  import jax.numpy as jnp
+  from jaxmusic import models
+  from jaxmusic.eval import frozen
+  data = pipeline.PreparedData(tiny_corpus)
+  encoder = frozen.load(pianoroll_run)
+  track = data.tracks("test")[0]
+  got = targets.run_layer_frames(encoder, data, 1)("test", track)
+  x = data.span("test", track, "pianoroll", data.frames_per_segment,
+                data.segment_samples)
+  _, _, layers = models.apply(encoder.module, encoder.params, encoder.state,
+                              jnp.asarray(x[None]), intermediates=True)
+  fps = data.frames_per_segment
+  np.testing.assert_allclose(got[fps:2 * fps], np.asarray(layers[0][0]),
+                             rtol=1e-5, atol=1e-5)

@@ -322,10 +322,11 @@ def run_layer_frames(encoder, data, layer: int, batch: int = 8):
     return layers[layer - 1].astype(jnp.float32)
 
   def frames(split, track):
-    xs = [data.read(split, track["first_record"] + s)[feature]
+    # Each segment as the training pipeline cuts it (the same `span`), so
+    # the encoder sees inputs scaled as it was trained on.
+    xs = [data.span(split, track, feature, s * data.frames_per_segment,
+                    data.segment_samples)
           for s in range(track["num_segments"])]
-    xs = [feats.dequantize_waveform(x) if feature == "waveform"
-          else x.astype(np.float32) for x in xs]
     outs = []
     for lo in range(0, len(xs), batch):
       chunk = np.stack(xs[lo:lo + batch])
