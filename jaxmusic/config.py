@@ -32,6 +32,15 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
                 channels=(16, 32, 64, 64) if runlocal
                 else (64, 128, 128, 256, 256),
                 dtype="float32", pooling="mean")
+  if backbone == "shortchunk":  # Won et al. 2020: a global max over time
+    return dict(name="shortchunk", frontend=dict(name=frontend, embed="none"),
+                channels=(16, 16, 32, 32, 32, 32, 64) if runlocal
+                else (128, 128, 256, 256, 256, 256, 512),
+                dtype="float32", pooling="max")
+  if backbone == "crnn":  # Choi et al. 2017
+    return dict(name="crnn", frontend=dict(name=frontend, embed="none"),
+                channels=(16, 32, 32, 32) if runlocal else (64, 128, 128, 128),
+                gru=(32, 32), dtype="float32", pooling="mean")
   front = dict(name=frontend)
   width = {"tiny": 128}.get(size, 512)
   if frontend == "mel":
@@ -41,6 +50,12 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
                                      n_time_masks=2, max_time_width=10))
   elif frontend == "pianoroll":
     front.update(embed="linear", dim=width)
+  elif frontend == "text":
+    # Bytes are no time grid: learned positions, one per byte.
+    front.update(embed="bytes", dim=width)
+    return dict(name="transformer", frontend=front, size=size,
+                positions="learned", max_frames=256, dropout=0.1,
+                attention_dropout=0.1, dtype="float32", pooling="mean")
   else:
     # The conv extractor dominates a small model's step (its cost grows
     # with channels squared at 1/2..1/256 of the sample rate).
@@ -106,12 +121,44 @@ def validate(config: ml_collections.ConfigDict) -> None:
   objective_cls = objectives.OBJECTIVES.get(config.objective.name)
   if objective_cls is None:
     fail("objective.name", f"unknown; known: {sorted(objectives.OBJECTIVES)}")
-  models.validate(config.model, config.data, fail)
+  towers = models.tower_names(config.model)
+  if towers and len(config.data.features) < len(towers):
+    fail("data.features", f"lists one feature per tower {list(towers)}, in "
+         "that order")
+  for tower in towers or (None,):
+    view = tower_view(config, tower)
+
+    def tower_fail(key, why, tower=tower):
+      if tower and key.startswith("model."):
+        key = f"model.{tower}." + key[len("model."):]
+      fail(key, why)
+
+    models.validate(view.model, view.data, tower_fail)
   objective_cls.validate(config, fail)
   optim.validate(config, fail)
   if config.data.dir and not os.path.exists(
       os.path.join(config.data.dir, "manifest.json")):
     fail("data.dir", "has no manifest.json; run `python -m jaxmusic.prepare`")
+
+
+def tower_view(config: ml_collections.ConfigDict, tower: str | None):
+  """`config` as one encoder's config: `model` is `tower`'s sub-config and
+  the tower's feature (towers and features pair up in order) comes first
+  in `data.features`. A one-encoder config (tower None) is returned as
+  is."""
+  from jaxmusic import models  # pylint: disable=g-import-not-at-top
+  names = models.tower_names(config.model)
+  if not names:
+    models.encoder_config(config.model, tower)  # raises for a named tower
+    return config
+  tower = tower or names[0]
+  model = models.encoder_config(config.model, tower)
+  features = tuple(config.data.features)
+  mine = features[names.index(tower)]
+  view = ml_collections.ConfigDict(config.to_dict())
+  view.model = ml_collections.ConfigDict(model.to_dict())
+  view.data.features = (mine,) + tuple(f for f in features if f != mine)
+  return view
 
 
 def config_value(config, dotted: str):

@@ -4,6 +4,7 @@ r"""Checkpoint -> numpy embeddings, with baselines beside them.
   python -m jaxmusic.export --workdir RUN --split test --step 300 --out EMB
   python -m jaxmusic.export --workdir RUN --out EMB --audio a.wav b.mp3 DIR
   python -m jaxmusic.export --workdir PIANOROLL_RUN --out EMB --midi DIR
+  python -m jaxmusic.export --workdir TWO_TOWER_RUN --tower text --out EMB_T
 
 Each split (or `audio` for `--audio`, `midi` for `--midi`) is cut into the
 encoder's crops, in order, and every representation REP is written as
@@ -17,7 +18,9 @@ encoder's crops, in order, and every representation REP is written as
   EMB/SPLIT/REP/track/...                the same, averaged over each track
 
 REP is `encoder` (the run's checkpoint, loading only the encoder, so any
-objective's run works) and the baselines: `random_init` (the same
+objective's run works; a two-tower run's first tower, or the one `--tower`
+names, whose embeddings lie in the shared space that `probe --task
+crossmodal` ranks) and the baselines: `random_init` (the same
 architecture untrained), `mfcc` (mean+std), `logmel_stats` (mean+std per
 band) and `logmel_pca` (PCA of the log-mel crop, fitted on train).
 `EMB/export.json` records the run, step, pooling, vocabularies and widths.
@@ -34,6 +37,8 @@ from absl import app
 from absl import flags
 from tqdm import tqdm
 
+from jaxmusic import config as config_lib
+from jaxmusic import models
 from jaxmusic.data import corpus
 from jaxmusic.data import decode
 from jaxmusic.data import features as feats
@@ -188,11 +193,14 @@ def make_reps(encoder, random_encoder, names, pooling, layers_all, stats,
   return reps
 
 
-def _prepared_batches(data, split, feature, crop, batch_size, baselines_on):
+def _prepared_batches(data, split, feature, crop, batch_size, baselines_on,
+                      text_bytes=64):
   """Sequential crops of a split, with the waveform beside the encoder's
-  input when the baselines need it and the encoder reads another feature."""
+  input when the baselines need it and the encoder reads another feature
+  (a text tower's every crop is its track's text)."""
   ds = pipeline.make_dataset(data, split, "sequential", batch_size=batch_size,
-                             feature=feature, crop_samples=crop)
+                             feature=feature, crop_samples=crop,
+                             text_bytes=text_bytes)
   if feature == "waveform" or not baselines_on:
     for b in ds:
       yield {**b, "waveform": b["inputs"]}
@@ -270,16 +278,18 @@ def _batched(crops, batch_size):
 
 def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
                                                        "test"),
-        audio=None, pooling="mean", layers="last",
+        audio=None, pooling="encoder", layers="last",
         baseline_names=REPRESENTATIONS[1:], batch_size=64, seed=0,
-        progress=True, midi=None) -> dict:
-  """Exports `workdir`'s encoder and the baselines; returns export.json."""
+        progress=True, midi=None, tower=None) -> dict:
+  """Exports `workdir`'s encoder (or its `tower`) and the baselines;
+  returns export.json."""
   unknown = set(baseline_names) - set(REPRESENTATIONS[1:])
   if unknown:
     raise ValueError(f"--baselines: unknown {sorted(unknown)}; known: "
                      f"{', '.join(REPRESENTATIONS[1:])}")
-  encoder = frozen.load(workdir, step)
+  encoder = frozen.load(workdir, step, tower)
   config, crop = encoder.config, encoder.crop_samples
+  text_bytes = config.data.get("text_bytes", 64)
   if audio or midi:
     return _run_files(out, encoder, "midi" if midi else "audio",
                       midi or audio, data_dir, pooling, layers,
@@ -292,6 +302,9 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
     raise ValueError(f"{data_dir}: sample rate {manifest['sample_rate']} "
                      f"differs from the run's {encoder.sample_rate}")
   fc_dict = manifest["feature_config"]
+  if encoder.feature == feats.TEXT:
+    # Audio statistics are no baseline for a text tower.
+    baseline_names = [b for b in baseline_names if b == "random_init"]
   wants_wave = bool(set(baseline_names) & set(baselines.NAMES))
   if wants_wave and "waveform" not in manifest["features"]:
     logging.warning("%s has no waveform: skipping the mfcc/log-mel "
@@ -300,7 +313,7 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
     wants_wave = False
   example = next(iter(pipeline.make_dataset(
       data, splits[0], "sequential", batch_size=1, feature=encoder.feature,
-      crop_samples=crop)))["inputs"]
+      crop_samples=crop, text_bytes=text_bytes)))["inputs"]
   pca = None
   stats = padded_stats(fc_dict, batch_size)
   if "logmel_pca" in baseline_names:
@@ -320,11 +333,11 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
     n = len(pipeline.SequentialReader(data, split, encoder.feature, crop))
     widths = export_split(
         out, split, _prepared_batches(data, split, encoder.feature, crop,
-                                      batch_size, wants_wave),
+                                      batch_size, wants_wave, text_bytes),
         n, data.tracks(split), reps, manifest["vocab"].get("values", []),
         len(manifest["vocab"]["tags"]), progress)
   return _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
-                     widths, manifest["vocab"], 0)
+                     widths, manifest["vocab"], 0, tower)
 
 
 def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
@@ -369,8 +382,10 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
 
 
 def _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
-                widths, vocab, n_rejected):
+                widths, vocab, n_rejected, tower=None):
   info = {
+      "tower": tower or (models.tower_names(
+          config_lib.load_run_config(encoder.workdir).model) or [None])[0],
       "workdir": encoder.workdir, "step": encoder.step,
       "data": data_dir and os.path.abspath(data_dir), "splits": list(splits),
       "representations": list(reps), "pooling": pooling, "layers": layers,
@@ -404,8 +419,12 @@ def _define_flags():
       "midi", None, "MIDI files or folders never prepared, for piano-roll "
       "encoders; further positional arguments are taken as more of them.")
   flags.DEFINE_string("out", None, "Output directory.")
-  flags.DEFINE_enum("pooling", "mean", sorted(frozen.POOLINGS),
-                    "Pooling over a layer's frames.")
+  flags.DEFINE_enum("pooling", "encoder", sorted(frozen.POOLINGS),
+                    "`encoder`: the encoder's own pooled output (its "
+                    "model.pooling and bottleneck); or a pooling of its "
+                    "output frames.")
+  flags.DEFINE_string("tower", None, "A two-tower run's tower to export "
+                      "(default: the first).")
   flags.DEFINE_enum("layers", "last", ["last", "all"],
                     "`all` also writes N x L x D per-layer arrays.")
   flags.DEFINE_list("baselines", list(REPRESENTATIONS[1:]),
@@ -427,7 +446,7 @@ def main(argv):
                tuple(FLAGS.split), files if FLAGS.audio else None,
                FLAGS.pooling, FLAGS.layers, tuple(FLAGS.baselines),
                FLAGS.batch_size, FLAGS.seed, midi=files if FLAGS.midi
-               else None)
+               else None, tower=FLAGS.tower)
   except (ValueError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}") from None
   logging.info("exported step %d of %s to %s (%s)", info["step"],

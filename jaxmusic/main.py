@@ -2,6 +2,9 @@ r"""Trains a model: `python -m jaxmusic.main --config CONFIG[:ARGS] --workdir DI
 
   python -m jaxmusic.main --config ml_collections_configs/clmr.py:runlocal \
       --workdir /tmp/clmr --config.batch_size=32
+
+On a TPU pod or a SLURM cluster, `--distributed` (tpu_scripts/ passes it);
+elsewhere, `--coordinator_address`, `--num_processes` and `--process_id`.
 """
 
 import logging
@@ -22,6 +25,11 @@ _COORDINATOR = flags.DEFINE_string(
     "host:port of process 0, for multi-process runs outside TPU/SLURM.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False,
+    "Call jax.distributed.initialize() with what the cluster says: a Cloud "
+    "TPU pod's workers or a SLURM job's tasks find each other on their own "
+    "(tpu_scripts/).")
 
 
 def _quiet_libraries(record: logging.LogRecord) -> bool:
@@ -35,7 +43,7 @@ def main(argv):
   logging.getLogger().setLevel(logging.INFO)
   for handler in logging.getLogger().handlers:
     handler.addFilter(_quiet_libraries)
-  if _COORDINATOR.value or _NUM_PROCESSES.value:
+  if _COORDINATOR.value or _NUM_PROCESSES.value or _DISTRIBUTED.value:
     jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value,
                                _PROCESS_ID.value)
   logging.info("process %d/%d, devices: %s", jax.process_index(),

@@ -7,6 +7,7 @@ its own update count, so the schedule is built over updates (total / k,
 warm-up / k): warm-up and decay end where the loop says, not k times later.
 """
 
+import jax
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "lars", "sgd")
@@ -34,6 +35,18 @@ def schedule_in_updates(cfg, total_steps: int):
   return optax.constant_schedule(cfg.learning_rate)
 
 
+DECAY = ("all", "matrices")
+
+
+def _decay_mask(cfg):
+  """`weight_decay_on`: "all" parameters, or "matrices" only (kernels and
+  embeddings; not biases, norms' gains or a logit scale), as CLIP and
+  big_vision decay."""
+  if cfg.get("weight_decay_on", "all") == "all":
+    return None
+  return lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
+
+
 def make_optimizer(cfg, total_steps: int):
   """Returns (tx, lr_at_step): `lr_at_step(step)` is the learning rate of
   the update that loop step `step` (0-based) contributes to."""
@@ -42,7 +55,8 @@ def make_optimizer(cfg, total_steps: int):
   make = {
       "adam": lambda: optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=eps),
       "adamw": lambda: optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=eps,
-                                   weight_decay=cfg.weight_decay),
+                                   weight_decay=cfg.weight_decay,
+                                   mask=_decay_mask(cfg)),
       "lars": lambda: optax.lars(schedule, weight_decay=cfg.weight_decay,
                                  momentum=cfg.momentum),
       "sgd": lambda: optax.sgd(schedule, momentum=cfg.momentum),
@@ -66,5 +80,7 @@ def validate(config, fail):
     fail("optimizer.learning_rate", "must be positive")
   if opt.warmup_steps >= config.total_steps and opt.warmup_steps:
     fail("optimizer.warmup_steps", "must be below total_steps")
+  if opt.get("weight_decay_on", "all") not in DECAY:
+    fail("optimizer.weight_decay_on", f"use one of {DECAY}")
   if opt.accumulate_steps < 1:
     fail("optimizer.accumulate_steps", "must be >= 1")

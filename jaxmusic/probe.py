@@ -4,6 +4,7 @@ r"""Probes exported embeddings and reports them beside the baselines.
   python -m jaxmusic.probe --embeddings EMB --task multilabel          # tags
   python -m jaxmusic.probe --embeddings EMB --task regression --target tempo
   python -m jaxmusic.probe --embeddings EMB --task retrieval --target artist
+  python -m jaxmusic.probe --embeddings EMB_A --pair EMB_B --task crossmodal
 
 EMB is `python -m jaxmusic.export`'s output. Every representation in it
 (the encoder, random init, MFCC, log-mel statistics, log-mel PCA) is probed
@@ -11,7 +12,11 @@ the same way: fit on train, hyperparameters chosen on valid, reported on
 test, with chunk predictions averaged per track (`--level chunk`, as CLMR
 and MARBLE score) or probes fitted on track means (`--level track`). Where
 export wrote per-layer arrays, each layer is probed too, and so is a
-learned weighted sum of layers. Writes `results.json` and `results.md`
+learned weighted sum of layers. `crossmodal` takes the exports of a
+two-tower run's two towers (`export --tower`) and ranks each test track's
+embedding in one against every test track's in the other, both ways, for
+the trained towers and their random init. Writes `results.json` and
+`results.md`
 (to `--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
 """
 
@@ -178,15 +183,68 @@ def plot(directory, reps, out, color_key="label", seed=0):
   return paths
 
 
-def run(directory, task="multiclass", target=None, level="chunk",
-        kinds=("linear", "mlp"), k=10, out="", make_plots=False, seed=0):
-  """Probes every representation in `directory`; returns the report."""
+def _info(directory):
   path = os.path.join(directory, "export.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path}: missing; run python -m jaxmusic.export "
                             "first")
   with open(path) as f:
-    info = json.load(f)
+    return json.load(f)
+
+
+def _write_report(report, out):
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(report, f, indent=2)
+  with open(os.path.join(out, "results.md"), "w") as f:
+    f.write(markdown(report))
+
+
+def run_crossmodal(dir_a, dir_b, split="test", k=10, out=""):
+  """Cross-modal retrieval between two towers' exports of the same data:
+  track-level embeddings, matched by track id, ranked both ways, for each
+  representation both exports hold (the trained towers and their random
+  init)."""
+  info_a, info_b = _info(dir_a), _info(dir_b)
+  name_a = info_a.get("tower") or info_a["feature"]
+  name_b = info_b.get("tower") or info_b["feature"]
+  if name_a == name_b:
+    raise ValueError(f"--pair: {dir_a} and {dir_b} hold the same tower "
+                     f"{name_a!r}; export the other with --tower")
+  rows = []
+  for rep in ("encoder", "random_init"):
+    if rep not in info_a["representations"] or \
+        rep not in info_b["representations"]:
+      continue
+    load = lambda d, n: np.load(os.path.join(d, split, rep, "track",
+                                             f"{n}.npy"))
+    ids_a, ids_b = load(dir_a, "ids"), load(dir_b, "ids")
+    if set(ids_a.tolist()) != set(ids_b.tolist()):
+      raise ValueError(f"{dir_a} and {dir_b}: the {split} tracks differ; "
+                       "export both towers from the same data")
+    order_b = {t: i for i, t in enumerate(ids_b.tolist())}
+    x_a = load(dir_a, "embeddings")
+    x_b = load(dir_b, "embeddings")[[order_b[t] for t in ids_a.tolist()]]
+    for (qa, qb), (xq, xg) in (((name_a, name_b), (x_a, x_b)),
+                               ((name_b, name_a), (x_b, x_a))):
+      rows.append({"representation": rep, "probe": f"{qa}->{qb}",
+                   "layer": "last", "metrics": {
+                       **probes.crossmodal_metrics(xq, xg, k),
+                       "tracks": float(len(ids_a))}})
+  if not rows:
+    raise ValueError(f"{dir_a}, {dir_b}: no representation in both")
+  report = {"task": "crossmodal", "target": f"{name_a}<->{name_b}",
+            "level": "track", "embeddings": os.path.abspath(dir_a),
+            "pair": os.path.abspath(dir_b), "workdir": info_a["workdir"],
+            "step": info_a["step"], "split": split, "rows": rows}
+  _write_report(report, out or dir_a)
+  return report
+
+
+def run(directory, task="multiclass", target=None, level="chunk",
+        kinds=("linear", "mlp"), k=10, out="", make_plots=False, seed=0):
+  """Probes every representation in `directory`; returns the report."""
+  info = _info(directory)
   missing = set(SPLITS) - set(info["splits"])
   if missing:
     raise ValueError(f"{directory}: probes need train, valid and test; "
@@ -216,10 +274,7 @@ def run(directory, task="multiclass", target=None, level="chunk",
   if make_plots:
     report["plots"] = plot(directory, reps, os.path.join(out, "plots"),
                            seed=seed)
-  with open(os.path.join(out, "results.json"), "w") as f:
-    json.dump(report, f, indent=2)
-  with open(os.path.join(out, "results.md"), "w") as f:
-    f.write(markdown(report))
+  _write_report(report, out)
   return report
 
 
@@ -243,15 +298,24 @@ def _define_flags():
   flags.DEFINE_string("out", "", "Report directory (default: EMB).")
   flags.DEFINE_bool("plot", False, "Write PCA and t-SNE PNGs.")
   flags.DEFINE_integer("seed", 0, "Probe seed.")
+  flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "
+                      "directory.")
 
 
 def main(argv):
   del argv
   logging.getLogger().setLevel(logging.INFO)
   try:
-    report = run(FLAGS.embeddings, FLAGS.task, FLAGS.target, FLAGS.level,
-                 tuple(FLAGS.probes), FLAGS.k, FLAGS.out, FLAGS.plot,
-                 FLAGS.seed)
+    if FLAGS.task == "crossmodal":
+      if not FLAGS.pair:
+        raise ValueError("--task crossmodal needs --pair, the other tower's "
+                         "export")
+      report = run_crossmodal(FLAGS.embeddings, FLAGS.pair, k=FLAGS.k,
+                              out=FLAGS.out)
+    else:
+      report = run(FLAGS.embeddings, FLAGS.task, FLAGS.target, FLAGS.level,
+                   tuple(FLAGS.probes), FLAGS.k, FLAGS.out, FLAGS.plot,
+                   FLAGS.seed)
   except (ValueError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}") from None
   print(markdown(report))

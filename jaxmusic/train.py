@@ -42,7 +42,7 @@ def make_train_step(objective, tx, lr_at_step, seed: int):
     updates, opt = tx.update(grads, state["opt"], state["params"])
     params = optax.apply_updates(state["params"], updates)
     metrics = {**metrics, "loss": loss,
-               "grad_norm": optax.global_norm(grads),
+               "grad_norm": optax.tree.norm(grads),
                "lr": lr_at_step(state["step"])}
     return {"params": params, "model_state": model_state, "opt": opt,
             "step": state["step"] + 1}, metrics

@@ -74,8 +74,9 @@ def get_config(arg=None):
     # at (3e-4, 0.2), against 0.64 at random init.
     c.objective.temperature = 0.2
   c.model_init = ""  # "RUN[:STEP]": start the encoder from that run
-  c.mesh = [("data", -1), ("fsdp", 1)]
-  c.sharding_rules = [(".*", "fsdp")]
+  # Tuples: `--config.mesh="(('data', 4), ('fsdp', 2))"` overrides them.
+  c.mesh = (("data", -1), ("fsdp", 1))
+  c.sharding_rules = ((".*", "fsdp"),)
   c.checkpoint = dict(every=1000, keep=3)
   c.monitor = dict(every=5000, k=5, batch_size=64)
 

@@ -126,8 +126,9 @@ def get_config(arg=None):
                      grad_clip_norm=1.0 if big else 10.0,
                      accumulate_steps=8 if big else 1)
   c.model_init = ""  # "RUN[:STEP]": start the encoder from that run
-  c.mesh = [("data", -1), ("fsdp", 1)]
-  c.sharding_rules = [(".*", "fsdp")]
+  # Tuples: `--config.mesh="(('data', 4), ('fsdp', 2))"` overrides them.
+  c.mesh = (("data", -1), ("fsdp", 1))
+  c.sharding_rules = ((".*", "fsdp"),)
   c.checkpoint = dict(every=5000, keep=3)
   c.monitor = dict(every=10_000, k=5, batch_size=64)
 

@@ -247,8 +247,8 @@ def _clmr_no_aug(backbone, front, fcfg, **extra):
 
 
 def test_transformer_on_8_devices_equals_one_device():
-  """Loss and gradients of the sharded step (data axis, then fsdp=2) equal
-  the single-device ones within 1e-5."""
+  """Loss and gradients of the sharded step (data axis; fsdp=2; fsdp=8)
+  equal the single-device ones within 1e-5."""
   config = _clmr_no_aug("transformer", "mel", {"embed": "frame", "dim": 32},
                         dropout=0.0, attention_dropout=0.0)
   del config.model.frontend.spec_augment  # random, as dropout would be
@@ -260,7 +260,8 @@ def test_transformer_on_8_devices_equals_one_device():
                              jax.random.key(1))
   (loss, _), grads = jax.jit(run)(variables["params"], batch)
   assert jax.device_count() == 8
-  for mesh_axes in ([("data", -1), ("fsdp", 1)], [("data", 4), ("fsdp", 2)]):
+  for mesh_axes in ([("data", -1), ("fsdp", 1)], [("data", 4), ("fsdp", 2)],
+                    [("data", 1), ("fsdp", 8)]):
     mesh = parallel.make_mesh(mesh_axes)
     shardings = parallel.tree_shardings(mesh, variables["params"])
     params = jax.device_put(variables["params"], shardings)

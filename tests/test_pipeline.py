@@ -82,8 +82,12 @@ def test_frames_paired_labelled(tiny_corpus):
   assert f["inputs"].shape == (2, CROP) and f["cqt"].shape == (2, 84, 16)
   (p,) = take(pipeline.make_dataset(data, "train", "paired", batch_size=2,
                                     feature="logmel", crop_samples=CROP), 1)
-  assert p["audio"].shape == (2, 128, 16) and p["pianoroll"].shape == (2, 128, 16)
-  assert 0 <= p["pianoroll"].min() and p["pianoroll"].max() <= 1
+  assert p["inputs"].shape == (2, 128, 16) and p["pair"].shape == (2, 128, 16)
+  # Velocities 0..127, which the piano-roll frontend alone scales to [0, 1].
+  assert 0 <= p["pair"].min() and 64 < p["pair"].max() <= 127
+  from jaxmusic.models import frontends
+  roll = frontends.PianoRoll(embed="none").apply({}, p["pair"])
+  assert 0.5 < float(roll.max()) <= 1.0
   (lab,) = take(pipeline.make_dataset(data, "train", "labelled",
                                       batch_size=3, crop_samples=CROP), 1)
   assert lab["label"].shape == (3,) and lab["tags"].shape == (3, 12)
@@ -100,10 +104,32 @@ def test_paired_audio_and_roll_are_time_aligned(tiny_corpus):
   full = data.span("train", track, "waveform", 0,
                    track["num_segments"] * data.segment_samples - 512)
   starts = [s for s in range(0, len(full) - CROP, 512)
-            if np.array_equal(full[s:s + CROP], out["audio"])]
+            if np.array_equal(full[s:s + CROP], out["inputs"])]
   assert starts
   roll = data.span("train", track, "pianoroll", starts[0] // 512, CROP)
-  np.testing.assert_array_equal(roll, out["pianoroll"])
+  np.testing.assert_array_equal(roll, out["pair"])
+  assert out["track"] == 5
+
+
+def test_text_pairs_each_crop_with_its_tracks_title(tiny_corpus):
+  """The paired mode's "text" is the track's title from the CSV, as
+  byte ids, and the embedded corpus's titles carry its tags' words."""
+  from jaxmusic.data import features as feats
+  from jaxmusic.data import synthetic
+  data = pipeline.PreparedData(tiny_corpus)
+  (b,) = take(pipeline.make_dataset(data, "train", "paired", batch_size=4,
+                                    feature="pianoroll", crop_samples=CROP,
+                                    pair_feature="text", text_bytes=48), 1)
+  assert b["pair"].shape == (4, 48) and b["pair"].dtype == np.int32
+  tracks = data.tracks("train")
+  for ids, i in zip(b["pair"], b["track"]):
+    assert feats.decode_text(ids) == tracks[i]["text"][:48]
+  words = {w for table in (synthetic.MODE_WORDS, synthetic.TEMPO_WORDS)
+           for ws in table.values() for w in ws}
+  informative = sum(bool(words & set(t["text"].split())) for t in tracks)
+  assert 0.5 * len(tracks) < informative < len(tracks)
+  # 5 bytes cut the second é in half; the half is dropped.
+  assert feats.decode_text(feats.encode_text("Sérénade", 5)) == "Sér"
 
 
 def test_sequential_covers_every_segment_in_order(tiny_corpus):

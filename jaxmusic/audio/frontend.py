@@ -151,7 +151,7 @@ def logmel(wav_xT, sr=22050, n_fft=2048, hop_length=512, n_mels=128,
 
 
 @functools.lru_cache(maxsize=None)
-def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
   return scipy.fft.dct(np.eye(n_in), type=2, norm="ortho",
                        axis=0)[:n_out].astype(np.float32)
 
@@ -161,7 +161,7 @@ def mfcc(wav_xT, sr=22050, n_mfcc=20, n_fft=2048, hop_length=512, n_mels=128,
   """MFCC with an orthonormal DCT-II, as `librosa.feature.mfcc`."""
   db_xMxN = logmel(wav_xT, sr, n_fft, hop_length, n_mels, fmin, fmax, htk,
                    top_db)
-  return jnp.einsum("cm,...mn->...cn", _dct_matrix(n_mels, n_mfcc), db_xMxN,
+  return jnp.einsum("cm,...mn->...cn", dct_matrix(n_mels, n_mfcc), db_xMxN,
                     precision=jax.lax.Precision.HIGHEST)
 
 

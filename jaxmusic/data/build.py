@@ -293,7 +293,8 @@ def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
           "label": index["label"].get(track.label, -1),
           "artist": index["artist"].get(track.artist, -1),
           "tags": [index["tags"][g] for g in track.tags],
-          "values": track.values})
+          "values": track.values,
+          **({"text": track.text} if track.text else {})})
     size = sum(len(b) for b in blobs)
     num_shards = max(1, int(np.ceil(size / (shard_mb << 20)))) if blobs else 0
     splits[split] = {

@@ -37,6 +37,27 @@ class FeatureConfig:
                        "float16 or float32")
 
 
+# Text towers read UTF-8 bytes: id = byte + 1, 0 pads. No tokenizer to
+# download, any language, and a vocabulary of 257.
+TEXT = "text"
+TEXT_VOCAB = 257
+
+
+def encode_text(text: str, n_bytes: int) -> np.ndarray:
+  """`n_bytes` int32 ids of `text`'s UTF-8 bytes, truncated or 0-padded."""
+  raw = np.frombuffer((text or "").encode("utf-8")[:n_bytes], np.uint8)
+  out = np.zeros(n_bytes, np.int32)
+  out[:raw.size] = raw.astype(np.int32) + 1
+  return out
+
+
+def decode_text(ids) -> str:
+  """`encode_text`'s inverse (a cut multi-byte character is dropped)."""
+  ids = np.asarray(ids)
+  return bytes((ids[ids > 0] - 1).astype(np.uint8)).decode("utf-8",
+                                                          errors="ignore")
+
+
 def quantize_waveform(wav_T: np.ndarray, dtype: str) -> np.ndarray:
   if dtype == "int16":
     return np.round(np.clip(wav_T, -1.0, 1.0) * 32767).astype(np.int16)

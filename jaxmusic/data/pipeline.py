@@ -10,9 +10,10 @@
               sets from `jaxmusic.targets` (C x F int32 codes) or stored
               frame features (CQT, ...), cut by the same `span` as the
               input, for masked prediction
-  paired      a time-aligned audio crop and a crop of a second feature
-              (the piano roll by default), under the keys "audio" and the
-              feature's name
+  paired      a crop of the input feature ("inputs") and the time-aligned
+              crop of a second feature ("pair"; the piano roll by default),
+              or the track's text as bytes (feature "text", `text_bytes`
+              ids; see features.encode_text), with the track index
   labelled    a crop plus class id, multi-hot tags and artist id
   sequential  every segment of a split in order, cut into `crop_samples`
               chunks, with ids, for export and evaluation
@@ -91,6 +92,13 @@ class PreparedData:
   def has(self, feature: str):
     if feature in self.manifest["features"] or self.is_target(feature):
       return
+    if feature == feats.TEXT:
+      if not any("text" in t for s in self.manifest["splits"].values()
+                 for t in s["tracks"]):
+        raise ValueError(f"{self.directory}: no track has text; give the "
+                         "CSV source a `text` or `title` column and re-run "
+                         "prepare")
+      return
     if targets.parse_default_name(feature) or feature not in \
         feats.ALL_FEATURES:
       raise ValueError(
@@ -109,7 +117,9 @@ class PreparedData:
   def span(self, split, track: dict, feature: str, start_frame: int,
            crop_samples: int) -> np.ndarray:
     """The crop of `feature` starting at frame `start_frame` and lasting
-    `crop_samples` audio samples, read across segment borders; float32."""
+    `crop_samples` audio samples, read across segment borders; float32
+    (piano rolls keep their 0..127 velocities: the frontend scales them,
+    after the velocity augmentations), int32 codes for target sets."""
     unit = self.unit(feature)
     per_seg = self.segment_samples // unit
     start = start_frame * self.hop // unit
@@ -123,8 +133,6 @@ class PreparedData:
     out = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
     if feature == "waveform":
       return feats.dequantize_waveform(out)
-    if feature == "pianoroll":
-      return out.astype(np.float32) / 127.0
     if self.is_target(feature):
       return out.astype(np.int32)
     return out.astype(np.float32)
@@ -136,9 +144,9 @@ class Sampler:
   def __init__(self, data: PreparedData, split: str, mode: str, feature: str,
                crop_samples: int, radius_seconds: float = 1.0,
                triplet_by: str | None = None, targets=(),
-               pair_feature: str = "pianoroll"):
+               pair_feature: str = "pianoroll", text_bytes: int = 64):
     self.data, self.split, self.mode = data, split, mode
-    self.pair_feature = pair_feature
+    self.pair_feature, self.text_bytes = pair_feature, text_bytes
     self.feature, self.crop = feature, crop_samples
     self.tracks = data.tracks(split)
     self.radius_frames = int(radius_seconds * data.manifest["sample_rate"]
@@ -156,12 +164,18 @@ class Sampler:
             - self.crop) // self.data.hop
 
   def crop_at(self, track, start_frame, feature=None):
-    return self.data.span(self.split, track, feature or self.feature,
-                          start_frame, self.crop)
+    """The crop of `feature` (default: the input) at `start_frame`; a
+    track's text is the same whatever the crop."""
+    feature = feature or self.feature
+    if feature == feats.TEXT:
+      return feats.encode_text(track.get("text", ""), self.text_bytes)
+    return self.data.span(self.split, track, feature, start_frame, self.crop)
 
   def frames_at(self, track, start_frame, feature):
     """A frame-rate feature over the crop: exactly `crop_frames` frames,
     also when the crop is not a whole number of hops."""
+    if feature in (feats.TEXT, "waveform"):
+      return self.crop_at(track, start_frame, feature)
     return self.data.span(self.split, track, feature, start_frame,
                           self.crop_frames * self.data.hop)
 
@@ -182,9 +196,9 @@ class Sampler:
               **{name: self.frames_at(track, start, name)
                  for name in self.targets}}
     if self.mode == "paired":
-      return {"audio": self.crop_at(track, start),
-              self.pair_feature: self.frames_at(track, start,
-                                                self.pair_feature)}
+      return {"inputs": self.crop_at(track, start),
+              "pair": self.frames_at(track, start, self.pair_feature),
+              "track": np.int32(index)}
     if self.mode == "labelled":
       return {"inputs": self.crop_at(track, start), **self.labels(track)}
     raise ValueError(f"mode {self.mode!r} is not a random mode")
@@ -233,11 +247,12 @@ class SequentialReader:
   """Element i: chunk i % chunks of segment record i // chunks, in order."""
 
   def __init__(self, data: PreparedData, split: str, feature: str,
-               crop_samples: int):
+               crop_samples: int, text_bytes: int = 64):
     self.data, self.split, self.feature = data, split, feature
     self.crop = crop_samples or data.segment_samples
     self.chunks = data.segment_samples // self.crop
-    self.sampler = Sampler(data, split, "labelled", feature, self.crop)
+    self.sampler = Sampler(data, split, "labelled", feature, self.crop,
+                           text_bytes=text_bytes)
     self.track_of = np.concatenate(
         [np.full(t["num_segments"], i, np.int32)
          for i, t in enumerate(data.tracks(split))])
@@ -266,8 +281,8 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  shard_index: int = 0, shard_count: int = 1,
                  num_epochs: int | None = None, workers: int = 0,
                  radius_seconds: float = 1.0, triplet_by: str | None = None,
-                 targets=(),
-                 pair_feature: str = "pianoroll") -> grain.IterDataset:
+                 targets=(), pair_feature: str = "pianoroll",
+                 text_bytes: int = 64) -> grain.IterDataset:
   """A Grain dataset of per-host numpy batches; see the module docstring."""
   if isinstance(data, str):
     data = PreparedData(data)
@@ -291,14 +306,16 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
     if crop_samples and crop_samples > data.segment_samples:
       raise ValueError(f"sequential crop {crop_samples} exceeds the segment "
                        f"({data.segment_samples} samples)")
-    reader = SequentialReader(data, split, feature, crop_samples)
+    reader = SequentialReader(data, split, feature, crop_samples,
+                              text_bytes)
     n = len(reader)
     lo, hi = n * shard_index // shard_count, n * (shard_index + 1) // shard_count
     ds = grain.MapDataset.range(lo, hi).map(reader)
     ds = ds.batch(batch_size, drop_remainder=False)
   else:
     sampler = Sampler(data, split, mode, feature, crop_samples,
-                      radius_seconds, triplet_by, targets, pair_feature)
+                      radius_seconds, triplet_by, targets, pair_feature,
+                      text_bytes)
     ds = grain.MapDataset.range(len(tracks)).shuffle(seed=seed)
     # Crops are seeded by the element's global position, before the host
     # slice, so the data does not depend on how many hosts read it.
@@ -315,7 +332,8 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
                 shard_count: int = 1) -> grain.IterDataset:
   """`make_dataset` with every option taken from `config.data`: the
   features (the first is the input; the paired mode pairs it with the
-  second), crop, workers, `radius_seconds`, `triplet_by` and `targets`."""
+  second), crop, workers, `radius_seconds`, `triplet_by`, `targets` and
+  `text_bytes`."""
   features = tuple(data_cfg.features)
   if mode == "paired" and len(features) < 2:
     raise ValueError(f"config.data.features={features}: the paired mode "
@@ -327,4 +345,5 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
       radius_seconds=data_cfg.get("radius_seconds", 1.0),
       triplet_by=data_cfg.get("triplet_by") or None,
       targets=tuple(data_cfg.get("targets", ())),
-      pair_feature=features[1] if mode == "paired" else "pianoroll")
+      pair_feature=features[1] if mode == "paired" else "pianoroll",
+      text_bytes=data_cfg.get("text_bytes", 64))

@@ -30,6 +30,8 @@ class Track:
   tags: tuple[str, ...] = ()
   artist: str | None = None
   split: str | None = None
+  # Free text for text towers: a title, joined tags or a caption.
+  text: str | None = None
   # Numeric per-track targets (tempo, year, ...) for regression probes.
   values: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -103,7 +105,7 @@ def _split_list(value: str) -> tuple[str, ...]:
 
 
 _CSV_COLUMNS = {"path", "audio", "midi", "label", "tags", "artist", "split",
-                "id"}
+                "id", "text", "title"}
 
 
 def _is_number(text: str) -> bool:
@@ -115,7 +117,8 @@ def _is_number(text: str) -> bool:
 
 def csv_manifest(path: str) -> Listing:
   """A CSV/TSV with a `path` (or `audio`) column and optional `midi`,
-  `label`, `tags` (separated by ; or |), `artist`, `split` and `id` columns.
+  `label`, `tags` (separated by ; or |), `artist`, `split` and `id` columns,
+  and a `text` (caption) or else `title` column for text towers.
   Any other column whose every non-empty cell is a number (tempo, year, ...)
   becomes a numeric track value, a regression probe target. Relative paths
   are taken from the manifest's folder.
@@ -149,6 +152,7 @@ def csv_manifest(path: str) -> Listing:
         tags=_split_list(row.get("tags") or ""),
         artist=row.get("artist") or None,
         split=normalize_split(row.get("split"), f"{path} row {i + 2}"),
+        text=(row.get("text") or row.get("title") or "").strip() or None,
         values={c: float(row[c]) for c in numeric if row[c]}))
   return Listing(tracks)
 

@@ -6,6 +6,11 @@ timbres (harmonic profiles and ADSR envelopes) and noise-burst drums. The
 labels are learnable but not trivial: genres differ in mode, tempo range,
 rhythm density and instrument set, with overlapping tempi and optional
 instruments, and each genre has artist sub-styles.
+
+Each track also gets a title that carries musical information as real titles
+do, mixed with noise words: a mode word, a tempo word and an instrument
+name, each present with some probability (`title`), so that melody<->title
+retrieval is learnable but not trivial.
 """
 
 import csv
@@ -80,8 +85,9 @@ class SyntheticConfig:
   seed: int = 0
   sample_rate: int = SAMPLE_RATE
   # Part of the cache key: bumped when generation or metadata changes
-  # (2: a tempo column), so stale cached corpora are not reused.
-  version: int = 2
+  # (2: a tempo column; 3: a title column), so stale cached corpora are not
+  # reused.
+  version: int = 3
 
   def key(self) -> str:
     blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
@@ -160,6 +166,36 @@ def compose(rng: np.random.Generator, artist: str, seconds: float):
       "fast" if tempo >= 110 else "slow",
       "major" if scale_name in MAJOR_SCALES else "minor"]
   return pm, tags
+
+
+# Title words. Mode and tempo words follow the tags; instrument names are
+# the track's own; noise words carry nothing.
+MODE_WORDS = {"major": ("Bright", "Sunny", "Golden", "Happy", "Major"),
+              "minor": ("Dark", "Lonely", "Shadow", "Grey", "Minor")}
+TEMPO_WORDS = {"fast": ("Rush", "Dance", "Racing", "Allegro", "Run"),
+               "slow": ("Lullaby", "Drift", "Adagio", "Slow", "Dream")}
+INSTRUMENT_WORDS = {"piano": "Piano", "strings": "Strings", "organ": "Organ",
+                    "synth_lead": "Synth", "guitar": "Guitar",
+                    "flute": "Flute", "bass": "Bass", "drums": "Drums"}
+NOISE_WORDS = ("Blue", "River", "Night", "Song", "Tale", "Road", "City",
+               "Heart", "Window", "Letter", "Summer", "Winter", "Echo",
+               "Garden", "Morning", "Stone", "No. 2", "No. 7", "Waltz",
+               "Home", "Mirror", "Train", "Ocean", "Light")
+
+
+def title(rng: np.random.Generator, tags, p_word: float = 0.6) -> str:
+  """A title from a track's tags: each of a mode word, a tempo word and an
+  instrument name with probability `p_word`, among one to three noise
+  words, in random order."""
+  words = [str(rng.choice(NOISE_WORDS)) for _ in range(rng.integers(1, 4))]
+  for table in (MODE_WORDS, TEMPO_WORDS):
+    key = next(t for t in tags if t in table)
+    if rng.random() < p_word:
+      words.append(str(rng.choice(table[key])))
+  names = [INSTRUMENT_WORDS[t] for t in tags if t in INSTRUMENT_WORDS]
+  if rng.random() < p_word:
+    words.append(str(rng.choice(names)))
+  return " ".join(words[i] for i in rng.permutation(len(words)))
 
 
 def _adsr(n, sr, attack, decay, sustain, release):
@@ -248,9 +284,13 @@ def generate(directory: str, cfg: SyntheticConfig) -> str:
                     cfg.sample_rate, subtype="PCM_16")
     pm.write(os.path.join(directory, name + ".mid"))
     split = ("valid" if k % 7 == 2 else "test" if k % 7 == 5 else "train")
+    # Titles draw from their own stream: the audio and MIDI stay those of
+    # the corpus before titles existed.
+    name_rng = np.random.default_rng([cfg.seed, i, 1])
     rows.append(dict(id=name, path=name + ".wav", midi=name + ".mid",
                      label=ARTISTS[artist]["genre"], artist=artist,
                      tags=";".join(tags), split=split,
+                     title=title(name_rng, tags),
                      tempo=round(pm.get_tempo_changes()[1][0], 2)))
   tmp = path + ".tmp"
   with open(tmp, "w", newline="") as f:

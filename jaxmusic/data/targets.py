@@ -84,7 +84,8 @@ def acoustic_frames(feature: str, data, split, track) -> np.ndarray:
   """`N x D` frames of `feature` over one track, on the frame grid."""
   n = track["num_segments"] * data.frames_per_segment
   if feature in SYMBOLIC:
-    roll = _whole_track(data, split, track, "pianoroll")[:, :n]
+    # Velocities 0..127 to [0, 1], the scale the frontend gives encoders.
+    roll = _whole_track(data, split, track, "pianoroll")[:, :n] / 127.0
     if feature == "roll_chroma":  # the loudest note of each pitch class
       roll = np.stack([roll[p::12].max(axis=0) for p in range(12)])
     return roll.T

@@ -1,6 +1,7 @@
 """A run's encoder, frozen: rebuilt from the run's config and restored from
 its checkpoint without the objective's heads or the optimizer state, so
-export and the HEAR API work from any objective's run directory.
+export and the HEAR API work from any objective's run directory. A
+two-tower run's other towers load by name (`tower`).
 """
 
 import dataclasses
@@ -20,7 +21,10 @@ from jaxmusic import config as config_lib
 from jaxmusic import models
 
 # Pooling over the frames of one layer's `BxFxC` output.
+# "encoder" is the encoder's own pooled output (its `model.pooling`, over
+# the valid frames, then its bottleneck), which the others bypass.
 POOLINGS = {
+    "encoder": None,
     "mean": lambda x: jnp.mean(x, axis=1),
     "meanstd": lambda x: jnp.concatenate([jnp.mean(x, axis=1),
                                           jnp.std(x, axis=1)], axis=-1),
@@ -50,20 +54,22 @@ class FrozenEncoder:
   def crop_samples(self) -> int:
     return self.config.data.crop_samples
 
-  def embed_fn(self, pooling: str = "mean"):
-    """Jitted `x -> (BxD, [BxC_l per layer])`: the encoder's output frames
-    pooled, and every sown layer pooled. (For SampleCNN the last layer is
-    the output; a pre-LN transformer's output is its last layer after the
-    final LayerNorm.)"""
+  def embed_fn(self, pooling: str = "encoder"):
+    """Jitted `x -> (BxD, [BxC_l per layer])`: the encoder's output (its
+    own pooling, or its output frames pooled), and every sown layer pooled
+    (mean for "encoder"). (For SampleCNN the last layer is the output; a
+    pre-LN transformer's output is its last layer after the final
+    LayerNorm.)"""
     if pooling not in POOLINGS:
       raise ValueError(f"--pooling={pooling}: use one of {sorted(POOLINGS)}")
-    pool = POOLINGS[pooling]
+    pool = POOLINGS[pooling] or POOLINGS["mean"]
 
     @jax.jit
     def run(params, state, x):
-      (frames, _), _, layers = models.apply(self.module, params, state, x,
-                                            intermediates=True)
-      return pool(frames), [pool(h.astype(jnp.float32)) for h in layers]
+      (frames, pooled), _, layers = models.apply(
+          self.module, params, state, x, intermediates=True)
+      out = pooled if pooling == "encoder" else pool(frames)
+      return out, [pool(h.astype(jnp.float32)) for h in layers]
 
     return lambda x: run(self.params, self.state, x)
 
@@ -77,9 +83,9 @@ def latest_steps(workdir: str) -> list[int]:
                 reverse=True)
 
 
-def _restore_encoder(path: str):
-  """Reads only params["encoder"] and model_state["encoder"] from a
-  checkpoint's state item (Orbax partial restore), onto one device."""
+def _restore_encoder(path: str, key: str = "encoder"):
+  """Reads only params[key] and model_state[key] from a checkpoint's state
+  item (Orbax partial restore), onto one device."""
   checkpointer = ocp.PyTreeCheckpointer()
   absl_logger = logging.getLogger("absl")
   level = absl_logger.level
@@ -91,25 +97,30 @@ def _restore_encoder(path: str):
   finally:
     absl_logger.setLevel(level)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  wanted = {"params": {"encoder": tree["params"]["encoder"]}}
+  wanted = {"params": {key: tree["params"][key]}}
   # A stateless encoder (the transformer) may leave no model_state node.
-  state_tree = (tree.get("model_state") or {}).get("encoder") or {}
+  state_tree = (tree.get("model_state") or {}).get(key) or {}
   if state_tree:
-    wanted["model_state"] = {"encoder": state_tree}
+    wanted["model_state"] = {key: state_tree}
   item = jax.tree.map(
       lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
       wanted)
   restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
       item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(
           item), partial_restore=True))
-  return (restored["params"]["encoder"], models.state_from_checkpoint(
-      restored.get("model_state", {}).get("encoder")))
+  return (restored["params"][key], models.state_from_checkpoint(
+      restored.get("model_state", {}).get(key)))
 
 
-def load(workdir: str, step: int | None = None) -> FrozenEncoder:
+def load(workdir: str, step: int | None = None,
+         tower: str | None = None) -> FrozenEncoder:
   """The encoder of the run in `workdir` at `step` (default: the newest
-  readable checkpoint; an unreadable newest one is named and skipped)."""
-  config = config_lib.load_run_config(workdir)
+  readable checkpoint; an unreadable newest one is named and skipped); for
+  a two-tower run, `tower` (default: the first). Its `config` is the
+  tower's view (config.tower_view)."""
+  run_config = config_lib.load_run_config(workdir)
+  key = models.params_key(run_config.model, tower)
+  config = config_lib.tower_view(run_config, tower)
   module = models.make_encoder(config.model)
   steps = latest_steps(workdir)
   if step is not None:
@@ -124,7 +135,8 @@ def load(workdir: str, step: int | None = None) -> FrozenEncoder:
   directory = os.path.join(workdir, "checkpoints")
   (params, state), step = checkpoint.newest_readable(
       directory, steps,
-      lambda s: _restore_encoder(os.path.join(directory, str(s), "state")))
+      lambda s: _restore_encoder(os.path.join(directory, str(s), "state"),
+                                 key))
   return FrozenEncoder(config, module, params, state, step,
                        os.path.abspath(workdir))
 

@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 from jaxmusic.eval import knn
 from jaxmusic.eval import tracks as per_track
 
-TASKS = ("multiclass", "multilabel", "regression", "retrieval")
+TASKS = ("multiclass", "multilabel", "regression", "retrieval",
+         "crossmodal")
 # The metric hyperparameters are selected by, on valid.
 SELECT_BY = {"multiclass": "accuracy", "multilabel": "roc_auc",
              "regression": "r2"}
@@ -92,6 +93,27 @@ def retrieval_metrics(x_NxD, labels_N, k: int = 10,
   return {"mrr": float(np.mean(1.0 / (first + 1))),
           f"ndcg@{k}": float(np.mean(dcg / ideal)),
           f"precision@{k}": float(np.mean(rel[:, :kk].sum(1) / kk))}
+
+
+def crossmodal_metrics(query_NxD, gallery_NxD, k: int = 10,
+                       recall_at=(1, 5, 10)) -> dict[str, float]:
+  """Query i's one relevant item is gallery i; every gallery item is
+  ranked by cosine similarity. A tie with the relevant item counts
+  against it (a collapsed encoder scores as chance, not as perfect).
+  Mean reciprocal rank, recall@k, nDCG@k (one relevant item: 1 / log2(1 +
+  rank) within the cut-off) and the median rank (1 is best)."""
+  norm = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True),
+                                  1e-12)
+  sim_NxN = norm(query_NxD.astype(np.float64)) @ norm(
+      gallery_NxD.astype(np.float64)).T
+  true_N = np.diag(sim_NxN)
+  rank_N = np.sum(sim_NxN >= true_N[:, None], axis=1)
+  out = {"mrr": float(np.mean(1.0 / rank_N))}
+  out.update({f"r@{r}": float(np.mean(rank_N <= r)) for r in recall_at})
+  out[f"ndcg@{k}"] = float(np.mean(np.where(rank_N <= k,
+                                            1.0 / np.log2(1.0 + rank_N), 0)))
+  out["median_rank"] = float(np.median(rank_N))
+  return out
 
 
 def score(task, y_tracks, pred_tracks, classes=None) -> dict[str, float]:

@@ -3,8 +3,9 @@
 An encoder is a frontend composed with a backbone, both chosen by name from
 `config.model`:
 
-  model.frontend.name   waveform | mel | pianoroll   (models/frontends.py)
-  model.name            transformer | samplecnn | cnn (the backbone)
+  model.frontend.name   waveform | mel | pianoroll | text (frontends.py)
+  model.name            transformer | samplecnn | cnn | shortchunk | crnn
+                        (the backbone)
 
   encoder(x, *, mask_BxF=None, train=False) -> frames_BxFxD
 
@@ -14,8 +15,18 @@ their frames on one grid, the prepared features' hop (see frontends.py).
 Where `mask_BxF` is given, those frontend frames are replaced by a learned
 mask embedding before the backbone (built with `masked=True`). Pooling to
 `BxD` is one shared function, `pool`, chosen by `model.pooling`: `mean`
-over frames, or `cls`, the transformer's CLS token; `encoder.apply(...,
+or `max` over frames (over the valid ones, for padded text), or `cls`, the
+transformer's CLS token; `model.bottleneck`, when set, projects the pooled
+output linearly to that width (an autoencoder's code, a VAE's posterior
+mean, a two-tower model's shared space). `encoder.apply(...,
 method="embed")` returns `(frames_BxFxD, pooled_BxD)` from one pass.
+
+A config with several encoders (two-tower models) names them in
+`model.towers` and gives each its own `model.<tower>` sub-config, as
+big_vision's two-tower configs do; `encoder_config` picks one, and
+`params_key` says where its parameters live: the first tower under
+"encoder" (what export, the HEAR API and model_init load by default), the
+others under "encoder_<tower>".
 
 Every encoder sows each layer's `BxFxC` output as ("intermediates",
 "layers"), so export's `--layers all` works without knowing the model.
@@ -38,14 +49,16 @@ import jax
 import jax.numpy as jnp
 
 from jaxmusic.models import cnn
+from jaxmusic.models import crnn
 from jaxmusic.models import frontends
 from jaxmusic.models import samplecnn
+from jaxmusic.models import shortchunk
 from jaxmusic.models import transformer
 
 _STATE_FREE = ("params", "intermediates")
 # Keys of config.model that are the encoder's, not the backbone's.
-ENCODER_KEYS = ("name", "frontend", "pooling", "dtype", "impl")
-POOLINGS = ("mean", "cls")
+ENCODER_KEYS = ("name", "frontend", "pooling", "dtype", "impl", "bottleneck")
+POOLINGS = ("mean", "max", "cls")
 IMPLS = ("auto", "xla", "cpu_fast")
 
 
@@ -77,30 +90,48 @@ class Backbone:
   # The frontend embeddings it reads, per frontend; the first is default.
   embeds: dict[str, tuple[str, ...]]
   validate: Callable[[Any, Any, Callable], None] = lambda m, d, fail: None
+  # Whether its frames stay on the frontend's grid (frame targets, masked
+  # prediction), or are pooled over time.
+  on_grid: bool = True
 
 
 BACKBONES = {
     "transformer": Backbone(
         lambda cfg, impl: transformer.Transformer,
         {"waveform": ("conv",), "mel": ("frame", "patch", "none"),
-         "pianoroll": ("linear", "conv", "none")},
+         "pianoroll": ("linear", "conv", "none"), "text": ("bytes",)},
         _validate_transformer),
     "samplecnn": Backbone(_samplecnn_module, {"waveform": ("none",)},
                           _validate_samplecnn),
     "cnn": Backbone(lambda cfg, impl: cnn.CNN,
                     {"mel": ("none",), "pianoroll": ("none",)}),
+    "shortchunk": Backbone(lambda cfg, impl: shortchunk.ShortChunkCNN,
+                           {"mel": ("none",), "pianoroll": ("none",)},
+                           on_grid=False),
+    "crnn": Backbone(lambda cfg, impl: crnn.CRNN,
+                     {"mel": ("none",), "pianoroll": ("none",)},
+                     lambda m, d, fail: crnn.validate(m, fail),
+                     on_grid=False),
 }
 FRONTENDS = frontends.FRONTENDS
 
 
-def pool(frames_BxFxD, how: str = "mean", cls_BxD=None):
-  """The shared pooling: the frames' mean, or the CLS token's output."""
+def pool(frames_BxFxD, how: str = "mean", cls_BxD=None, valid_BxF=None):
+  """The shared pooling: the frames' mean or max (over `valid_BxF` where
+  given), or the CLS token's output."""
   if how == "cls":
     if cls_BxD is None:
       raise ValueError("model.pooling='cls' needs a backbone with a CLS "
                        "token (the transformer)")
     return cls_BxD
-  return jnp.mean(frames_BxFxD, axis=1)
+  if valid_BxF is None:
+    return (jnp.max if how == "max" else jnp.mean)(frames_BxFxD, axis=1)
+  valid = valid_BxF[..., None]
+  if how == "max":
+    top = jnp.max(jnp.where(valid, frames_BxFxD, -jnp.inf), axis=1)
+    return jnp.where(jnp.any(valid, axis=1), top, 0.0)  # empty text: 0
+  total = jnp.sum(jnp.where(valid, frames_BxFxD, 0.0), axis=1)
+  return total / jnp.maximum(jnp.sum(valid, axis=1), 1)
 
 
 class Encoder(nn.Module):
@@ -111,9 +142,12 @@ class Encoder(nn.Module):
   backbone: nn.Module
   pooling: str = "mean"
   mask_dim: int = 0  # the frontend's width, when built with masked=True
+  bottleneck: int = 0  # > 0: a linear projection of the pooled output
 
   def setup(self):
     nn.share_scope(self, self.backbone)
+    if self.bottleneck:
+      self.bottleneck_proj = nn.Dense(self.bottleneck)
     if self.mask_dim:
       # HuBERT's mask_emb: uniform in [0, 1).
       self.mask_embedding = self.param("mask_embedding",
@@ -129,11 +163,48 @@ class Encoder(nn.Module):
                          "(models.make_encoder(..., masked=True))")
       h_BxFxC = jnp.where(mask_BxF[..., None],
                           self.mask_embedding.astype(h_BxFxC.dtype), h_BxFxC)
-    frames_BxFxD, cls_BxD = self.backbone(h_BxFxC, train=train)
-    return frames_BxFxD, pool(frames_BxFxD, self.pooling, cls_BxD)
+    # Padded inputs (text) tell the backbone and the pooling which frames
+    # are real.
+    valid = (self.frontend.valid(x) if hasattr(self.frontend, "valid")
+             else None)
+    extra = {} if valid is None else {"valid_BxF": valid}
+    frames_BxFxD, cls_BxD = self.backbone(h_BxFxC, train=train, **extra)
+    pooled = pool(frames_BxFxD, self.pooling, cls_BxD, valid)
+    if self.bottleneck:
+      pooled = self.bottleneck_proj(pooled)
+    return frames_BxFxD, pooled
 
   def __call__(self, x, *, mask_BxF=None, train: bool = False):
     return self.embed(x, mask_BxF=mask_BxF, train=train)[0]
+
+
+def tower_names(model_cfg) -> tuple[str, ...]:
+  """The towers a multi-encoder config names; () for one encoder."""
+  return tuple(model_cfg.get("towers", ()))
+
+
+def encoder_config(model_cfg, tower: str | None = None):
+  """The encoder config of `tower` (default: the first), or `model_cfg`
+  itself for a one-encoder config."""
+  names = tower_names(model_cfg)
+  if not names:
+    if tower:
+      raise ValueError(f"--tower={tower}: this run has one encoder; its "
+                       "config names no model.towers")
+    return model_cfg
+  tower = tower or names[0]
+  if tower not in names:
+    raise ValueError(f"--tower={tower}: unknown; this run's towers are "
+                     f"{list(names)}")
+  return model_cfg[tower]
+
+
+def params_key(model_cfg, tower: str | None = None) -> str:
+  """Where `tower`'s parameters and state live in a train state."""
+  names = tower_names(model_cfg)
+  if not tower or not names or tower == names[0]:
+    return "encoder"
+  return f"encoder_{tower}"
 
 
 def frontend_config(model_cfg) -> dict:
@@ -192,7 +263,8 @@ def make_encoder(model_cfg, masked: bool = False) -> Encoder:
     kwargs["impl"] = impl
   return Encoder(front, back_cls(dtype=dtype, **kwargs), pooling,
                  _frontend_width(name, {**fcfg, "embed": fcfg.get(
-                     "embed", "none")}) if masked else 0)
+                     "embed", "none")}) if masked else 0,
+                 model_cfg.get("bottleneck", 0))
 
 
 def _fields(module_cls) -> set[str]:
@@ -241,8 +313,10 @@ def validate(model_cfg, data_cfg, fail) -> None:
   if tuple(data_cfg.features)[:1] != (feature,):
     fail("data.features", f"the {name} frontend reads {feature!r}: list it "
          "first")
-  if not (name == "waveform" and fcfg["embed"] == "none") and \
-      data_cfg.crop_samples % hop:
+  if model_cfg.get("bottleneck", 0) < 0:
+    fail("model.bottleneck", "must be >= 0 (0: none)")
+  if name != "text" and not (name == "waveform" and fcfg["embed"] == "none") \
+      and data_cfg.crop_samples % hop:
     fail("data.crop_samples", f"the {name} frontend's frames need a "
          f"multiple of the hop {hop}")
   entry.validate(model_cfg, data_cfg, fail)

@@ -12,6 +12,17 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 
+def conv_bn(x_BxFxKxC, channels: int, train: bool, dtype,
+            activation=nn.relu):
+  """3x3 conv (no bias) + BatchNorm + activation: the block of every 2-D
+  CNN here; call it inside a compact module."""
+  x = nn.Conv(channels, (3, 3), padding="SAME", use_bias=False,
+              dtype=dtype)(x_BxFxKxC)
+  x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                   epsilon=1e-5, dtype=dtype)(x)
+  return activation(x)
+
+
 class CNN(nn.Module):
   """`BxFxK` frames of K bins -> `BxFxD`, D the last channel count; sows
   each block's bin-averaged `BxFxC` output."""
@@ -22,11 +33,7 @@ class CNN(nn.Module):
   def __call__(self, x_BxFxK, train: bool = False):
     x = x_BxFxK.astype(self.dtype)[..., None]
     for ch in self.channels:
-      x = nn.Conv(ch, (3, 3), padding="SAME", use_bias=False,
-                  dtype=self.dtype)(x)
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                       epsilon=1e-5, dtype=self.dtype)(x)
-      x = nn.relu(x)
+      x = conv_bn(x, ch, train, self.dtype)
       if x.shape[2] >= 2:
         x = nn.max_pool(x, (1, 2), strides=(1, 2))
       self.sow("intermediates", "layers", jnp.mean(x, axis=2))

@@ -7,7 +7,8 @@ k * hop, so the same seconds of waveform, mel or piano roll give the same
 number of frames, and one set of frame targets serves all three. A crop of
 T samples (T a multiple of the hop) gives F = T / hop frames; the mel
 frontend's AST-style patches give F / patch_frames, a documented multiple.
-`embed="none"` leaves the raw frames for backbones that read them as they
+The text frontend embeds a title's or caption's bytes, one frame a byte,
+off the audio grid. `embed="none"` leaves the raw frames for backbones that read them as they
 are: samples for SampleCNN, mel bands or pitches for the 2-D CNN.
 """
 
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxmusic.audio import augment
 from jaxmusic.audio import frontend as audio_frontend
+from jaxmusic.data.features import TEXT_VOCAB
 
 # HuBERT's extractor is 7 convs (kernels 10,3,3,3,3,2,2, strides
 # 5,2,2,2,2,2,2: 320 samples at 16 kHz). Ours reaches the 512-sample hop
@@ -77,7 +79,9 @@ class Mel(nn.Module):
   stores it), its frames `BxFxn_mels` scaled to about unit range;
   SpecAugment in training when `spec_augment` names its masks. `frame`
   embeds each frame linearly; `patch` embeds AST-style patches of
-  `patch_frames` x `patch_bands`, concatenated over the bands."""
+  `patch_frames` x `patch_bands`, concatenated over the bands. `n_mfcc`
+  > 0 turns the frames into MFCCs: the orthonormal DCT-II of the scaled
+  log-mel (librosa's MFCC of it), `BxFxn_mfcc`."""
   embed: str = "frame"
   dim: int = 512
   sample_rate: int = 22050
@@ -86,6 +90,7 @@ class Mel(nn.Module):
   n_mels: int = 128
   patch_frames: int = 1
   patch_bands: int = 16
+  n_mfcc: int = 0
   spec_augment: Any = None  # e.g. {"n_time_masks": 2, "max_time_width": 10}
   dtype: Any = jnp.float32
 
@@ -101,6 +106,9 @@ class Mel(nn.Module):
           self.make_rng("augment"), db_BxMxN)
     # dB to about unit range: power_to_db's floor is 80 dB below the peak.
     x = (jnp.swapaxes(db_BxMxN, 1, 2) + 40.0) / 20.0
+    if self.n_mfcc:
+      x = jnp.einsum("bfm,cm->bfc", x, audio_frontend.dct_matrix(
+          self.n_mels, self.n_mfcc), precision=jax.lax.Precision.HIGHEST)
     if self.embed == "none":
       return x
     if self.embed == "frame":
@@ -136,10 +144,30 @@ class PianoRoll(nn.Module):
     return nn.Dense(self.dim, dtype=self.dtype, name="embed")(x)
 
 
-FRONTENDS = {"waveform": Waveform, "mel": Mel, "pianoroll": PianoRoll}
+class Text(nn.Module):
+  """`BxL` byte ids (features.encode_text: UTF-8 byte + 1, 0 pads) ->
+  `BxLxdim` embeddings: a text tower with no tokenizer or weights to
+  download. `valid` marks the frames that are not padding; the encoder
+  masks attention and pooling with it."""
+  embed: str = "bytes"
+  dim: int = 256
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, ids_BxL, train: bool = False):
+    return nn.Embed(TEXT_VOCAB, self.dim, dtype=self.dtype, name="embed")(
+        ids_BxL.astype(jnp.int32))
+
+  @staticmethod
+  def valid(ids_BxL):
+    return ids_BxL > 0
+
+
+FRONTENDS = {"waveform": Waveform, "mel": Mel, "pianoroll": PianoRoll,
+             "text": Text}
 # The prepared feature each frontend reads.
 INPUT_FEATURE = {"waveform": "waveform", "mel": "waveform",
-                 "pianoroll": "pianoroll"}
+                 "pianoroll": "pianoroll", "text": "text"}
 
 
 def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
@@ -163,6 +191,8 @@ def validate(name: str, cfg, hop: int, fail):
     if math.prod(strides) != hop:
       fail("model.frontend.strides", f"multiply to {math.prod(strides)}, "
            f"not the frame hop {hop}")
+  if name == "mel" and cfg.get("n_mfcc", 0) > cfg.get("n_mels", 128):
+    fail("model.frontend.n_mfcc", "must not exceed n_mels")
   if name == "mel" and embed == "patch":
     if cfg.get("n_mels", 128) % cfg.get("patch_bands", 16):
       fail("model.frontend.patch_bands", "must divide n_mels")

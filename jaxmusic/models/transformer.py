@@ -94,7 +94,7 @@ class Attention(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxFxD, train: bool):
+  def __call__(self, x_BxFxD, train: bool, valid_BxF=None):
     d = x_BxFxD.shape[-1]
     dense = lambda name: nn.DenseGeneral((self.heads, d // self.heads),
                                          dtype=self.dtype, name=name)
@@ -107,6 +107,9 @@ class Attention(nn.Module):
     if self.relax:
       logits_BxHxFxF = (logits_BxHxFxF - jax.lax.stop_gradient(
           logits_BxHxFxF.max(-1, keepdims=True))) * self.relax
+    if valid_BxF is not None:  # padding keys get no weight
+      logits_BxHxFxF = jnp.where(valid_BxF[:, None, None, :], logits_BxHxFxF,
+                                 jnp.finfo(jnp.float32).min)
     weights = jax.nn.softmax(logits_BxHxFxF, axis=-1)
     weights = nn.Dropout(self.dropout, deterministic=not train)(weights)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(self.dtype), v)
@@ -125,7 +128,7 @@ class Layer(nn.Module):
   activation_dropout: float | None = None  # None: `dropout`
 
   @nn.compact
-  def __call__(self, x_BxFxD, train: bool):
+  def __call__(self, x_BxFxD, train: bool, valid_BxF=None):
     drop = nn.Dropout(self.dropout, deterministic=not train)
     # One module for both when they share a rate keeps the dropout masks
     # (and the pinned losses) the module drew before the option existed.
@@ -141,15 +144,17 @@ class Layer(nn.Module):
                                      h), approximate=False)))
     x = x_BxFxD
     if self.norm_first:
-      x = x + drop(attn(norm("attention_norm")(x).astype(self.dtype), train))
+      x = x + drop(attn(norm("attention_norm")(x).astype(self.dtype), train,
+                        valid_BxF))
       return x + drop(ffn(norm("ffn_norm")(x).astype(self.dtype)))
-    x = norm("attention_norm")(x + drop(attn(x, train)))
+    x = norm("attention_norm")(x + drop(attn(x, train, valid_BxF)))
     return norm("ffn_norm")(x + drop(ffn(x))).astype(self.dtype)
 
 
 class Transformer(nn.Module):
   """`BxFxC` frames -> `BxFxD`; with `cls`, a learned CLS token is
-  prepended and its output is returned beside the frames."""
+  prepended and its output is returned beside the frames. `valid_BxF`
+  (padded text) keeps attention off the padding frames."""
   size: str = "tiny"
   layers: int = 0  # 0: the size's own
   width: int = 0
@@ -174,7 +179,7 @@ class Transformer(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxFxC, train: bool = False):
+  def __call__(self, x_BxFxC, train: bool = False, valid_BxF=None):
     s = shape_of(self.size, layers=self.layers, width=self.width,
                  heads=self.heads, ffn=self.ffn)
     drop = nn.Dropout(self.dropout, deterministic=not train)
@@ -186,6 +191,8 @@ class Transformer(nn.Module):
       token = self.param("cls", nn.initializers.normal(0.02), (s.width,))
       x = jnp.concatenate([jnp.broadcast_to(token.astype(x.dtype),
                                             (x.shape[0], 1, s.width)), x], 1)
+      if valid_BxF is not None:
+        valid_BxF = jnp.pad(valid_BxF, ((0, 0), (1, 0)), constant_values=True)
     n = x.shape[1]
     if self.positions == "conv":
       x = x + ConvPositions(self.conv_pos_kernel, self.conv_pos_groups,
@@ -204,7 +211,8 @@ class Transformer(nn.Module):
     for i in range(s.layers):
       y = Layer(s.heads, s.ffn, self.norm_first, self.dropout,
                 self.attention_dropout, self.attention_relax, self.dtype,
-                self.activation_dropout, name=f"layer_{i}")(x, train)
+                self.activation_dropout, name=f"layer_{i}")(x, train,
+                                                            valid_BxF)
       if train and self.layerdrop:
         keep = jax.random.uniform(self.make_rng("dropout")) >= self.layerdrop
         y = jnp.where(keep, y, x)

@@ -14,19 +14,25 @@
 The train step calls these and knows no objective by name. The encoder's
 params and mutable state live under the "encoder" key of params and
 model state, rebuilt from `config.model` (see jaxmusic/models): export and
-the HEAR API load just that key from any objective's checkpoint. A new
+the HEAR API load just that key from any objective's checkpoint. A
+two-tower objective keeps its first tower there and the others under
+`models.params_key` ("encoder_<tower>"). An objective that needs a step
+count (the VAE's KL warm-up) keeps it in its own model state. A new
 objective is a new module plus one line in OBJECTIVES.
 """
 
+from jaxmusic.objectives import autoencoder
 from jaxmusic.objectives import masked
 from jaxmusic.objectives import ntxent
 from jaxmusic.objectives import supervised
 from jaxmusic.objectives import triplet
+from jaxmusic.objectives import two_tower
 
-OBJECTIVES = {"clmr": ntxent.CLMR, "hubert": masked.MaskedPrediction,
+OBJECTIVES = {"autoencoder": autoencoder.Autoencoder, "clmr": ntxent.CLMR, "hubert": masked.MaskedPrediction,
               "mert": masked.MaskedPrediction,
               "supervised": supervised.Supervised,
-              "triplet": triplet.Triplet}
+              "triplet": triplet.Triplet,
+              "two_tower": two_tower.TwoTower}
 
 
 def make_objective(config, manifest=None):

@@ -157,6 +157,11 @@ class MaskedPrediction:
            "set (python -m jaxmusic.targets)")
     if not 0 < obj.mask_prob <= 1:
       fail("objective.mask_prob", "must be in (0, 1]")
+    backbone = models.BACKBONES.get(config.model.name)
+    if backbone is not None and not backbone.on_grid:
+      fail("model.name", f"{config.model.name} pools over time; masked "
+           "prediction needs a backbone whose frames stay on the hop grid "
+           f"({sorted(k for k, v in models.BACKBONES.items() if v.on_grid)})")
     fcfg = models.frontend_config(config.model)
     frames = frontends.frames_per_crop(fcfg["name"], fcfg,
                                        config.data.crop_samples, 512)
