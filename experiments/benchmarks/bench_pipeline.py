@@ -3,7 +3,8 @@
   python experiments/benchmarks/bench_pipeline.py [--workers 2]
 
 1. prepare: hours of audio prepared per minute (waveform + log-mel) on a
-   generated collection.
+   generated collection, with the local runner and with Apache Beam's
+   DirectRunner (`--runner beam`), both with --workers processes.
 2. loader: `views` batches/s at batch 256 x 59,049 samples, from Grain
    (in-process, and with --workers processes).
 3. consumer: the SampleCNN CLMR step (with in-graph augmentation) on this
@@ -56,17 +57,19 @@ def main(argv):
                                   synthetic.SyntheticConfig(
                                       num_tracks=_TRACKS.value,
                                       seconds=_SECONDS.value))
-    t0 = time.perf_counter()
-    manifest = build.prepare("csv", csv_path, os.path.join(tmp, "prep"),
-                             features=("waveform", "logmel"),
-                             segment_seconds=10.0, workers=_WORKERS.value,
-                             progress=False)
-    minutes = (time.perf_counter() - t0) / 60
     hours = _TRACKS.value * _SECONDS.value / 3600
-    print(f"prepare: {hours:.2f} h of audio in {minutes * 60:.1f} s with "
-          f"{_WORKERS.value} workers = {hours / minutes:.2f} h of audio per "
-          f"minute ({manifest['splits']['train']['num_tracks']} train tracks)")
-    data_dir = os.path.join(tmp, "prep")
+    for runner in ("local", "beam"):
+      t0 = time.perf_counter()
+      manifest = build.prepare(
+          "csv", csv_path, os.path.join(tmp, f"prep_{runner}"),
+          features=("waveform", "logmel"), segment_seconds=10.0,
+          workers=_WORKERS.value, progress=False, runner=runner)
+      minutes = (time.perf_counter() - t0) / 60
+      print(f"prepare ({runner} runner): {hours:.2f} h of audio in "
+            f"{minutes * 60:.1f} s with {_WORKERS.value} workers = "
+            f"{hours / minutes:.2f} h of audio per minute "
+            f"({manifest['splits']['train']['num_tracks']} train tracks)")
+    data_dir = os.path.join(tmp, "prep_local")
     rates = {0: loader_rate(data_dir, 0)}
     if _WORKERS.value:
       rates[_WORKERS.value] = loader_rate(data_dir, _WORKERS.value)

@@ -185,9 +185,19 @@ def prepare(source: str, input_path: str, output: str,
             features=("waveform", "logmel"), segment_seconds: float = 10.0,
             workers: int = 1, cfg: feats.FeatureConfig | None = None,
             fractions=DEFAULT_FRACTIONS, shard_mb: int = 1024,
-            progress: bool = True) -> dict:
+            progress: bool = True, runner: str = "local",
+            beam_args=()) -> dict:
   """Prepares `input_path` (read as `source`) into `output`; returns the
-  manifest. Raises ValueError when no usable track remains."""
+  manifest. Raises ValueError when no usable track remains.
+
+  The per-track work (decoding, features, segmentation, rejection) runs in
+  `workers` local processes (`runner="local"`), or as an Apache Beam
+  pipeline (`runner="beam"`, with `beam_args` as Beam's pipeline options;
+  by default the DirectRunner with `workers` processes). Both write the
+  same per-track files under `output/.work`, which then become the splits,
+  shards and manifest in this process, so the two runners' outputs are
+  byte-identical. Distributed runners (Flink, Spark, Dataflow) need
+  `output` on a filesystem every worker mounts."""
   cfg = cfg or feats.FeatureConfig()
   features = tuple(dict.fromkeys(features))
   cfg.validate(features)
@@ -223,7 +233,12 @@ def prepare(source: str, input_path: str, output: str,
           for t, k in zip(tracks, keys) if not _done(os.path.join(work, k))]
   bar = tqdm(total=len(todo), desc="prepare", unit="track",
              disable=not progress)
-  if workers > 1 and len(todo) > 1:
+  if runner == "beam":
+    bar.close()
+    _run_beam(todo, workers, beam_args)
+  elif runner != "local":
+    raise ValueError(f"--runner={runner}: use local or beam")
+  elif workers > 1 and len(todo) > 1:
     # spawn, not fork: the caller may already hold JAX or grain threads.
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
@@ -236,6 +251,27 @@ def prepare(source: str, input_path: str, output: str,
   bar.close()
   return _finish(output, listing, keys, features, cfg, segment_samples,
                  fractions, fingerprint, source, input_path, shard_mb)
+
+
+def _run_beam(todo, workers: int, beam_args):
+  """The per-track work as a Beam pipeline: one element per track,
+  reshuffled so that runners spread them over workers."""
+  try:
+    # pylint: disable=g-import-not-at-top
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    # pylint: enable=g-import-not-at-top
+  except ImportError as e:
+    raise ValueError("--runner=beam needs apache-beam: pip install "
+                     "'jaxmusic[beam]'") from e
+  args = list(beam_args) or [
+      "--runner=DirectRunner", f"--direct_num_workers={max(workers, 1)}",
+      "--direct_running_mode=multi_processing"]
+  with beam.Pipeline(options=PipelineOptions(args)) as p:
+    counts = (p | "tracks" >> beam.Create(todo) | beam.Reshuffle()
+              | "decode" >> beam.Map(_work_item)
+              | beam.combiners.Count.PerElement())
+    del counts  # statuses are read back from the per-track files
 
 
 def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
