@@ -37,8 +37,6 @@ from absl import app
 from absl import flags
 from tqdm import tqdm
 
-from jaxmusic import config as config_lib
-from jaxmusic import models
 from jaxmusic.data import corpus
 from jaxmusic.data import decode
 from jaxmusic.data import features as feats
@@ -337,7 +335,7 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
         n, data.tracks(split), reps, manifest["vocab"].get("values", []),
         len(manifest["vocab"]["tags"]), progress)
   return _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
-                     widths, manifest["vocab"], 0, tower)
+                     widths, manifest["vocab"], 0)
 
 
 def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
@@ -382,10 +380,9 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
 
 
 def _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
-                widths, vocab, n_rejected, tower=None):
+                widths, vocab, n_rejected):
   info = {
-      "tower": tower or (models.tower_names(
-          config_lib.load_run_config(encoder.workdir).model) or [None])[0],
+      "tower": encoder.tower,
       "workdir": encoder.workdir, "step": encoder.step,
       "data": data_dir and os.path.abspath(data_dir), "splits": list(splits),
       "representations": list(reps), "pooling": pooling, "layers": layers,

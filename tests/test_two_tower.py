@@ -82,11 +82,6 @@ def test_loss_and_grads_on_8_devices_equal_1_device(tiny_corpus):
   batch = next(iter(pipeline.from_config(tiny_corpus, config.data, "train",
                                          "paired", batch_size=16)))
   variables = obj.init(jax.random.key(0), batch)
-
-  def loss(params):
-    return obj.loss_fn(params, variables["model_state"], batch,
-                       jax.random.key(1))[0]
-
   results = []
   for n in (1, 8):
     mesh = jax.make_mesh((n, 1), ("data", "fsdp"),
@@ -109,7 +104,6 @@ def test_loss_and_grads_on_8_devices_equal_1_device(tiny_corpus):
   half = {k: v[:8] for k, v in batch.items()}
   assert abs(float(obj.loss_fn(variables["params"], variables["model_state"],
                                half, jax.random.key(1))[0]) - float(l1)) > 1e-3
-  del loss
 
 
 def test_text_padding_changes_nothing():

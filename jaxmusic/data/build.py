@@ -267,11 +267,10 @@ def _run_beam(todo, workers: int, beam_args):
   args = list(beam_args) or [
       "--runner=DirectRunner", f"--direct_num_workers={max(workers, 1)}",
       "--direct_running_mode=multi_processing"]
+  # Each element's status is its per-track file, which _finish reads.
   with beam.Pipeline(options=PipelineOptions(args)) as p:
-    counts = (p | "tracks" >> beam.Create(todo) | beam.Reshuffle()
-              | "decode" >> beam.Map(_work_item)
-              | beam.combiners.Count.PerElement())
-    del counts  # statuses are read back from the per-track files
+    _ = (p | "tracks" >> beam.Create(todo) | beam.Reshuffle()
+         | "decode" >> beam.Map(_work_item))
 
 
 def _finish(output, listing, keys, features, cfg, segment_samples, fractions,

@@ -40,6 +40,7 @@ class FrozenEncoder:
   state: dict[str, Any]  # the encoder's mutable collections
   step: int  # -1: random init
   workdir: str | None = None
+  tower: str | None = None  # a two-tower run's tower; None for one encoder
 
   @property
   def feature(self) -> str:
@@ -138,7 +139,9 @@ def load(workdir: str, step: int | None = None,
       lambda s: _restore_encoder(os.path.join(directory, str(s), "state"),
                                  key))
   return FrozenEncoder(config, module, params, state, step,
-                       os.path.abspath(workdir))
+                       os.path.abspath(workdir),
+                       tower or (models.tower_names(run_config.model)
+                                 or (None,))[0])
 
 
 def load_spec(spec: str) -> FrozenEncoder:

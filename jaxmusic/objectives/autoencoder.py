@@ -119,9 +119,11 @@ class Autoencoder:
   def init(self, rng, batch):
     k_enc, k_dec, k_var = jax.random.split(rng, 3)
     x = batch["inputs"][:2]
-    params, state, (frames, z) = models.init(self.encoder, k_enc, x)
-    (_, _), _, feats = models.apply(self.encoder, params, state, x,
-                                    features=True)
+    # models.init's two steps, with the frontend's frames (which size the
+    # decoder) from the same pass.
+    params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
+    (frames, z), _, feats = models.apply(self.encoder, params, state, x,
+                                         features=True)
     dec = self._decoder(*feats.shape[1:]).init(k_dec, z)
     out = {"params": {"encoder": params, "decoder": dec["params"]},
            "model_state": {"encoder": state,
