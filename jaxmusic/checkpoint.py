@@ -9,13 +9,15 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 
+from jaxmusic import storage
+
 
 class Checkpointer:
   """Async saves every `every` steps (keep `keep`), restore with fallback."""
 
   def __init__(self, directory: str, every: int, keep: int):
     self.manager = ocp.CheckpointManager(
-        os.path.abspath(directory),
+        storage.path(directory),
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, save_interval_steps=every,
             enable_async_checkpointing=True))

@@ -11,6 +11,8 @@ import os
 
 import ml_collections
 
+from jaxmusic import storage
+
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..",
                           "ml_collections_configs")
 
@@ -136,8 +138,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     models.validate(view.model, view.data, tower_fail)
   objective_cls.validate(config, fail)
   optim.validate(config, fail)
-  if config.data.dir and not os.path.exists(
-      os.path.join(config.data.dir, "manifest.json")):
+  if config.data.dir and not (
+      storage.path(config.data.dir) / "manifest.json").exists():
     fail("data.dir", "has no manifest.json; run `python -m jaxmusic.prepare`")
 
 
@@ -172,22 +174,26 @@ RUN_CONFIG = "config.json"
 
 
 def save_run_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Writes the run's resolved config beside its checkpoints."""
-  tmp = os.path.join(workdir, RUN_CONFIG + ".tmp")
-  with open(tmp, "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  os.replace(tmp, os.path.join(workdir, RUN_CONFIG))
+  """Writes the run's resolved config beside its checkpoints (a bucket
+  object is written whole, a local file through an atomic rename)."""
+  path = storage.path(workdir) / RUN_CONFIG
+  text = config.to_json_best_effort(indent=2)
+  if storage.is_remote(workdir):
+    path.write_text(text)
+    return
+  tmp = path.parent / (RUN_CONFIG + ".tmp")
+  tmp.write_text(text)
+  tmp.replace(path)
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run in `workdir` was trained with (JSON lists become
   tuples, as the config files write them)."""
-  path = os.path.join(workdir, RUN_CONFIG)
-  if not os.path.exists(path):
+  path = storage.path(workdir) / RUN_CONFIG
+  if not path.exists():
     raise FileNotFoundError(f"{path}: missing; is {workdir} a jaxmusic run "
                             "directory (python -m jaxmusic.main --workdir)?")
-  with open(path) as f:
-    tree = json.load(f)
+  tree = json.loads(path.read_text())
   tuples = lambda x: (tuple(map(tuples, x)) if isinstance(x, list) else
                       {k: tuples(v) for k, v in x.items()}
                       if isinstance(x, dict) else x)

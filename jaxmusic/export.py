@@ -37,6 +37,7 @@ from absl import app
 from absl import flags
 from tqdm import tqdm
 
+from jaxmusic import storage
 from jaxmusic.data import corpus
 from jaxmusic.data import decode
 from jaxmusic.data import features as feats
@@ -292,8 +293,8 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
     return _run_files(out, encoder, "midi" if midi else "audio",
                       midi or audio, data_dir, pooling, layers,
                       baseline_names, batch_size, seed, progress)
-  if not data_dir:
-    data_dir = corpus.resolve_data_dir(config)
+  data_dir = (storage.stage(data_dir, corpus.default_cache_dir()) if data_dir
+              else corpus.resolve_data_dir(config))
   data = pipeline.PreparedData(data_dir)
   manifest = data.manifest
   if manifest["sample_rate"] != encoder.sample_rate:

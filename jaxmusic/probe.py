@@ -1,6 +1,7 @@
 r"""Probes exported embeddings and reports them beside the baselines.
 
   python -m jaxmusic.probe --embeddings EMB --task multiclass          # genre
+  python -m jaxmusic.probe --embeddings EMB --folds 10   # 10-fold, mean ± std
   python -m jaxmusic.probe --embeddings EMB --task multilabel          # tags
   python -m jaxmusic.probe --embeddings EMB --task regression --target tempo
   python -m jaxmusic.probe --embeddings EMB --task retrieval --target artist
@@ -15,9 +16,12 @@ export wrote per-layer arrays, each layer is probed too, and so is a
 learned weighted sum of layers. `crossmodal` takes the exports of a
 two-tower run's two towers (`export --tower`) and ranks each test track's
 embedding in one against every test track's in the other, both ways, for
-the trained towers and their random init. Writes `results.json` and
-`results.md`
-(to `--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
+the trained towers and their random init. `--folds K` replaces the
+splits with stratified group K-fold cross-validation over all tracks
+(tracks never straddle folds; each fold is test once, the next one valid)
+and reports mean ± std, for collections too small for one test split to
+tell representations apart. Writes `results.json` and `results.md` (to
+`--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
 """
 
 import json
@@ -135,18 +139,24 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
 
 def markdown(report) -> str:
   metric_names = list(dict.fromkeys(
-      m for r in report["rows"] for m in r["metrics"]))
+      m for r in report["rows"] for m in r["metrics"]
+      if not m.endswith("_std")))
   head = ["representation", "probe", "layer", *metric_names,
           "hyperparameters"]
+  folds = report.get("folds")
   lines = [f"# Probe: {report['task']} on {report['target']} "
-           f"({report['level']} level)", "",
+           f"({report['level']} level"
+           + (f", {folds}-fold cross-validation over tracks, mean ± std"
+              if folds else "") + ")", "",
            f"Encoder: step {report['step']} of `{report['workdir']}`; "
            f"embeddings `{report['embeddings']}`.", "",
            "| " + " | ".join(head) + " |",
            "|" + "---|" * len(head)]
   for r in report["rows"]:
     cells = [r["representation"], r["probe"], r["layer"]]
-    cells += [f"{r['metrics'][m]:.4f}" if m in r["metrics"] else ""
+    cells += [(f"{r['metrics'][m]:.4f}" + (
+        f" ± {r['metrics'][m + '_std']:.4f}"
+        if m + "_std" in r["metrics"] else "")) if m in r["metrics"] else ""
               for m in metric_names]
     cells.append(", ".join(f"{k}={v}" for k, v in
                            r.get("hyperparameters", {}).items()))
@@ -241,9 +251,25 @@ def run_crossmodal(dir_a, dir_b, split="test", k=10, out=""):
   return report
 
 
+def _kfold_rows(directory, rep, info, task, target, level, kinds, folds,
+                seed):
+  """`folds`-fold cross-validation over the tracks of all three splits
+  pooled (tracks never straddle folds), the last layer only."""
+  value_names = info["vocab"].get("values", [])
+  data = probes.pool(load_splits(directory, rep, task, target, level,
+                                 value_names).values())
+  test_folds = probes.track_folds(data, folds, task == "multiclass", seed)
+  return [{"probe": kind, "layer": "last",
+           **probes.fit_kfold(task, kind, data, test_folds, seed)}
+          for kind in kinds]
+
+
 def run(directory, task="multiclass", target=None, level="chunk",
-        kinds=("linear", "mlp"), k=10, out="", make_plots=False, seed=0):
-  """Probes every representation in `directory`; returns the report."""
+        kinds=("linear", "mlp"), k=10, out="", make_plots=False, seed=0,
+        folds=0):
+  """Probes every representation in `directory`; returns the report.
+  `folds` > 1: stratified group k-fold over the pooled tracks instead of
+  the train/valid/test splits, reported as mean ± std."""
   info = _info(directory)
   missing = set(SPLITS) - set(info["splits"])
   if missing:
@@ -257,17 +283,23 @@ def run(directory, task="multiclass", target=None, level="chunk",
       info["vocab"].get("values") or [None])[0]}.get(task, "label")
   reps = [r for r in ORDER if r in info["representations"]]
   _check_disjoint(directory, reps[0])
+  if folds and task not in ("multiclass", "multilabel", "regression"):
+    raise ValueError(f"--folds: for multiclass, multilabel or regression "
+                     f"probes, not {task}")
   rows = []
   with warnings.catch_warnings():
     # Convergence chatter from the grid's weakest settings.
     warnings.simplefilter("ignore")
     for rep in reps:
       logging.info("probing %s", rep)
-      for row in _rows_for(directory, rep, info, task, target, level, kinds,
-                           k, seed):
+      found = (_kfold_rows(directory, rep, info, task, target, level, kinds,
+                           folds, seed) if folds else
+               _rows_for(directory, rep, info, task, target, level, kinds, k,
+                         seed))
+      for row in found:
         rows.append({"representation": rep, **row})
   report = {"task": task, "target": target, "level": level,
-            "embeddings": os.path.abspath(directory),
+            "folds": folds, "embeddings": os.path.abspath(directory),
             "workdir": info["workdir"], "step": info["step"], "rows": rows}
   out = out or directory
   os.makedirs(out, exist_ok=True)
@@ -298,6 +330,10 @@ def _define_flags():
   flags.DEFINE_string("out", "", "Report directory (default: EMB).")
   flags.DEFINE_bool("plot", False, "Write PCA and t-SNE PNGs.")
   flags.DEFINE_integer("seed", 0, "Probe seed.")
+  flags.DEFINE_integer(
+      "folds", 0, "K > 1: stratified group K-fold over all tracks (10 is "
+      "how GTZAN results are usually reported), mean ± std, instead of the "
+      "train/valid/test splits.")
   flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "
                       "directory.")
 
@@ -315,7 +351,7 @@ def main(argv):
     else:
       report = run(FLAGS.embeddings, FLAGS.task, FLAGS.target, FLAGS.level,
                    tuple(FLAGS.probes), FLAGS.k, FLAGS.out, FLAGS.plot,
-                   FLAGS.seed)
+                   FLAGS.seed, FLAGS.folds)
   except (ValueError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}") from None
   print(markdown(report))

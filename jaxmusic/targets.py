@@ -11,6 +11,11 @@ prepared collection and named in its manifest.
   # Codes made elsewhere (e.g. EnCodec, 8 x 1024 at 75 Hz): TRACK_ID.npy.
   python -m jaxmusic.targets --data ~/prepared/gtzan --import-npy codes/ \
       --k 1024 --rate 75 --name encodec
+  # Iteration 1's assignment pass on Apache Beam (`jaxmusic[beam]`): the
+  # DirectRunner with 2 processes, or any runner's options after `--`
+  # (workers must mount the prepared directory).
+  python -m jaxmusic.targets --data ~/prepared/gtzan --runner beam -- \
+      --runner=FlinkRunner --flink_master=HOST:8081
 
 Train on them with `--config.data.targets=NAME` (the configs `hubert.py`
 and `mert.py`). Re-running resumes; the last line reports cluster usage.
@@ -43,12 +48,23 @@ _LAYER = flags.DEFINE_integer("layer", 6, "With --from-run: 1-based layer.")
 _STEP = flags.DEFINE_integer("step", None, "With --from-run: checkpoint.")
 _IMPORT = flags.DEFINE_string(
     "import_npy", None, "Directory of TRACK_ID.npy codes (C x M) to import.")
+_RUNNER = flags.DEFINE_enum(
+    "runner", "local", ["local", "beam"],
+    "Where iteration 1's assignment pass runs (the fit stays here).")
+_WORKERS = flags.DEFINE_integer(
+    "workers", 2, "--runner=beam without options: DirectRunner processes.")
 _RATE = flags.DEFINE_float("rate", None, "With --import-npy: code rate (Hz); "
                            "default the data's frame rate.")
 
 
 def main(argv):
-  del argv
+  beam_args = argv[1:]
+  if beam_args and _RUNNER.value != "beam":
+    sys.exit(f"error: unexpected arguments {beam_args} (Beam options after "
+             "-- need --runner=beam)")
+  if _RUNNER.value == "beam" and (_IMPORT.value or _FROM_RUN.value):
+    sys.exit("error: --runner=beam runs iteration 1 (k-means on a feature); "
+             "--from-run and --import-npy run here")
   from jaxmusic.data import pipeline  # pylint: disable=g-import-not-at-top
   data = pipeline.PreparedData(_DATA.value)
   spec = targets.KMeansSpec(k=_K.value, fit_fraction=_FRACTION.value,
@@ -65,7 +81,9 @@ def main(argv):
                                 _LAYER.value, spec)
   else:
     name = _NAME.value or targets.default_name(_FEATURE.value, _K.value)
-    entry = targets.acoustic_targets(data, name, _FEATURE.value, spec)
+    entry = targets.acoustic_targets(
+        data, name, _FEATURE.value, spec, runner=_RUNNER.value,
+        workers=_WORKERS.value, beam_args=tuple(beam_args))
   print(targets.usage_line(name, entry))
 
 

@@ -6,7 +6,6 @@ the registry by name; this file knows none of them.
 
 import logging
 import math
-import os
 import signal
 import time
 
@@ -25,6 +24,7 @@ from jaxmusic import metrics_writer
 from jaxmusic import objectives
 from jaxmusic import optim
 from jaxmusic import parallel
+from jaxmusic import storage
 from jaxmusic.data import corpus
 from jaxmusic.data import pipeline
 from jaxmusic.data import records
@@ -128,7 +128,7 @@ def _preemption_check():
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   config_lib.validate(config)
-  os.makedirs(workdir, exist_ok=True)
+  storage.path(workdir).mkdir(parents=True, exist_ok=True)
   if jax.process_index() == 0:
     # Export and the HEAR API rebuild the encoder from this.
     config_lib.save_run_config(config, workdir)
@@ -160,7 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   abstract = jax.eval_shape(init_state, init_rng)
   shardings = parallel.tree_shardings(mesh, abstract,
                                       tuple(map(tuple, config.sharding_rules)))
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+  ckpt = checkpoint.Checkpointer(storage.path(workdir) / "checkpoints",
                                  config.checkpoint.every,
                                  config.checkpoint.keep)
   state, start = ckpt.restore_latest(

@@ -6,7 +6,10 @@ Args (comma-separated after the colon):
   input=mel|mfcc|pianoroll    what is encoded and reconstructed: the
                               in-graph log-mel (128 bands), its 20 MFCCs,
                               or the piano roll (default mel)
-  model=cnn|shortchunk|crnn   the encoder's backbone (default cnn)
+  model=cnn|shortchunk|crnn|transformer   the encoder's backbone (default
+                              cnn); the transformer embeds the frames it
+                              reconstructs
+  size=tiny|base|95m|330m     the transformer's size (tiny with runlocal)
   latent=128                  the code width (model.bottleneck)
   beta=1.0                    the VAE's KL weight (beta-VAE)
   runlocal                    small enough to train on the embedded
@@ -30,7 +33,7 @@ from jaxmusic.config import parse_arg
 
 def get_config(arg=None):
   arg = parse_arg(arg, runlocal=False, variant="vae", input="mel",
-                  model="cnn", latent=128, beta=1.0)
+                  model="cnn", latent=128, beta=1.0, size="")
   if arg.input not in ("mel", "mfcc", "pianoroll"):
     raise ValueError(f"config arg input={arg.input!r}: use mel, mfcc or "
                      "pianoroll")
@@ -38,9 +41,9 @@ def get_config(arg=None):
   c = load_config("clmr", f"model=cnn,input={frontend}" +
                   (",runlocal" if arg.runlocal else ""))
   del c.augment
-  c.model = model_config(arg.model, frontend, "", arg.runlocal,
-                         spec_augment=False)
-  c.model.frontend.embed = "none"
+  c.model = model_config(arg.model, frontend,
+                         arg.size or ("tiny" if arg.runlocal else "base"),
+                         arg.runlocal, spec_augment=False)
   if arg.input == "mfcc":
     c.model.frontend.n_mfcc = 20
   c.model.bottleneck = arg.latent

@@ -98,10 +98,33 @@ def test_the_embedding_is_the_bottleneck(tiny_corpus):
   assert v["params"]["encoder"]["bottleneck_proj"]["kernel"].shape[-1] == 16
 
 
+def test_the_transformer_reconstructs_the_frames_it_embeds(tiny_corpus):
+  """With an embedding frontend the decoder targets the log-mel frames
+  before the embedding (128 bands), not the transformer's width."""
+  config = _tiny("variant=ae,input=mel,model=transformer")
+  config.model.update(width=32, heads=2, ffn=64, layers=2, conv_pos_kernel=8,
+                      conv_pos_groups=4)
+  config.model.frontend.dim = 32
+  config.data.dir = tiny_corpus
+  config_lib.validate(config)
+  obj = objectives.make_objective(config, records.load_manifest(tiny_corpus))
+  batch = next(iter(pipeline.from_config(tiny_corpus, config.data, "train",
+                                         obj.data_mode, batch_size=4)))
+  v = obj.init(jax.random.key(0), batch)
+  _, _, raw = models.apply(obj.encoder, v["params"]["encoder"],
+                           v["model_state"]["encoder"], batch["inputs"],
+                           raw=True)
+  assert raw.shape == (4, 32, 128)
+  loss, (metrics, _) = jax.jit(obj.loss_fn)(
+      v["params"], v["model_state"], batch, jax.random.key(1))
+  assert np.isfinite(float(loss)) and float(loss) == pytest.approx(
+      float(metrics["reconstruction"]))
+
+
 def test_bad_autoencoder_configs_name_the_key(tiny_corpus):
   config = _tiny("variant=ae,input=mel")
   config.data.dir = tiny_corpus
-  config.model.frontend.embed = "frame"
+  config.model.frontend.embed = "patch"
   with pytest.raises(ValueError, match="model.frontend"):
     config_lib.validate(config)
   config = _tiny("variant=ae,input=mel")

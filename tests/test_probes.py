@@ -123,6 +123,50 @@ def test_probe_reports_every_representation(exported, tmp_path, task, target,
         for m in ("pca", "tsne"))
 
 
+def test_folds_are_sklearns_stratified_group_kfold():
+  """Rows of 30 tracks (2..4 chunks each, 3 classes): the folds are
+  StratifiedGroupKFold's, each track's rows in one fold, every row tested
+  once; k-fold probes report mean ± std over them."""
+  from sklearn.model_selection import StratifiedGroupKFold  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  counts = rng.integers(2, 5, size=30)
+  track = np.repeat(np.arange(30), counts)
+  label = np.repeat(np.arange(30) % 3, counts)
+  x = rng.standard_normal((len(track), 4)) + label[:, None]
+  data = probes.Split(x, label, track)
+  folds = probes.track_folds(data, 5, stratify=True, seed=3)
+  want = [t for _, t in StratifiedGroupKFold(5, shuffle=True, random_state=3)
+          .split(x, label, groups=track)]
+  assert [f.tolist() for f in folds] == [w.tolist() for w in want]
+  assert sorted(np.concatenate(folds).tolist()) == list(range(len(track)))
+  for f in folds:
+    rest = np.setdiff1d(np.arange(len(track)), f)
+    assert not set(track[f]) & set(track[rest])
+    assert len(set(label[f])) == 3  # stratified: every class in every fold
+  result = probes.fit_kfold("multiclass", "linear", data, folds)
+  accs = [m["accuracy"] for m in result["folds"]]
+  assert result["metrics"]["accuracy"] == pytest.approx(np.mean(accs))
+  assert result["metrics"]["accuracy_std"] == pytest.approx(np.std(accs))
+  assert result["metrics"]["accuracy"] > 0.8
+  with pytest.raises(ValueError, match="--folds=31"):
+    probes.track_folds(data, 31, stratify=True)
+
+
+def test_probe_cli_folds_pool_the_splits(exported, tmp_path):
+  report = probe.run(exported, "multiclass", kinds=("linear",), folds=3,
+                     out=str(tmp_path))
+  assert report["folds"] == 3
+  assert [r["representation"] for r in report["rows"]] == [
+      "encoder", "random_init", "mfcc"]
+  for r in report["rows"]:
+    assert {"accuracy", "accuracy_std", "knn_accuracy_std"} <= set(
+        r["metrics"]) and len(r["folds"]) == 3
+  md = (tmp_path / "results.md").read_text()
+  assert "3-fold cross-validation over tracks" in md and " ± " in md
+  with pytest.raises(ValueError, match="--folds"):
+    probe.run(exported, "retrieval", kinds=("linear",), folds=3)
+
+
 def test_probe_refuses_a_track_in_two_splits(exported, tmp_path):
   import shutil  # pylint: disable=g-import-not-at-top
   bad = tmp_path / "emb"

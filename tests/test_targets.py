@@ -165,6 +165,33 @@ def test_cli_hyphenated_flags_and_usage_line(tiny_corpus):
     assert "roll_chroma_k8" in json.load(f)["targets"]
 
 
+def test_beam_assignment_is_byte_identical_to_local(tiny_corpus):
+  """`--runner beam` (the DirectRunner, 2 worker processes) stores the same
+  codes as the local pass, and leaves no work files."""
+  data = pipeline.PreparedData(tiny_corpus)
+  spec = targets.KMeansSpec(k=8, fit_fraction=0.5)
+  targets.acoustic_targets(data, "chroma_local", "roll_chroma", spec,
+                           progress=False)
+  out = subprocess.run(
+      [sys.executable, "-m", "jaxmusic.targets", "--data", tiny_corpus,
+       "--feature", "roll_chroma", "--k", "8", "--fit-fraction", "0.5",
+       "--name", "chroma_beam", "--runner", "beam", "--workers", "2"],
+      capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  local = targets.store_dir(tiny_corpus, "chroma_local")
+  beam = targets.store_dir(tiny_corpus, "chroma_beam")
+  assert sorted(os.listdir(beam)) == sorted(os.listdir(local))
+  for split in records.SPLITS:
+    with open(os.path.join(local, f"{split}.npy"), "rb") as a, \
+        open(os.path.join(beam, f"{split}.npy"), "rb") as b:
+      assert a.read() == b.read(), split
+  bad = subprocess.run(
+      [sys.executable, "-m", "jaxmusic.targets", "--data", tiny_corpus,
+       "--feature", "roll_chroma", "--", "--runner=DirectRunner"],
+      capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert bad.returncode == 1 and "need --runner=beam" in bad.stderr
+
+
 def test_missing_target_set_says_how_to_make_it(tiny_corpus):
   with pytest.raises(ValueError, match="python -m jaxmusic.targets"):
     pipeline.make_dataset(tiny_corpus, "train", "frames", batch_size=2,

@@ -9,6 +9,7 @@
 # Commands:
 #   create    the TPU VM (--queued: a queued resource, waited on until ACTIVE)
 #   install   copy this checkout to every worker, pip install it with jax[tpu]
+#             and its cloud extra (gs:// workdirs)
 #   mount     gcsfuse --bucket at --mount on every worker
 #   launch    python -m jaxmusic.main --distributed MAIN_ARGS on all workers;
 #             the workers' output is tee'd to LOG_DIR/NAME.log
@@ -130,7 +131,7 @@ install() {
     "${COMMON[@]}" --worker=all
   on_all_workers "rm -rf ~/jaxmusic && mkdir -p ~/jaxmusic && \
 tar -xzf ~/jaxmusic.tar.gz -C ~/jaxmusic && python3 -m venv ~/jaxmusic_venv \
-&& ~/jaxmusic_venv/bin/pip install --quiet -e ~/jaxmusic \
+&& ~/jaxmusic_venv/bin/pip install --quiet -e ~/jaxmusic'[cloud]' \
 'jax[tpu]==$JAX_VERSION' -f $LIBTPU_INDEX"
 }
 

@@ -21,6 +21,7 @@ import struct
 import numpy as np
 from tqdm import tqdm
 
+from jaxmusic.data import beam_map
 from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
@@ -235,7 +236,7 @@ def prepare(source: str, input_path: str, output: str,
              disable=not progress)
   if runner == "beam":
     bar.close()
-    _run_beam(todo, workers, beam_args)
+    beam_map.beam_map(todo, _work_item, workers, beam_args)
   elif runner != "local":
     raise ValueError(f"--runner={runner}: use local or beam")
   elif workers > 1 and len(todo) > 1:
@@ -251,26 +252,6 @@ def prepare(source: str, input_path: str, output: str,
   bar.close()
   return _finish(output, listing, keys, features, cfg, segment_samples,
                  fractions, fingerprint, source, input_path, shard_mb)
-
-
-def _run_beam(todo, workers: int, beam_args):
-  """The per-track work as a Beam pipeline: one element per track,
-  reshuffled so that runners spread them over workers."""
-  try:
-    # pylint: disable=g-import-not-at-top
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-    # pylint: enable=g-import-not-at-top
-  except ImportError as e:
-    raise ValueError("--runner=beam needs apache-beam: pip install "
-                     "'jaxmusic[beam]'") from e
-  args = list(beam_args) or [
-      "--runner=DirectRunner", f"--direct_num_workers={max(workers, 1)}",
-      "--direct_running_mode=multi_processing"]
-  # Each element's status is its per-track file, which _finish reads.
-  with beam.Pipeline(options=PipelineOptions(args)) as p:
-    _ = (p | "tracks" >> beam.Create(todo) | beam.Reshuffle()
-         | "decode" >> beam.Map(_work_item))
 
 
 def _finish(output, listing, keys, features, cfg, segment_samples, fractions,

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 
+from jaxmusic import storage
 from jaxmusic.data import build
 from jaxmusic.data import pipeline
 from jaxmusic.data import synthetic
@@ -40,23 +41,38 @@ def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
   tag = hashlib.sha1(json.dumps([sorted(features), segment_seconds])
                      .encode()).hexdigest()[:8]
   out = os.path.join(raw, f"prepared-{tag}")
-  manifest = build.prepare("csv", csv_path, out, features=tuple(features),
-                           segment_seconds=segment_seconds, workers=workers,
-                           progress=False)
-  for name, (feature, k) in recipes:
-    if name not in manifest.get("targets", {}):
-      entry = targets.acoustic_targets(pipeline.PreparedData(out), name,
-                                       feature, targets.KMeansSpec(k=k),
-                                       progress=False)
-      logging.info("%s", targets.usage_line(name, entry))
+  build.prepare("csv", csv_path, out, features=tuple(features),
+                segment_seconds=segment_seconds, workers=workers,
+                progress=False)
+  ensure_targets(out, target_sets)
   return out
 
 
+def ensure_targets(directory: str, target_sets) -> None:
+  """Computes each default-named k-means target set (`mfcc_k100`, ...)
+  that the prepared `directory` lacks."""
+  data = pipeline.PreparedData(directory)
+  for name in target_sets:
+    if data.is_target(name):
+      continue
+    recipe = targets.parse_default_name(name)
+    if recipe is None:
+      raise ValueError(f"{directory}: no target set {name!r}, and it is not "
+                       "a default k-means name (FEATURE_kK) to make")
+    entry = targets.acoustic_targets(data, name, recipe[0],
+                                     targets.KMeansSpec(k=recipe[1]),
+                                     progress=False)
+    logging.info("%s", targets.usage_line(name, entry))
+    data = pipeline.PreparedData(directory)
+
+
 def resolve_data_dir(config) -> str:
-  """The prepared directory: config.data.dir, or the embedded synthetic
+  """The local prepared directory: config.data.dir (a bucket URI is staged
+  to the cache directory first, storage.stage), or the embedded synthetic
   corpus prepared on first use (process 0 builds it, the others wait)."""
   if config.data.dir:
-    return config.data.dir
+    return storage.stage(config.data.dir,
+                         config.data.get("cache_dir") or default_cache_dir())
   import jax  # pylint: disable=g-import-not-at-top
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   syn = config.data.synthetic

@@ -28,15 +28,18 @@ finished fit (`centroids.npy`) is reused.
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import math
 import os
+import shutil
 from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
 
+from jaxmusic.data import beam_map
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
 
@@ -198,13 +201,34 @@ def _write_manifest_entry(directory: str, name: str, info: dict):
   os.replace(tmp, os.path.join(directory, records.MANIFEST))
 
 
+def _work_path(work: str, split: str, track: dict) -> str:
+  return os.path.join(work, f"{split}-{track['first_record']:010d}.npy")
+
+
+def _work_codes(codes_fn, work, item):
+  """Beam worker: one track's codes to its work file (atomic)."""
+  split, track = item
+  path = _work_path(work, split, track)
+  if not os.path.exists(path):
+    np.save(path + ".tmp.npy", np.asarray(codes_fn(split, track)))
+    os.replace(path + ".tmp.npy", path)
+
+
 def write_codes(data, name: str, codes_fn: Callable, codebooks: int,
                 k: int, info: dict, progress: bool = True,
-                flush_every: int = 64) -> dict:
+                flush_every: int = 64, runner: str = "local",
+                workers: int = 2, beam_args=()) -> dict:
   """Fills `targets/NAME/SPLIT.npy` with `codes_fn(split, track) -> C x N`
   per track (N = the track's frames), resuming where a previous call
   stopped (progress is saved every `flush_every` tracks), then names the
-  set in the manifest. Returns its entry."""
+  set in the manifest. Returns its entry.
+
+  `runner="beam"` computes the codes as a Beam pipeline first
+  (`beam_map`; by default the DirectRunner with `workers` processes), one
+  work file per track, which this process then writes in order: the same
+  bytes as the local runner."""
+  if runner not in ("local", "beam"):
+    raise ValueError(f"--runner={runner}: use local or beam")
   out = store_dir(data.directory, name)
   os.makedirs(out, exist_ok=True)
   progress_path = os.path.join(out, "progress.json")
@@ -217,6 +241,20 @@ def write_codes(data, name: str, codes_fn: Callable, codebooks: int,
         saved.get("info") == info:
       done = saved["done"]
   dtype = np.int16 if k <= np.iinfo(np.int16).max else np.int32
+  if runner == "beam":
+    work = os.path.join(out, "work")
+    os.makedirs(work, exist_ok=True)
+    # The tracks the loop below will write (a split whose store is gone
+    # restarts from its first track).
+    start = {split: done.get(split, 0) if os.path.exists(
+        os.path.join(out, f"{split}.npy")) else 0 for split in records.SPLITS}
+    todo = [(split, t) for split in records.SPLITS
+            for t in data.manifest["splits"][split]["tracks"][start[split]:]]
+    # Elements are plain data; the closure travels with the function,
+    # which Beam pickles with its own (closure-aware) pickler.
+    beam_map.beam_map(todo, functools.partial(_work_codes, codes_fn, work),
+                      workers, beam_args)
+    codes_fn = lambda split, t: np.load(_work_path(work, split, t))
   counts = np.zeros(k, np.int64)
   for split in records.SPLITS:
     info_s = data.manifest["splits"][split]
@@ -253,6 +291,8 @@ def write_codes(data, name: str, codes_fn: Callable, codebooks: int,
         counts += np.bincount(store[lo:lo + 4096].reshape(-1).astype(
             np.int64), minlength=k)
     del store
+  if runner == "beam":
+    shutil.rmtree(os.path.join(out, "work"), ignore_errors=True)
   entry = {**info, "k": int(k), "codebooks": int(codebooks),
            "dtype": np.dtype(dtype).name,
            "fingerprint": data.manifest["fingerprint"],
@@ -283,25 +323,27 @@ def _centroids(data, name, info, frames_fn, spec, progress):
 
 
 def kmeans_targets(data, name: str, frames_fn: Callable, spec: KMeansSpec,
-                   info: dict, progress: bool = True) -> dict:
+                   info: dict, progress: bool = True, **runner) -> dict:
   """k-means over `frames_fn(split, track) -> N x D`, then every frame of
-  every split assigned; returns the manifest entry."""
+  every split assigned (`runner`: write_codes's runner, workers and
+  beam_args); returns the manifest entry."""
   info = {**info, "method": "kmeans", **dataclasses.asdict(spec)}
   centroids = _centroids(data, name, info, frames_fn, spec, progress)
   return write_codes(
       data, name, lambda split, t: assign(frames_fn(split, t), centroids)[None],
-      1, spec.k, info, progress)
+      1, spec.k, info, progress, **runner)
 
 
 def acoustic_targets(data, name: str, feature: str, spec: KMeansSpec,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, **runner) -> dict:
   """Iteration 1: k-means on an acoustic or piano-roll feature."""
   if feature not in SOURCES:
     raise ValueError(f"--feature={feature}: use one of {', '.join(SOURCES)}")
   data.has("pianoroll" if feature in SYMBOLIC else "waveform")
   return kmeans_targets(
       data, name, lambda split, t: acoustic_frames(feature, data, split, t),
-      spec, {"source": feature, "run": None, "layer": None}, progress)
+      spec, {"source": feature, "run": None, "layer": None}, progress,
+      **runner)
 
 
 def run_layer_frames(encoder, data, layer: int, batch: int = 8):

@@ -19,6 +19,7 @@ import orbax.checkpoint as ocp
 from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
 from jaxmusic import models
+from jaxmusic import storage
 
 # Pooling over the frames of one layer's `BxFxC` output.
 # "encoder" is the encoder's own pooled output (its `model.pooling`, over
@@ -76,11 +77,11 @@ class FrozenEncoder:
 
 
 def latest_steps(workdir: str) -> list[int]:
-  directory = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(directory):
+  directory = storage.path(workdir) / "checkpoints"
+  if not directory.is_dir():
     return []
-  return sorted((int(d) for d in os.listdir(directory) if d.isdigit() and
-                 os.path.exists(os.path.join(directory, d, "state"))),
+  return sorted((int(d.name) for d in directory.iterdir()
+                 if d.name.isdigit() and (d / "state").exists()),
                 reverse=True)
 
 
@@ -133,13 +134,12 @@ def load(workdir: str, step: int | None = None,
   if not steps:
     raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
                             "checkpoint to load")
-  directory = os.path.join(workdir, "checkpoints")
+  directory = storage.path(workdir) / "checkpoints"
   (params, state), step = checkpoint.newest_readable(
-      directory, steps,
-      lambda s: _restore_encoder(os.path.join(directory, str(s), "state"),
-                                 key))
+      os.fspath(directory), steps,
+      lambda s: _restore_encoder(directory / str(s) / "state", key))
   return FrozenEncoder(config, module, params, state, step,
-                       os.path.abspath(workdir),
+                       os.fspath(storage.path(workdir)),
                        tower or (models.tower_names(run_config.model)
                                  or (None,))[0])
 

@@ -172,6 +172,63 @@ def fit_sklearn(task, kind, train: Split, valid: Split, test: Split,
           "valid": val, "hyperparameters": hp}
 
 
+# ----- k-fold cross-validation over tracks ---------------------------------
+
+def pool(splits) -> Split:
+  """The rows of several splits as one, with track indices made unique
+  across them."""
+  offset, xs, ys, ts = 0, [], [], []
+  for s in splits:
+    xs.append(s.x)
+    ys.append(s.y)
+    ts.append(s.track + offset)
+    offset += int(s.track.max()) + 1 if len(s.track) else 0
+  return Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(ts))
+
+
+def track_folds(data: Split, k: int, stratify: bool, seed: int = 0):
+  """`k` folds of `data`'s rows, each track's rows in one fold: scikit-
+  learn's StratifiedGroupKFold on the rows' classes (GroupKFold when not
+  `stratify`); returns the test row indices of each fold."""
+  from sklearn.model_selection import GroupKFold, StratifiedGroupKFold  # pylint: disable=g-import-not-at-top
+  n_tracks = len(np.unique(data.track))
+  if not 2 <= k <= n_tracks:
+    raise ValueError(f"--folds={k}: use 2..{n_tracks} (the tracks)")
+  if stratify:
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True,
+                                    random_state=seed)
+    folds = splitter.split(data.x, data.y, groups=data.track)
+  else:
+    folds = GroupKFold(n_splits=k).split(data.x, groups=data.track)
+  return [test for _, test in folds]
+
+
+def fit_kfold(task, kind, data: Split, folds, seed: int = 0,
+              knn_k: int = 5) -> dict[str, Any]:
+  """Each fold in turn is test, the next fold valid (the hyperparameters
+  are chosen on it) and the rest train; returns each metric's mean and
+  standard deviation over the folds (`NAME`, `NAME_std`), with the kNN
+  accuracy (multiclass) and the per-fold values."""
+  take = lambda idx: Split(data.x[idx], data.y[idx], data.track[idx])
+  per_fold = []
+  for i, test_idx in enumerate(folds):
+    valid_idx = folds[(i + 1) % len(folds)]
+    train_idx = np.concatenate([f for j, f in enumerate(folds)
+                                if j not in (i, (i + 1) % len(folds))])
+    train, valid, test = take(train_idx), take(valid_idx), take(test_idx)
+    m = dict(fit_sklearn(task, kind, train, valid, test, seed)["metrics"])
+    if task == "multiclass":
+      m["knn_accuracy"] = knn_accuracy(
+          take(np.concatenate([train_idx, valid_idx])), test, knn_k)
+    per_fold.append(m)
+  out = {}
+  for name in per_fold[0]:
+    values = np.array([m[name] for m in per_fold], np.float64)
+    out[name] = float(values.mean())
+    out[name + "_std"] = float(values.std())
+  return {"metrics": out, "folds": per_fold}
+
+
 def _evaluate(task, split: Split, pred, classes=None):
   _, pred_t = per_track.average_by_track(np.asarray(pred, np.float64),
                                          split.track)

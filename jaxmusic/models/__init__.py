@@ -347,14 +347,17 @@ def split(variables) -> tuple[Any, dict]:
 
 def apply(encoder: Encoder, params, state, x, *, train: bool = False,
           mask_BxF=None, rngs=None, method: str = "embed",
-          intermediates: bool = False, features: bool = False):
+          intermediates: bool = False, features: bool = False,
+          raw: bool = False):
   """Runs `encoder.<method>`; returns `(output, new_state)`, the state
   updated in training (BatchNorm's running statistics) and as given
   otherwise; with `intermediates`, `(output, new_state, layers)`; with
   `features`, `(output, new_state, frontend_BxFxC)`: the frontend's
-  output before masking (HuBERT's feature penalty reads it)."""
+  output before masking (HuBERT's feature penalty reads it); with `raw`,
+  `(output, new_state, raw_BxFxK)`: the mel or piano-roll frontend's frames
+  before its embedding (what an autoencoder reconstructs)."""
   mutable = list(state) if train else []
-  if intermediates or features:
+  if intermediates or features or raw:
     mutable.append("intermediates")
   out, updates = encoder.apply(
       {"params": params, **state}, x, mask_BxF=mask_BxF, train=train,
@@ -364,6 +367,8 @@ def apply(encoder: Encoder, params, state, x, *, train: bool = False,
   new_state = {**state, **updates}
   if features:
     return out, new_state, sown["features"][0]
+  if raw:
+    return out, new_state, sown["frontend"]["raw"][0]
   if intermediates:
     return out, new_state, list(sown.get("layers", ()))
   return out, new_state

@@ -109,6 +109,8 @@ class Mel(nn.Module):
     if self.n_mfcc:
       x = jnp.einsum("bfm,cm->bfc", x, audio_frontend.dct_matrix(
           self.n_mels, self.n_mfcc), precision=jax.lax.Precision.HIGHEST)
+    # What an autoencoder reconstructs, whatever the embedding.
+    self.sow("intermediates", "raw", x)
     if self.embed == "none":
       return x
     if self.embed == "frame":
@@ -134,6 +136,7 @@ class PianoRoll(nn.Module):
   @nn.compact
   def __call__(self, roll_BxPxF, train: bool = False):
     x = jnp.swapaxes(roll_BxPxF.astype(jnp.float32), 1, 2) / 127.0
+    self.sow("intermediates", "raw", x)
     if self.embed == "none":
       return x
     if self.embed == "conv":

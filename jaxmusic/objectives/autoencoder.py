@@ -2,9 +2,10 @@
 Symphony2vec compared as music embeddings, on log-mel, MFCC or piano-roll
 crops.
 
-The encoder is any encoder of the contract whose frontend leaves its raw
-frames (`embed="none"`: the mel frontend's log-mel or MFCC, the piano
-roll); its `model.bottleneck` is the code z (AE) or the posterior mean
+The encoder is any encoder of the contract on a mel or piano-roll frontend,
+the transformer included: the decoder reconstructs the frontend's frames
+before their embedding (the log-mel or MFCC, the piano roll); its
+`model.bottleneck` is the code z (AE) or the posterior mean
 mu (VAE), so export and the probes read the embedding the paper reads.
 The VAE's log-variance is a linear map of the frames' mean, beside the
 bottleneck. A transposed-conv decoder maps the code back to the frontend's
@@ -105,11 +106,12 @@ class Autoencoder:
     if config.model.get("bottleneck", 0) <= 0:
       fail("model.bottleneck", "the autoencoder's code width: must be "
            "positive")
-    if models.frontend_config(config.model).get("embed") != "none" or \
-        models.frontend_config(config.model)["name"] not in ("mel",
-                                                             "pianoroll"):
-      fail("model.frontend", "the autoencoder reconstructs raw frames: a mel "
-           "(log-mel or MFCC) or piano-roll frontend with embed='none'")
+    front = models.frontend_config(config.model)
+    if front["name"] not in ("mel", "pianoroll") or front.get(
+        "embed") == "patch":
+      fail("model.frontend", "the autoencoder reconstructs a frontend's "
+           "frames: a mel (log-mel or MFCC) or piano-roll frontend, not "
+           "patches")
     if obj.get("beta", 1.0) < 0 or obj.get("kl_warmup_steps", 0) < 0:
       fail("objective.beta", "beta and kl_warmup_steps must be >= 0")
 
@@ -123,7 +125,7 @@ class Autoencoder:
     # decoder) from the same pass.
     params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
     (frames, z), _, feats = models.apply(self.encoder, params, state, x,
-                                         features=True)
+                                         raw=True)
     dec = self._decoder(*feats.shape[1:]).init(k_dec, z)
     out = {"params": {"encoder": params, "decoder": dec["params"]},
            "model_state": {"encoder": state,
@@ -139,7 +141,7 @@ class Autoencoder:
     (frames, code), enc_state, x_BxFxK = models.apply(
         self.encoder, params["encoder"], model_state["encoder"],
         batch["inputs"], train=True, rngs={"dropout": k_drop,
-                                          "augment": k_aug}, features=True)
+                                          "augment": k_aug}, raw=True)
     metrics = {}
     z = code
     if self.variant == "vae":

@@ -1,0 +1,354 @@
+"""What `representation.py` and `objectives.py` share: train one arm of a
+comparison per seed, export and probe it beside the baselines, and write
+the table (mean ± std over seeds), the convergence and clustering figures
+and `report.md`.
+
+An arm is a config (`NAME.py:ARG`) plus overrides; every arm of one
+comparison gets the same steps, seeds, data and transformer overrides.
+Runs and embeddings go to `--workdir` (large, not committed); the report
+goes to `--out`.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxmusic import config as config_lib
+from jaxmusic import export
+from jaxmusic import models
+from jaxmusic import probe
+from jaxmusic import train
+from jaxmusic.data import corpus
+from jaxmusic.data import records
+from jaxmusic.data import synthetic
+# pylint: enable=g-import-not-at-top,wrong-import-position
+
+BASELINES = ("random_init", "mfcc", "logmel_stats", "logmel_pca")
+BASELINE_NAMES = {"random_init": "random init", "mfcc": "MFCC mean+std",
+                  "logmel_stats": "log-mel mean+std",
+                  "logmel_pca": "log-mel PCA"}
+METRICS = (("accuracy", "probe acc."), ("macro_f1", "macro-F1"),
+           ("knn_accuracy", "kNN acc."), ("mrr", "retrieval MRR"),
+           ("roc_auc", "tag ROC-AUC"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+  """One row of a comparison: `name`, trained from `config` (`NAME.py`'s
+  name) with `arg`, then `overrides` (dotted keys)."""
+  name: str
+  config: str
+  arg: str
+  overrides: tuple = ()
+
+  def spec(self) -> str:
+    return f"ml_collections_configs/{self.config}.py:{self.arg}"
+
+
+def parser(description: str, default_out: str) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=description)
+  p.add_argument("--data", default="", help="A prepared directory (default: "
+                 "the embedded synthetic corpus, prepared on first use).")
+  p.add_argument("--size", default="tiny", choices=("tiny", "base"),
+                 help="The transformer's size (base is for accelerators).")
+  p.add_argument("--seeds", type=int, default=3)
+  p.add_argument("--steps", type=int, default=300)
+  p.add_argument("--out", default=default_out, help="Report directory.")
+  p.add_argument("--workdir", default="/tmp/jaxmusic_experiments",
+                 help="Runs and embeddings (large; not committed).")
+  p.add_argument("--smoke", action="store_true", help="A few steps of a "
+                 "small transformer, one seed: checks the whole script.")
+  return p
+
+
+def prepared_data(data: str, features, target_sets) -> str:
+  """`data` (its default-named k-means targets made if missing), or the
+  embedded corpus prepared with every feature and target set the arms
+  read, so every arm reads the same tracks and splits."""
+  if data:
+    corpus.ensure_targets(data, target_sets)
+    return data
+  return corpus.ensure_prepared(synthetic.SyntheticConfig(), features, 3.0,
+                                workers=2, target_sets=target_sets)
+
+
+def make_config(arm: Arm, args, seed: int, data_dir: str):
+  config = config_lib.load_config(arm.config, arm.arg)
+  for key, value in arm.overrides:
+    node = config
+    *parents, last = key.split(".")
+    for part in parents:
+      node = node[part]
+    node[last] = value
+  config.seed = seed
+  config.total_steps = args.steps
+  config.data.dir = data_dir
+  config.log_every = max(1, args.steps // 30)
+  config.checkpoint.every = max(1, args.steps // 4)
+  config.checkpoint.keep = 1
+  config.monitor.every = max(1, args.steps // 4)
+  if "warmup_steps" in config.optimizer:
+    config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
+                                        max(1, args.steps // 10))
+  if args.smoke:
+    config.checkpoint.every = args.steps
+    config.monitor.every = max(1, args.steps // 2)
+    config.batch_size = 8
+    config.data.crop_samples = 32 * 512
+    config.monitor.batch_size = 16
+    towers = models.tower_names(config.model)
+    for model in [config.model[t] for t in towers] or [config.model]:
+      model.update(width=32, heads=2, ffn=64, layers=2)
+      if model.get("positions", "conv") == "conv":
+        model.update(conv_pos_kernel=8, conv_pos_groups=4)
+      if model.frontend.name != "waveform":
+        model.frontend.dim = 32
+  return config
+
+
+def _curve(workdir):
+  """(steps, losses), (steps, kNN accuracies) from a run's metrics."""
+  loss, knn = {}, {}
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    for line in f:
+      row = json.loads(line)
+      if "loss" in row:
+        loss[row["step"]] = row["loss"]
+      if "knn_accuracy" in row:
+        knn[row["step"]] = row["knn_accuracy"]
+  return sorted(loss.items()), sorted(knn.items())
+
+
+def _probe_metrics(emb, tasks):
+  """{representation: {metric: value}}: the linear probe's accuracy and
+  macro-F1 with the kNN accuracy, retrieval MRR and tag ROC-AUC where the
+  data has them."""
+  out = {}
+  for task, target in tasks:
+    report = probe.run(emb, task=task, target=target, kinds=("linear",),
+                       out=os.path.join(emb, f"probe_{task}"))
+    for row in report["rows"]:
+      if row["layer"] != "last":
+        continue
+      m = out.setdefault(row["representation"], {})
+      for key, _ in METRICS:
+        if key in row["metrics"] and (key != "knn_accuracy" or
+                                      task == "multiclass"):
+          m[key] = row["metrics"][key]
+  return out
+
+
+def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
+  """Trains, exports and probes one arm at one seed; returns its record."""
+  workdir = os.path.join(args.workdir, f"{arm.name}-s{seed}")
+  config = make_config(arm, args, seed, data_dir)
+  t0 = time.time()
+  train.train_and_evaluate(config, workdir)
+  train_s = time.time() - t0
+  emb = os.path.join(workdir, "embeddings")
+  # The handcrafted baselines do not depend on the arm or the seed: one
+  # export computes them.
+  names = [b for b in BASELINES if b == "random_init" or with_audio]
+  export.run(workdir, emb, data_dir=data_dir, baseline_names=names,
+             seed=seed, progress=False)
+  manifest = records.load_manifest(data_dir)
+  tasks = [("multiclass", "label"), ("retrieval", "label")]
+  if manifest["vocab"].get("tags"):
+    tasks.append(("multilabel", "tags"))
+  loss, knn = _curve(workdir)
+  return {"arm": arm.name, "seed": seed, "config": arm.spec(),
+          "overrides": [list(o) for o in arm.overrides],
+          "workdir": workdir, "embeddings": emb,
+          "train_seconds": train_s, "loss": loss, "knn": knn,
+          "metrics": _probe_metrics(emb, tasks)}
+
+
+def run_comparison(arms, args, data_dir: str, audio_arm: str):
+  """Every arm at every seed; `audio_arm` is the arm whose export also
+  computes the handcrafted baselines (at its first seed)."""
+  seeds = [0] if args.smoke else list(range(args.seeds))
+  runs = []
+  for seed in seeds:
+    for arm in arms:
+      logging.info("experiment: %s, seed %d", arm.name, seed)
+      runs.append(run_arm(arm, args, seed, data_dir,
+                          with_audio=arm.name == audio_arm and
+                          seed == seeds[0]))
+  return runs
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return None
+  return float(np.mean(values)), float(np.std(values)), len(values)
+
+
+def table_rows(runs, arms):
+  """[(row name, {metric: (mean, std, n)})]: each arm trained and at its
+  random init, then the handcrafted baselines."""
+  rows = []
+  for arm in arms:
+    mine = [r for r in runs if r["arm"] == arm.name]
+    for rep, label in (("encoder", arm.name),
+                       ("random_init", f"{arm.name}, random init")):
+      rows.append((label, {k: _mean_std([r["metrics"].get(rep, {}).get(k)
+                                         for r in mine])
+                           for k, _ in METRICS}))
+  for rep in BASELINES[1:]:
+    found = [r["metrics"][rep] for r in runs if rep in r["metrics"]]
+    if found:
+      rows.append((BASELINE_NAMES[rep], {
+          k: _mean_std([f.get(k) for f in found]) for k, _ in METRICS}))
+  return rows
+
+
+def markdown_table(rows) -> str:
+  used = [(k, h) for k, h in METRICS
+          if any(m.get(k) for _, m in rows)]
+  lines = ["| representation | " + " | ".join(h for _, h in used) + " |",
+           "|---|" + "---|" * len(used)]
+  for name, m in rows:
+    cells = []
+    for k, _ in used:
+      v = m.get(k)
+      cells.append("" if v is None else
+                   f"{v[0]:.3f} ± {v[1]:.3f}" if v[2] > 1 else f"{v[0]:.3f}")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def plot_convergence(runs, arms, path):
+  """Loss and kNN accuracy against steps, one line per arm (the mean over
+  seeds)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, (ax_l, ax_k) = plt.subplots(1, 2, figsize=(11, 4))
+  for arm in arms:
+    mine = [r for r in runs if r["arm"] == arm.name]
+    for ax, key in ((ax_l, "loss"), (ax_k, "knn")):
+      # Losses relative to their first logged value: objectives' losses
+      # have different scales.
+      series = [{s: v / (abs(r[key][0][1]) or 1.0) if key == "loss" else v
+                 for s, v in r[key]} for r in mine]
+      steps = sorted({s for d in series for s in d})
+      mean = [np.mean([d[s] for d in series if s in d]) for s in steps]
+      ax.plot(steps, mean, marker="o" if key == "knn" else None,
+              label=arm.name)
+  ax_l.set(xlabel="step", ylabel="loss / first logged loss",
+           title="training loss (mean over seeds)")
+  ax_k.set(xlabel="step", ylabel="kNN genre accuracy (valid split)",
+           title="kNN probe during training (mean over seeds)")
+  ax_k.legend()
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)
+
+
+def plot_clusters(runs, arms, path, seed=0):
+  """PCA and t-SNE of the test, valid and train track embeddings of each
+  arm's first seed (and the MFCC baseline), coloured by label."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
+  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
+  from sklearn.preprocessing import StandardScaler  # pylint: disable=g-import-not-at-top
+  panels = []
+  for arm in arms:
+    first = next(r for r in runs if r["arm"] == arm.name)
+    panels.append((arm.name, first["embeddings"], "encoder"))
+  audio = next((r for r in runs if "mfcc" in r["metrics"]), None)
+  if audio:
+    panels.append(("MFCC mean+std", audio["embeddings"], "mfcc"))
+  fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6.4),
+                           squeeze=False)
+  for j, (name, emb, rep) in enumerate(panels):
+    xs, cs = [], []
+    for split in probe.SPLITS:
+      d = os.path.join(emb, split, rep, "track")
+      xs.append(np.load(os.path.join(d, "embeddings.npy")))
+      cs.append(np.load(os.path.join(d, "label.npy")))
+    x = StandardScaler().fit_transform(np.concatenate(xs))
+    c = np.concatenate(cs)
+    for i, method in enumerate((
+        PCA(2, random_state=seed),
+        TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), random_state=seed))):
+      xy = method.fit_transform(x)
+      ax = axes[i, j]
+      ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="tab10", s=8)
+      ax.set_title(f"{name}: {'PCA' if i == 0 else 't-SNE'} (colour: "
+                   "label)", fontsize=9)
+      ax.set_xticks([])
+      ax.set_yticks([])
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)
+
+
+def machine() -> str:
+  import jax  # pylint: disable=g-import-not-at-top
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      cpu = next(line.split(":", 1)[1].strip() for line in f
+                 if line.startswith("model name"))
+  except (OSError, StopIteration):
+    pass
+  return (f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on "
+          f"{jax.default_backend()}")
+
+
+def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
+  """`out/results.json`, the PNGs and `out/report.md`; returns the
+  markdown table."""
+  os.makedirs(out, exist_ok=True)
+  rows = table_rows(runs, arms)
+  table = markdown_table(rows)
+  plot_convergence(runs, arms, os.path.join(out, "convergence.png"))
+  plot_clusters(runs, arms, os.path.join(out, "clusters.png"))
+  with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump({"args": vars(args), "runs": runs,
+               "table": [[n, m] for n, m in rows]}, f, indent=1)
+  seeds = sorted({r["seed"] for r in runs})
+  configs = "\n".join(
+      f"- `{a.name}`: `{a.spec()}`" + (
+          ", then " + ", ".join(f"`{k}={v}`" for k, v in a.overrides)
+          if a.overrides else "") for a in arms)
+  train_s = {a.name: np.mean([r["train_seconds"] for r in runs
+                              if r["arm"] == a.name]) for a in arms}
+  lines = [
+      f"# {title}", "", question, "",
+      f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. "
+      f"Wall time: {wall_s / 60:.1f} min.", "",
+      "Command:", "", "```bash",
+      "python " + " ".join(shlex.quote(a) for a in sys.argv), "```", "",
+      f"Every arm: {args.steps} steps, seeds {seeds}, the same data "
+      f"({args.data or 'the embedded synthetic corpus'}). "
+      "Probes: linear on train, hyperparameters on valid, reported on "
+      "test with chunk predictions averaged per track; kNN (k=5) and "
+      "retrieval (cosine, MRR) on track means; mean ± std over seeds.", "",
+      "Configs:", "", configs, "",
+      "## Results", "", table, "",
+      "Training seconds per run: " + ", ".join(
+          f"{n} {s:.0f}" for n, s in train_s.items()) + ".", "",
+      "![convergence](convergence.png)", "",
+      "![clusters](clusters.png)", ""]
+  if notes:
+    lines += ["## Reading", "", notes, ""]
+  with open(os.path.join(out, "report.md"), "w") as f:
+    f.write("\n".join(lines))
+  return table

@@ -1,0 +1,87 @@
+r"""Which input gives the best music embeddings with the same transformer:
+waveform, mel spectrogram or piano roll?
+
+Trains the same transformer (size, depth, width, heads, objective, steps,
+seed) on the waveform, the log-mel and the piano roll of the same tracks,
+then exports and probes each run beside MFCC, log-mel statistics, log-mel
+PCA and each input's random init, over 3 seeds. Writes `report.md`, a
+table (mean ± std), `convergence.png` (loss and kNN accuracy at
+checkpoints, one line per input) and `clusters.png` (PCA and t-SNE per
+input, coloured by label).
+
+  python experiments/representation.py                      # masked (HuBERT)
+  python experiments/representation.py --objective clmr
+  python experiments/representation.py --objective two_tower  # each input <-> titles
+  python experiments/representation.py --data PREPARED_MAESTRO --size base
+
+The data must be paired (audio and MIDI of the same tracks, MAESTRO's
+layout); the embedded corpus is. The waveform frontend is HuBERT's conv
+extractor and the mel and piano-roll frontends are linear frame
+embeddings, all into the same transformer.
+"""
+
+import logging
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+INPUTS = ("waveform", "mel", "pianoroll")
+# Dropout off for every arm: the recipes' runlocal already train without
+# it, and it must not differ between inputs.
+SAME = (("model.dropout", 0.0), ("model.attention_dropout", 0.0))
+
+
+def arms(objective: str, size: str):
+  out = []
+  for inp in INPUTS:
+    if objective == "masked":
+      arg = f"input={inp},size={size}"
+      name = "hubert"
+    elif objective == "clmr":
+      arg = f"model=transformer,input={inp},size={size}"
+      name = "clmr"
+    else:  # two_tower: every input against the same partner, the titles
+      tower = "pianoroll" if inp == "pianoroll" else "audio"
+      arg = f"towers={tower}+text,size={size}"
+      if tower == "audio":
+        arg += f",audio={inp}"
+      name = "two_tower"
+    if size == "tiny":
+      arg += ",runlocal"
+    overrides = SAME if objective != "two_tower" else tuple(
+        (k.replace("model.", f"model.{t}."), v) for k, v in SAME
+        for t in (("pianoroll" if inp == "pianoroll" else "audio"), "text"))
+    out.append(common.Arm(inp, name, arg, overrides))
+  return out
+
+
+def main():
+  p = common.parser(__doc__.splitlines()[0],
+                    os.path.join(common.ROOT, "experiments", "results",
+                                 "representation"))
+  p.add_argument("--objective", default="masked",
+                 choices=("masked", "clmr", "two_tower"))
+  args = p.parse_args()
+  logging.basicConfig(level=logging.INFO)
+  t0 = time.time()
+  chosen = arms(args.objective, args.size)
+  targets = ("mfcc_k100", "pianoroll_k100") if args.objective == "masked" \
+      else ()
+  data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
+                                  targets)
+  runs = common.run_comparison(chosen, args, data_dir, audio_arm="waveform")
+  table = common.write_report(
+      args.out, f"Input representation, same transformer ({args.objective})",
+      "With the same transformer, objective, steps and seeds, which input "
+      "gives the best embeddings: waveform, mel spectrogram or piano roll?",
+      chosen, runs, args, time.time() - t0)
+  print(table)
+  print(f"report: {os.path.join(args.out, 'report.md')}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,64 @@
+"""`experiments/representation.py` and `objectives.py` in smoke mode (a few
+steps of a small transformer, one seed) on the tiny corpus: every row of
+the report is there, its numbers are finite, and the figures are written."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _smoke(script, data, tmp_path, *extra):
+  # A copy: the script adds its k-means target sets to the collection.
+  data = shutil.copytree(data, tmp_path / "data")
+  out = str(tmp_path / "report")
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "experiments", script), "--smoke",
+       "--steps", "4", "--data", str(data), "--out", out,
+       "--workdir", str(tmp_path / "runs"), *extra],
+      capture_output=True, text=True, timeout=1200,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  with open(os.path.join(out, "results.json")) as f:
+    results = json.load(f)
+  with open(os.path.join(out, "report.md")) as f:
+    report = f.read()
+  for png in ("convergence.png", "clusters.png"):
+    assert os.path.getsize(os.path.join(out, png)) > 1000, png
+    assert f"]({png})" in report
+  return results, report
+
+
+def _check_rows(results, report, names):
+  rows = dict((n, m) for n, m in results["table"])
+  for name in names:
+    assert name in rows and f"| {name} |" in report, name
+    acc = rows[name]["accuracy"]
+    assert acc is not None and math.isfinite(acc[0]) and 0 <= acc[0] <= 1
+    assert all(v is None or all(math.isfinite(x) for x in v)
+               for v in rows[name].values()), name
+
+
+def test_representation_smoke(tiny_targets, tmp_path):
+  results, report = _smoke("representation.py", tiny_targets, tmp_path)
+  names = [f"{i}{s}" for i in ("waveform", "mel", "pianoroll")
+           for s in ("", ", random init")]
+  _check_rows(results, report, names + ["MFCC mean+std", "log-mel PCA"])
+  assert {r["arm"] for r in results["runs"]} == {"waveform", "mel",
+                                                 "pianoroll"}
+  # The same transformer under every input.
+  for r in results["runs"]:
+    with open(os.path.join(r["workdir"], "config.json")) as f:
+      model = json.load(f)["model"]
+    assert (model["width"], model["layers"], model["heads"]) == (32, 2, 2)
+
+
+def test_objectives_smoke(tiny_targets, tmp_path):
+  results, report = _smoke("objectives.py", tiny_targets, tmp_path)
+  names = ["clmr", "masked", "triplet_temporal", "triplet_label", "ae", "vae",
+           "supervised"]
+  _check_rows(results, report, names + [n + ", random init" for n in names]
+              + ["MFCC mean+std", "log-mel PCA"])
