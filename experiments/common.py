@@ -265,9 +265,6 @@ def plot_clusters(runs, arms, path, seed=0):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
-  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
-  from sklearn.preprocessing import StandardScaler  # pylint: disable=g-import-not-at-top
   panels = []
   for arm in arms:
     first = next(r for r in runs if r["arm"] == arm.name)
@@ -278,17 +275,8 @@ def plot_clusters(runs, arms, path, seed=0):
   fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6.4),
                            squeeze=False)
   for j, (name, emb, rep) in enumerate(panels):
-    xs, cs = [], []
-    for split in probe.SPLITS:
-      d = os.path.join(emb, split, rep, "track")
-      xs.append(np.load(os.path.join(d, "embeddings.npy")))
-      cs.append(np.load(os.path.join(d, "label.npy")))
-    x = StandardScaler().fit_transform(np.concatenate(xs))
-    c = np.concatenate(cs)
-    for i, method in enumerate((
-        PCA(2, random_state=seed),
-        TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), random_state=seed))):
-      xy = method.fit_transform(x)
+    xys, c = probe.projections(emb, rep, seed=seed)
+    for i, (_, xy) in enumerate(xys):
       ax = axes[i, j]
       ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="tab10", s=8)
       ax.set_title(f"{name}: {'PCA' if i == 0 else 't-SNE'} (colour: "

@@ -164,25 +164,31 @@ def markdown(report) -> str:
   return "\n".join(lines) + "\n"
 
 
+def projections(directory, rep, color_key="label", seed=0):
+  """[("pca", xy), ("tsne", xy)] of every split's standardised track
+  embeddings of `rep`, and their `color_key` values."""
+  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
+  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
+  from sklearn.preprocessing import StandardScaler  # pylint: disable=g-import-not-at-top
+  parts = [_load(directory, rep, s, "track") for s in SPLITS]
+  x = StandardScaler().fit_transform(np.concatenate([p["x"] for p in parts]))
+  methods = (("pca", PCA(2, random_state=seed)),
+             ("tsne", TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3),
+                           random_state=seed)))
+  return ([(name, m.fit_transform(x)) for name, m in methods],
+          np.concatenate([p[color_key] for p in parts]))
+
+
 def plot(directory, reps, out, color_key="label", seed=0):
   """PCA and t-SNE of every split's track embeddings, coloured by label."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
-  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
-  from sklearn.preprocessing import StandardScaler  # pylint: disable=g-import-not-at-top
   os.makedirs(out, exist_ok=True)
   paths = []
   for rep in reps:
-    parts = [_load(directory, rep, s, "track") for s in SPLITS]
-    x = StandardScaler().fit_transform(np.concatenate([p["x"] for p in parts]))
-    c = np.concatenate([p[color_key] for p in parts])
-    for name, method in (
-        ("pca", PCA(2, random_state=seed)),
-        ("tsne", TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3),
-                      random_state=seed))):
-      xy = method.fit_transform(x)
+    xys, c = projections(directory, rep, color_key, seed)
+    for name, xy in xys:
       fig, ax = plt.subplots(figsize=(5, 5))
       ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="tab10", s=12)
       ax.set_title(f"{rep}: {name.upper()} by {color_key}")
