@@ -72,6 +72,11 @@ def parser(description: str, default_out: str) -> argparse.ArgumentParser:
                  help="Runs and embeddings (large; not committed).")
   p.add_argument("--smoke", action="store_true", help="A few steps of a "
                  "small transformer, one seed: checks the whole script.")
+  p.add_argument("--tasks", default="multiclass,retrieval,multilabel",
+                 help="Probe tasks (multilabel where the data has tags).")
+  p.add_argument("--folds", type=int, default=0, help="K > 1: the genre "
+                 "probes use stratified group K-fold over all tracks "
+                 "(`probe --folds`) instead of the fixed test split.")
   return p
 
 
@@ -88,12 +93,6 @@ def prepared_data(data: str, features, target_sets) -> str:
 
 def make_config(arm: Arm, args, seed: int, data_dir: str):
   config = config_lib.load_config(arm.config, arm.arg)
-  for key, value in arm.overrides:
-    node = config
-    *parents, last = key.split(".")
-    for part in parents:
-      node = node[part]
-    node[last] = value
   config.seed = seed
   config.total_steps = args.steps
   config.data.dir = data_dir
@@ -104,14 +103,23 @@ def make_config(arm: Arm, args, seed: int, data_dir: str):
   if "warmup_steps" in config.optimizer:
     config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
                                         max(1, args.steps // 10))
+  # The arm's own overrides come last: an arm may change its steps too.
+  for key, value in arm.overrides:
+    node = config
+    *parents, last = key.split(".")
+    for part in parents:
+      node = node[part]
+    node[last] = value
   if args.smoke:
     config.checkpoint.every = args.steps
     config.monitor.every = max(1, args.steps // 2)
     config.batch_size = 8
-    config.data.crop_samples = 32 * 512
     config.monitor.batch_size = 16
     towers = models.tower_names(config.model)
     for model in [config.model[t] for t in towers] or [config.model]:
+      if model.name != "transformer":
+        continue  # the CNNs' runlocal sizes are small already
+      config.data.crop_samples = 32 * 512
       model.update(width=32, heads=2, ffn=64, layers=2)
       if model.get("positions", "conv") == "conv":
         model.update(conv_pos_kernel=8, conv_pos_groups=4)
@@ -133,14 +141,16 @@ def _curve(workdir):
   return sorted(loss.items()), sorted(knn.items())
 
 
-def _probe_metrics(emb, tasks):
+def _probe_metrics(emb, tasks, folds=0):
   """{representation: {metric: value}}: the linear probe's accuracy and
   macro-F1 with the kNN accuracy, retrieval MRR and tag ROC-AUC where the
-  data has them."""
+  data has them. With `folds`, the class and tag probes are K-fold and
+  each metric's spread over folds is kept as `NAME_std`."""
   out = {}
   for task, target in tasks:
     report = probe.run(emb, task=task, target=target, kinds=("linear",),
-                       out=os.path.join(emb, f"probe_{task}"))
+                       out=os.path.join(emb, f"probe_{task}"),
+                       folds=folds if task != "retrieval" else 0)
     for row in report["rows"]:
       if row["layer"] != "last":
         continue
@@ -149,13 +159,28 @@ def _probe_metrics(emb, tasks):
         if key in row["metrics"] and (key != "knn_accuracy" or
                                       task == "multiclass"):
           m[key] = row["metrics"][key]
+          if key + "_std" in row["metrics"]:
+            m[key + "_std"] = row["metrics"][key + "_std"]
   return out
 
 
 def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
-  """Trains, exports and probes one arm at one seed; returns its record."""
+  """Trains, exports and probes one arm at one seed; returns its record,
+  kept as `WORKDIR/record.json`: a rerun with the same config, probes and
+  baselines reads it instead of probing again (arms can be added to a
+  comparison without redoing the others)."""
   workdir = os.path.join(args.workdir, f"{arm.name}-s{seed}")
   config = make_config(arm, args, seed, data_dir)
+  key = {"config": config.to_json_best_effort(sort_keys=True),
+         "folds": args.folds, "tasks": args.tasks, "with_audio": with_audio}
+  cached = os.path.join(workdir, "record.json")
+  if os.path.exists(cached):
+    with open(cached) as f:
+      record = json.load(f)
+    if record.pop("key", None) == key:
+      logging.info("experiment: %s, seed %d: reusing %s", arm.name, seed,
+                   cached)
+      return record
   t0 = time.time()
   train.train_and_evaluate(config, workdir)
   train_s = time.time() - t0
@@ -166,15 +191,19 @@ def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
   export.run(workdir, emb, data_dir=data_dir, baseline_names=names,
              seed=seed, progress=False)
   manifest = records.load_manifest(data_dir)
-  tasks = [("multiclass", "label"), ("retrieval", "label")]
-  if manifest["vocab"].get("tags"):
+  wanted = args.tasks.split(",")
+  tasks = [(t, "label") for t in ("multiclass", "retrieval") if t in wanted]
+  if manifest["vocab"].get("tags") and "multilabel" in wanted:
     tasks.append(("multilabel", "tags"))
   loss, knn = _curve(workdir)
-  return {"arm": arm.name, "seed": seed, "config": arm.spec(),
-          "overrides": [list(o) for o in arm.overrides],
-          "workdir": workdir, "embeddings": emb,
-          "train_seconds": train_s, "loss": loss, "knn": knn,
-          "metrics": _probe_metrics(emb, tasks)}
+  record = {"arm": arm.name, "seed": seed, "config": arm.spec(),
+            "overrides": [list(o) for o in arm.overrides],
+            "workdir": workdir, "embeddings": emb,
+            "train_seconds": train_s, "loss": loss, "knn": knn,
+            "metrics": _probe_metrics(emb, tasks, args.folds)}
+  with open(cached, "w") as f:
+    json.dump(dict(record, key=key), f)
+  return record
 
 
 def run_comparison(arms, args, data_dir: str, audio_arm: str):
@@ -191,10 +220,15 @@ def run_comparison(arms, args, data_dir: str, audio_arm: str):
   return runs
 
 
-def _mean_std(values):
-  values = [v for v in values if v is not None]
-  if not values:
+def _mean_std(metrics, key):
+  """(mean, std, n) of `key` over runs' metric dicts: the spread over
+  seeds, or over folds where one run was probed K-fold."""
+  found = [m for m in metrics if m.get(key) is not None]
+  if not found:
     return None
+  values = [m[key] for m in found]
+  if len(found) == 1 and key + "_std" in found[0]:
+    return float(values[0]), float(found[0][key + "_std"]), 2
   return float(np.mean(values)), float(np.std(values)), len(values)
 
 
@@ -206,14 +240,14 @@ def table_rows(runs, arms):
     mine = [r for r in runs if r["arm"] == arm.name]
     for rep, label in (("encoder", arm.name),
                        ("random_init", f"{arm.name}, random init")):
-      rows.append((label, {k: _mean_std([r["metrics"].get(rep, {}).get(k)
-                                         for r in mine])
+      rows.append((label, {k: _mean_std([r["metrics"].get(rep, {})
+                                         for r in mine], k)
                            for k, _ in METRICS}))
   for rep in BASELINES[1:]:
     found = [r["metrics"][rep] for r in runs if rep in r["metrics"]]
     if found:
       rows.append((BASELINE_NAMES[rep], {
-          k: _mean_std([f.get(k) for f in found]) for k, _ in METRICS}))
+          k: _mean_std(found, k) for k, _ in METRICS}))
   return rows
 
 
@@ -325,10 +359,17 @@ def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
       "Command:", "", "```bash",
       "python " + " ".join(shlex.quote(a) for a in sys.argv), "```", "",
       f"Every arm: {args.steps} steps, seeds {seeds}, the same data "
-      f"({args.data or 'the embedded synthetic corpus'}). "
-      "Probes: linear on train, hyperparameters on valid, reported on "
-      "test with chunk predictions averaged per track; kNN (k=5) and "
-      "retrieval (cosine, MRR) on track means; mean ± std over seeds.", "",
+      f"({args.data or 'the embedded synthetic corpus'}). " +
+      ("Probes: linear on train, hyperparameters on valid, reported on "
+       "test with chunk predictions averaged per track; kNN (k=5) and "
+       "retrieval (cosine, MRR) on track means; mean ± std over seeds."
+       if not args.folds else
+       f"Probes: {args.folds}-fold stratified group cross-validation over "
+       "all tracks (each fold test once, the next one valid for the "
+       "hyperparameters; chunk predictions averaged per track); kNN (k=5) "
+       "on track means; retrieval (cosine, MRR) on the test split. "
+       + ("Mean ± std over seeds of the fold means." if len(seeds) > 1 else
+          "Mean ± std over folds.")), "",
       "Configs:", "", configs, "",
       "## Results", "", table, "",
       "Training seconds per run: " + ", ".join(
@@ -340,3 +381,15 @@ def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
   with open(os.path.join(out, "report.md"), "w") as f:
     f.write("\n".join(lines))
   return table
+
+
+def run_and_report(arms, args, data_dir, title, question, t0,
+                   audio_arm=None):
+  """Every arm at every seed, then the report; prints the table and the
+  report's path."""
+  runs = run_comparison(arms, args, data_dir,
+                        audio_arm=audio_arm or arms[0].name)
+  table = write_report(args.out, title, question, arms, runs, args,
+                       time.time() - t0)
+  print(table)
+  print(f"report: {os.path.join(args.out, 'report.md')}")

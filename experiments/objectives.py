@@ -59,14 +59,11 @@ def main():
   target = "pianoroll_k100" if args.input == "pianoroll" else "mfcc_k100"
   data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
                                   (target,))
-  runs = common.run_comparison(chosen, args, data_dir,
-                               audio_arm=chosen[0].name)
-  table = common.write_report(
-      args.out, f"Objectives, one encoder (transformer on {args.input})",
+  common.run_and_report(
+      chosen, args, data_dir,
+      f"Objectives, one encoder (transformer on {args.input})",
       "With one encoder, steps, seeds and data, which objective gives the "
-      "best embeddings?", chosen, runs, args, time.time() - t0)
-  print(table)
-  print(f"report: {os.path.join(args.out, 'report.md')}")
+      "best embeddings?", t0)
 
 
 if __name__ == "__main__":

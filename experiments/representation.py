@@ -73,14 +73,12 @@ def main():
       else ()
   data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
                                   targets)
-  runs = common.run_comparison(chosen, args, data_dir, audio_arm="waveform")
-  table = common.write_report(
-      args.out, f"Input representation, same transformer ({args.objective})",
+  common.run_and_report(
+      chosen, args, data_dir,
+      f"Input representation, same transformer ({args.objective})",
       "With the same transformer, objective, steps and seeds, which input "
       "gives the best embeddings: waveform, mel spectrogram or piano roll?",
-      chosen, runs, args, time.time() - t0)
-  print(table)
-  print(f"report: {os.path.join(args.out, 'report.md')}")
+      t0, audio_arm="waveform")
 
 
 if __name__ == "__main__":

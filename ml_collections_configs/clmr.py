@@ -9,7 +9,15 @@ Args (comma-separated after the colon):
   input=waveform|mel|pianoroll      the frontend (default waveform)
   size=tiny|base|95m|330m           the transformer's size
   runlocal      small enough to train on the embedded synthetic music in
-                minutes on a laptop CPU
+                minutes on a laptop CPU; the SampleCNN's views differ by
+                their crops only and take a forward pass each (see below)
+  quality       runlocal's model for a budget of about 20 minutes on 2 CPU
+                cores and the user's own collection (`--config.data.dir`):
+                6,000 steps of the SampleCNN (1,800 of a transformer), cosine
+                decay, no waveform augmentation and a forward pass per view;
+                chosen on the embedded corpus (experiments/README.md, "CLMR
+                runlocal: the diagnosis"); `experiments/benchmarks/
+                bench_quality.py`
   large_batch   batch 4096, LARS, warm-up + cosine, for accelerators
 
 Waveform augmentations run before the frontend; a mel frontend adds
@@ -40,8 +48,9 @@ HOP = 512
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, runlocal=False, large_batch=False, model="samplecnn",
-                  input="waveform", size="")
+  arg = parse_arg(arg, runlocal=False, quality=False, large_batch=False,
+                  model="samplecnn", input="waveform", size="")
+  arg.runlocal = arg.runlocal or arg.quality
   size = arg.size or ("tiny" if arg.runlocal else "base")
   c = ml_collections.ConfigDict()
   c.seed = 0
@@ -58,7 +67,10 @@ def get_config(arg=None):
       segment_seconds=3.0, workers=0, cache_dir="",
       synthetic=dict(num_tracks=320, seconds=6.0, seed=0, workers=2))
   c.model = model_config(arg.model, arg.input, size, arg.runlocal)
-  c.objective = dict(name="clmr", temperature=0.5, projection_dims=(512, 64))
+  # joint_views: both views in one forward pass, so BatchNorm normalises
+  # over the whole global batch (False: a pass per view, as CLMR's code).
+  c.objective = dict(name="clmr", temperature=0.5, projection_dims=(512, 64),
+                     joint_views=True)
   if feature == "waveform":
     c.augment = dict(chain=CLMR_CHAIN, probs=dict(CLMR_PROBS))
   else:
@@ -91,8 +103,25 @@ def get_config(arg=None):
       c.optimizer.warmup_steps = 30
     else:
       c.optimizer.learning_rate = 1e-3
+    if arg.model == "samplecnn" and feature == "waveform":
+      # CLMR's chain is for 100k-step budgets: over these 300 steps it kept
+      # the tiny SampleCNN near its random init, where views that differ by
+      # their crops alone, each normalised by its own BatchNorm statistics,
+      # learn (experiments/clmr_diagnosis.py; experiments/README.md).
+      c.augment.chain = ()
+      c.objective.joint_views = False
     c.checkpoint.every = 100
     c.monitor.every = 100
+  if arg.quality:
+    c.total_steps = 1800 if grid else 6000
+    c.log_every = 50
+    # As runlocal's SampleCNN: the views differ by their crops (and a mel
+    # frontend's SpecAugment), not by CLMR's chain, over this budget.
+    c.augment.chain = ()
+    c.objective.joint_views = False
+    c.optimizer.update(schedule="cosine", warmup_steps=100)
+    c.checkpoint.every = c.total_steps // 3
+    c.monitor.every = c.total_steps // 3
   if arg.large_batch:
     c.batch_size = 4096
     c.optimizer.update(name="lars", learning_rate=0.3 * 4096 / 256,

@@ -3,7 +3,7 @@ and in-batch noise mixing; `hubert.py:recipe=mert` (see its docstring for
 every number and its source).
 
 Args: input=waveform|mel|pianoroll, size=tiny|base|95m|330m (default 95m),
-runlocal.
+runlocal, quality (see hubert.py).
 
   python -m jaxmusic.main --config ml_collections_configs/mert.py:runlocal \
       --workdir /tmp/mert

@@ -1,6 +1,7 @@
 """`experiments/representation.py` and `objectives.py` in smoke mode (a few
 steps of a small transformer, one seed) on the tiny corpus: every row of
-the report is there, its numbers are finite, and the figures are written."""
+the report is there, its numbers are finite, and the figures are written;
+and `benchmarks/bench_quality.py`'s learning curve on a 4-step run."""
 import json
 import math
 import os
@@ -62,3 +63,32 @@ def test_objectives_smoke(tiny_targets, tmp_path):
            "supervised"]
   _check_rows(results, report, names + [n + ", random init" for n in names]
               + ["MFCC mean+std", "log-mel PCA"])
+
+
+def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
+  out = tmp_path / "quality"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "experiments", "benchmarks",
+                                    "bench_quality.py"),
+       "--data", tiny_corpus, "--recipe", "clmr.py:runlocal", "--steps", "4",
+       "--curve", "2", "--folds", "3", "--level", "chunk", "--out", str(out),
+       "--workdir", str(tmp_path / "runs")],
+      capture_output=True, text=True, timeout=1200,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  with open(out / "results.json") as f:
+    results = json.load(f)
+  (record,) = results["records"]
+  curve = record["curve"]
+  # The random init at 0 minutes, then each kept checkpoint.
+  assert [p["step"] for p in curve] == [0, 2, 4]
+  minutes = [p["minutes"] for p in curve]
+  assert minutes[0] == 0 < minutes[1] < minutes[2]
+  assert all(0 <= p["accuracy"] <= 1 and p["std"] >= 0 for p in curve)
+  assert set(results["baselines"]) == {"mfcc", "logmel_stats"}
+  assert os.path.getsize(out / "curve.png") > 1000
+  # The last line is the final checkpoint's difference, in points.
+  base = max(a for a, _ in results["baselines"].values())
+  last = proc.stdout.strip().splitlines()[-1]
+  assert last.endswith(f"{100 * (curve[-1]['accuracy'] - base):+.1f} "
+                       "points"), last

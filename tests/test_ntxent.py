@@ -80,6 +80,10 @@ def test_loss_and_grads_on_8_devices_equal_1_device():
 def _one_step_loss(backbone, front):
   config = load_config("clmr", f"model={backbone},input={front},runlocal")
   config.objective.projection_dims = (16, 8)
+  # CLMR's own chain and one pass over both views on every path (runlocal's
+  # SampleCNN drops the chain and takes a pass per view: tested below).
+  config.augment.chain = load_config("clmr", f"input={front}").augment.chain
+  config.objective.joint_views = True
   if backbone == "samplecnn":
     config.model.channels = (8, 8, 8, 16)
     n = 81 * 4
@@ -110,3 +114,34 @@ def _one_step_loss(backbone, front):
     ("cnn", "mel", 2.6902761459350586)])
 def test_pinned_one_step_loss_for_each_backbone(backbone, front, want):
   assert _one_step_loss(backbone, front) == pytest.approx(want, rel=1e-4)
+
+
+def test_views_in_separate_passes_take_their_own_batchnorm_statistics():
+  """`joint_views=False` (CLMR's PyTorch order): each view is normalised by
+  its own batch statistics, and both passes update the running ones."""
+  config = load_config("clmr", "runlocal")
+  config.objective.projection_dims = (16, 8)
+  config.model.channels = (8, 8, 8, 16)
+  config.augment.chain = ()
+  rng = np.random.default_rng(0)
+  batch = {"views": jnp.asarray(
+      rng.standard_normal((8, 2, 81 * 4)).astype(np.float32))}
+  losses = {}
+  for joint in (True, False):
+    config.objective.joint_views = joint
+    objective = objectives.make_objective(config)
+    variables = objective.init(jax.random.key(0), batch)
+    losses[joint], (_, state) = objective.loss_fn(
+        variables["params"], variables["model_state"], batch,
+        jax.random.key(1))
+  # By hand: view a in train mode, then view b from a's updated state.
+  v = {"params": variables["params"], "model_state": variables["model_state"]}
+  _, z_a, s_a = objective._encode(v, batch["views"][:, 0], train=True)
+  _, z_b, s_b = objective._encode(
+      {"params": v["params"], "model_state": {"encoder": s_a}},
+      batch["views"][:, 1], train=True)
+  want, _ = ntxent.nt_xent(z_a, z_b, config.objective.temperature)
+  np.testing.assert_allclose(float(losses[False]), float(want), rtol=1e-6)
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6),
+               state["encoder"], s_b)
+  assert abs(float(losses[False]) - float(losses[True])) > 1e-4

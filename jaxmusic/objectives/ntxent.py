@@ -60,6 +60,9 @@ class CLMR:
         tuple(obj.projection_dims),
         dtype=jnp.dtype(config.model.get("dtype", "float32")))
     self.temperature = obj.temperature
+    # False: each view is its own forward pass, with its own BatchNorm
+    # statistics, as CLMR's PyTorch code runs them.
+    self.joint_views = obj.get("joint_views", True)
     aug = config.augment
     self.chain = augment.make_chain(tuple(aug.chain), config.data.sample_rate,
                                     probs=dict(aug.get("probs", {})),
@@ -102,13 +105,21 @@ class CLMR:
     k_a, k_b, k_drop, k_aug = jax.random.split(rng, 4)
     a = augment.apply_batch(self.chain, k_a, views_Bx2x[:, 0])
     b = augment.apply_batch(self.chain, k_b, views_Bx2x[:, 1])
-    # One forward over both views: one set of global BatchNorm statistics.
-    _, z, state = self._encode(
-        {"params": params, "model_state": model_state},
-        jnp.concatenate([a, b]), train=True,
-        rngs={"dropout": k_drop, "augment": k_aug})
-    half = a.shape[0]
-    loss, acc = nt_xent(z[:half], z[half:], self.temperature)
+    rngs = {"dropout": k_drop, "augment": k_aug}
+    if self.joint_views:
+      # One forward over both views: one set of global BatchNorm statistics.
+      _, z, state = self._encode(
+          {"params": params, "model_state": model_state},
+          jnp.concatenate([a, b]), train=True, rngs=rngs)
+      z_a, z_b = jnp.split(z, 2)
+    else:
+      _, z_a, state = self._encode(
+          {"params": params, "model_state": model_state}, a, train=True,
+          rngs=rngs)
+      _, z_b, state = self._encode(
+          {"params": params, "model_state": {"encoder": state}}, b,
+          train=True, rngs=rngs)
+    loss, acc = nt_xent(z_a, z_b, self.temperature)
     return loss, ({"positive_top1": acc}, {"encoder": state})
 
   def embed(self, variables, x):
