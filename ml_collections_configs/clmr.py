@@ -11,10 +11,11 @@ Args (comma-separated after the colon):
   runlocal      small enough to train on the embedded synthetic music in
                 minutes on a laptop CPU; the SampleCNN's views differ by
                 their crops only and take a forward pass each (see below)
-  quality       runlocal's model for a budget of about 20 minutes on 2 CPU
-                cores and the user's own collection (`--config.data.dir`):
-                6,000 steps of the SampleCNN (1,800 of a transformer), cosine
-                decay, no waveform augmentation and a forward pass per view;
+  quality       runlocal's model for a CPU budget on the user's own
+                collection (`--config.data.dir`): 6,000 steps of the
+                SampleCNN (12.9 training minutes on 2 cores on the Debian
+                soundtracks; 1,800 steps of a transformer), cosine decay, no
+                augmentation chain and a forward pass per view;
                 chosen on the embedded corpus (experiments/README.md, "CLMR
                 runlocal: the diagnosis"); `experiments/benchmarks/
                 bench_quality.py`
