@@ -18,9 +18,9 @@ same way on the same folds.
 
 Writes `results.json`, `report.md` and `curve.png` to `--out`, prints
 each recipe's curve and, last, the best recipe's probe accuracy (at its
-last checkpoint) minus the best handcrafted baseline's, in points. Not a speed benchmark: no huge
-pages, no peer; the training minutes are the steps' own (logged
-steps/s), without the probes.
+last checkpoint) minus the best handcrafted baseline's, in points. Not a
+speed benchmark: no huge pages, no peer; the training minutes are the
+steps' own (logged steps/s), without the probes.
 """
 
 import argparse
@@ -42,6 +42,7 @@ from jaxmusic import probe
 from jaxmusic import train
 from jaxmusic.data import corpus
 from jaxmusic.data import synthetic
+from jaxmusic.eval import frozen
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 RECIPES = ("clmr.py:quality", "hubert.py:input=mel,quality")
@@ -127,10 +128,8 @@ def run_recipe(spec, data_dir, args, with_baselines):
   # Orbax also keeps the first step it is given; the curve's points are
   # the evenly spaced ones.
   every = config.checkpoint.every
-  steps = sorted(int(s) for s in os.listdir(os.path.join(workdir,
-                                                         "checkpoints"))
-                 if s.isdigit() and (int(s) % every == 0 or
-                                     int(s) == config.total_steps))
+  steps = sorted(s for s in frozen.latest_steps(workdir)
+                 if s % every == 0 or s == config.total_steps)
   curve, baselines = [], {}
   for step in steps:
     first, last = step == steps[0], step == steps[-1]
