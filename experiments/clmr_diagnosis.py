@@ -68,24 +68,14 @@ def main():
   p = common.parser(__doc__.splitlines()[0],
                     os.path.join(common.ROOT, "experiments", "results",
                                  "clmr_diagnosis"))
-  p.add_argument("--arms", default="", help="Comma-separated arm names "
-                 "(default: all).")
+  common.add_arms_flag(p)
   # The genre probe is the question; K-fold tag probes would triple the
   # probing time.
   p.set_defaults(seeds=1, folds=10, tasks="multiclass,retrieval")
   args = p.parse_args()
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
-  chosen = arms(args.steps)
-  if args.arms:
-    wanted = args.arms.split(",")
-    unknown = set(wanted) - {a.name for a in chosen}
-    if unknown:
-      p.error(f"--arms: unknown {sorted(unknown)}; known: "
-              f"{[a.name for a in chosen]}")
-    chosen = [a for a in chosen if a.name in wanted]
-  if args.smoke:
-    chosen = chosen[:2]
+  chosen = common.choose_arms(p, args, arms(args.steps))
   data_dir = common.prepared_data(args.data, ("waveform",), ())
   common.run_and_report(
       chosen, args, data_dir,

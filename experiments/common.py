@@ -66,7 +66,8 @@ def parser(description: str, default_out: str) -> argparse.ArgumentParser:
   p.add_argument("--size", default="tiny", choices=("tiny", "base"),
                  help="The transformer's size (base is for accelerators).")
   p.add_argument("--seeds", type=int, default=3)
-  p.add_argument("--steps", type=int, default=300)
+  p.add_argument("--steps", type=int, default=300, help="Every arm's "
+                 "steps; 0 keeps each recipe's own.")
   p.add_argument("--out", default=default_out, help="Report directory.")
   p.add_argument("--workdir", default="/tmp/jaxmusic_experiments",
                  help="Runs and embeddings (large; not committed).")
@@ -78,6 +79,11 @@ def parser(description: str, default_out: str) -> argparse.ArgumentParser:
                  "probes use stratified group K-fold over all tracks "
                  "(`probe --folds`) instead of the fixed test split.")
   return p
+
+
+def add_arms_flag(p: argparse.ArgumentParser):
+  p.add_argument("--arms", default="", help="Comma-separated arm names "
+                 "(default: all).")
 
 
 def prepared_data(data: str, features, target_sets) -> str:
@@ -94,15 +100,19 @@ def prepared_data(data: str, features, target_sets) -> str:
 def make_config(arm: Arm, args, seed: int, data_dir: str):
   config = config_lib.load_config(arm.config, arm.arg)
   config.seed = seed
-  config.total_steps = args.steps
   config.data.dir = data_dir
-  config.log_every = max(1, args.steps // 30)
-  config.checkpoint.every = max(1, args.steps // 4)
+  # `--steps 0` keeps each recipe's own steps and schedule (the runlocals
+  # as a user runs them); otherwise every arm gets the same budget.
+  steps = args.steps or config.total_steps
+  if args.steps:
+    config.total_steps = args.steps
+    if "warmup_steps" in config.optimizer:
+      config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
+                                          max(1, args.steps // 10))
+  config.log_every = max(1, steps // 30)
+  config.checkpoint.every = max(1, steps // 4)
   config.checkpoint.keep = 1
-  config.monitor.every = max(1, args.steps // 4)
-  if "warmup_steps" in config.optimizer:
-    config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
-                                        max(1, args.steps // 10))
+  config.monitor.every = max(1, steps // 4)
   # The arm's own overrides come last: an arm may change its steps too.
   for key, value in arm.overrides:
     node = config
@@ -111,8 +121,8 @@ def make_config(arm: Arm, args, seed: int, data_dir: str):
       node = node[part]
     node[last] = value
   if args.smoke:
-    config.checkpoint.every = args.steps
-    config.monitor.every = max(1, args.steps // 2)
+    config.checkpoint.every = steps
+    config.monitor.every = max(1, steps // 2)
     config.batch_size = 8
     config.monitor.batch_size = 16
     towers = models.tower_names(config.model)
@@ -358,7 +368,9 @@ def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
       f"Wall time: {wall_s / 60:.1f} min.", "",
       "Command:", "", "```bash",
       "python " + " ".join(shlex.quote(a) for a in sys.argv), "```", "",
-      f"Every arm: {args.steps} steps, seeds {seeds}, the same data "
+      "Every arm: " + (f"{args.steps} steps" if args.steps else
+                       "its recipe's own steps and schedule") +
+      f", seeds {seeds}, the same data "
       f"({args.data or 'the embedded synthetic corpus'}). " +
       ("Probes: linear on train, hyperparameters on valid, reported on "
        "test with chunk predictions averaged per track; kNN (k=5) and "
@@ -393,3 +405,17 @@ def run_and_report(arms, args, data_dir, title, question, t0,
                        time.time() - t0)
   print(table)
   print(f"report: {os.path.join(args.out, 'report.md')}")
+  return runs
+
+
+def choose_arms(p: argparse.ArgumentParser, args, arms):
+  """The arms `--arms` names (all by default; the first two with
+  `--smoke`); an unknown name is a parser error listing the known ones."""
+  if args.arms:
+    wanted = args.arms.split(",")
+    unknown = set(wanted) - {a.name for a in arms}
+    if unknown:
+      p.error(f"--arms: unknown {sorted(unknown)}; known: "
+              f"{[a.name for a in arms]}")
+    arms = [a for a in arms if a.name in wanted]
+  return arms[:2] if args.smoke else arms

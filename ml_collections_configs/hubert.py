@@ -12,7 +12,9 @@ Args (comma-separated after the colon):
   quality    runlocal's model and optimiser for a 25-minute budget on 2 CPU
              cores and the user's own collection (`--config.data.dir`):
              3,000 steps (1,500 on the waveform), linear decay after 200
-             warm-up steps; `experiments/benchmarks/bench_quality.py`
+             warm-up steps (15 training minutes on the mel, measured in
+             `experiments/benchmarks/RESULTS.md` run 11);
+             `experiments/benchmarks/bench_quality.py`
 
 The published numbers, with their sources (fairseq
 examples/hubert/config/pretrain/hubert_base_librispeech.yaml, MERT

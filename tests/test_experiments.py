@@ -92,3 +92,40 @@ def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
   last = proc.stdout.strip().splitlines()[-1]
   assert last.endswith(f"{100 * (curve[-1]['accuracy'] - base):+.1f} "
                        "points"), last
+
+
+def _experiment_module(name):
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    return __import__(name)
+  finally:
+    sys.path.pop(0)
+
+
+def test_runlocals_covers_every_config_at_its_own_budget():
+  """`runlocals.py` trains every config's `runlocal` (a new config must
+  join it), each at its own steps and schedule unless `--steps` is given;
+  its gain table is each arm's trained minus random-init accuracy."""
+  runlocals = _experiment_module("runlocals")
+  common = _experiment_module("common")
+  arms = runlocals.arms()
+  configs = {f[:-3] for f in os.listdir(os.path.join(
+      ROOT, "ml_collections_configs")) if f.endswith(".py")}
+  assert configs == {a.config for a in arms}
+  assert {a.arg for a in arms if a.config == "mert"} == {
+      f"runlocal,input={i}" for i in ("waveform", "mel", "pianoroll")}
+  arm = next(a for a in arms if a.name == "hubert_mel")
+  args = common.parser("", "").parse_args(["--steps", "0"])
+  own = common.make_config(arm, args, 0, "DATA")
+  recipe = common.config_lib.load_config("hubert", "runlocal,input=mel")
+  assert own.total_steps == recipe.total_steps
+  assert own.optimizer.warmup_steps == recipe.optimizer.warmup_steps
+  assert own.checkpoint.every == recipe.total_steps // 4
+  args.steps = 100
+  short = common.make_config(arm, args, 0, "DATA")
+  assert (short.total_steps, short.optimizer.warmup_steps) == (100, 10)
+  runs = [{"arm": "hubert_mel", "metrics": {
+      "encoder": {"accuracy": 0.8, "knn_accuracy": 0.7},
+      "random_init": {"accuracy": 0.65, "knn_accuracy": 0.72}}}]
+  table = runlocals.gains(runs, [arm])
+  assert "| `hubert.py:runlocal,input=mel` | +15.0 | -2.0 | yes |" in table

@@ -145,3 +145,28 @@ def test_views_in_separate_passes_take_their_own_batchnorm_statistics():
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6),
                state["encoder"], s_b)
   assert abs(float(losses[False]) - float(losses[True])) > 1e-4
+
+
+def test_views_in_separate_passes_draw_their_own_masks():
+  """With `joint_views=False` the second pass folds its keys: two copies of
+  one crop, through a transformer with dropout and SpecAugment, come out
+  different (with the first pass's keys they would be identical)."""
+  config = load_config("clmr", "runlocal,model=transformer,input=mel")
+  config.objective.update(joint_views=False, projection_dims=(16, 8))
+  config.augment.chain = ()
+  config.model.update(width=32, heads=2, ffn=64, layers=2,
+                      conv_pos_kernel=8, conv_pos_groups=4)
+  config.model.frontend.dim = 32
+  objective = objectives.make_objective(config)
+  crop_BxT = np.random.default_rng(0).standard_normal(
+      (4, 16 * 512)).astype(np.float32)
+  batch = {"views": jnp.asarray(np.stack([crop_BxT, crop_BxT], axis=1))}
+  variables = objective.init(jax.random.key(0), batch)
+  encoded = []
+  encode = objective._encode
+  objective._encode = lambda *a, **k: encoded.append(encode(*a, **k)) or \
+      encoded[-1]
+  objective.loss_fn(variables["params"], variables["model_state"], batch,
+                    jax.random.key(1))
+  (_, z_a, _), (_, z_b, _) = encoded
+  assert float(jnp.max(jnp.abs(z_a - z_b))) > 1e-3

@@ -189,8 +189,12 @@ def main(argv=None):
                "corpus)")
     data_dir = args.data
   else:
-    data_dir = corpus.ensure_prepared(synthetic.SyntheticConfig(),
-                                      ("waveform",), 3.0, workers=2)
+    # Every feature the recipes read (the piano-roll recipes read theirs).
+    read = {f for spec in recipes
+            for f in load_recipe(spec, "", args)[1].data.features}
+    data_dir = corpus.ensure_prepared(
+        synthetic.SyntheticConfig(),
+        ("waveform",) + tuple(sorted(read - {"waveform"})), 3.0, workers=2)
   t0 = time.time()
   records = [run_recipe(spec, data_dir, args, with_baselines=i == 0)
              for i, spec in enumerate(recipes)]

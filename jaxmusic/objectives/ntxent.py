@@ -116,9 +116,12 @@ class CLMR:
       _, z_a, state = self._encode(
           {"params": params, "model_state": model_state}, a, train=True,
           rngs=rngs)
+      # The second pass draws its own dropout and SpecAugment masks: with
+      # the first pass's keys, both views would be masked alike.
       _, z_b, state = self._encode(
           {"params": params, "model_state": {"encoder": state}}, b,
-          train=True, rngs=rngs)
+          train=True, rngs=jax.tree.map(lambda k: jax.random.fold_in(k, 1),
+                                        rngs))
     loss, acc = nt_xent(z_a, z_b, self.temperature)
     return loss, ({"positive_top1": acc}, {"encoder": state})
 
