@@ -17,6 +17,7 @@ import logging
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 
@@ -75,7 +76,7 @@ def parser(description: str, default_out: str) -> argparse.ArgumentParser:
                  "small transformer, one seed: checks the whole script.")
   p.add_argument("--tasks", default="multiclass,retrieval,multilabel",
                  help="Probe tasks (multilabel where the data has tags).")
-  p.add_argument("--folds", type=int, default=0, help="K > 1: the genre "
+  p.add_argument("--folds", type=int, default=0, help="K >= 3: the genre "
                  "probes use stratified group K-fold over all tracks "
                  "(`probe --folds`) instead of the fixed test split.")
   return p
@@ -174,6 +175,22 @@ def _probe_metrics(emb, tasks, folds=0):
   return out
 
 
+def clear_if_other_config(workdir: str, config) -> None:
+  """Removes `workdir` when a run with another config trained there:
+  training resumes whatever checkpoint it finds, so a changed arm would
+  otherwise continue (or, finished, keep) the old run under the new name.
+  A run cut short under the same config is kept, to resume."""
+  path = os.path.join(workdir, config_lib.RUN_CONFIG)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  if old != json.loads(config.to_json_best_effort()):
+    logging.info("experiment: %s trained under another config; cleared",
+                 workdir)
+    shutil.rmtree(workdir)
+
+
 def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
   """Trains, exports and probes one arm at one seed; returns its record,
   kept as `WORKDIR/record.json`: a rerun with the same config, probes and
@@ -184,16 +201,23 @@ def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
   key = {"config": config.to_json_best_effort(sort_keys=True),
          "folds": args.folds, "tasks": args.tasks, "with_audio": with_audio}
   cached = os.path.join(workdir, "record.json")
+  trained_s = None
   if os.path.exists(cached):
     with open(cached) as f:
       record = json.load(f)
-    if record.pop("key", None) == key:
+    old_key = record.pop("key", None)
+    if old_key == key:
       logging.info("experiment: %s, seed %d: reusing %s", arm.name, seed,
                    cached)
       return record
+    if (old_key or {}).get("config") == key["config"]:
+      # Only the probes or baselines differ: training below resumes the
+      # finished run at once, and its time is the first run's.
+      trained_s = record["train_seconds"]
+  clear_if_other_config(workdir, config)
   t0 = time.time()
   train.train_and_evaluate(config, workdir)
-  train_s = time.time() - t0
+  train_s = time.time() - t0 if trained_s is None else trained_s
   emb = os.path.join(workdir, "embeddings")
   # The handcrafted baselines do not depend on the arm or the seed: one
   # export computes them.

@@ -69,7 +69,7 @@ def main():
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
   chosen = arms(args.objective, args.size)
-  targets = ("mfcc_k100", "pianoroll_k100") if args.objective == "masked" \
+  targets = ("mfcc_k100", "roll_texture_k100") if args.objective == "masked" \
       else ()
   data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
                                   targets)

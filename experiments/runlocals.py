@@ -35,6 +35,10 @@ def arms():
       out.append(common.Arm(f"{name}_{inp}", name, f"runlocal,input={inp}"))
   out += [common.Arm("triplet", "triplet", "runlocal"),
           common.Arm("two_tower", "two_tower", "runlocal"),
+          # The same objective with the titles as partner: which pair, not
+          # which loss, decides what the audio tower keeps.
+          common.Arm("two_tower_text", "two_tower",
+                     "runlocal,towers=audio+text"),
           common.Arm("autoencoder", "autoencoder", "runlocal"),
           common.Arm("supervised", "supervised", "runlocal")]
   return out
@@ -70,7 +74,8 @@ def main():
   chosen = common.choose_arms(p, args, arms())
   data_dir = common.prepared_data(
       args.data, ("waveform", "pianoroll"),
-      ("mfcc_k100", "pianoroll_k100", "logmel_k300", "chroma_k200"))
+      ("mfcc_k100", "roll_texture_k100", "roll_chroma_k200", "logmel_k300",
+       "chroma_k200"))
   runs = common.run_and_report(
       chosen, args, data_dir, "Every runlocal against its random init",
       "Does each config's `runlocal` recipe, as a user runs it, beat its "

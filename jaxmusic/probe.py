@@ -337,7 +337,7 @@ def _define_flags():
   flags.DEFINE_bool("plot", False, "Write PCA and t-SNE PNGs.")
   flags.DEFINE_integer("seed", 0, "Probe seed.")
   flags.DEFINE_integer(
-      "folds", 0, "K > 1: stratified group K-fold over all tracks (10 is "
+      "folds", 0, "K >= 3: stratified group K-fold over all tracks (10 is "
       "how GTZAN results are usually reported), mean ± std, instead of the "
       "train/valid/test splits.")
   flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "

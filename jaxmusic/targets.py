@@ -3,8 +3,10 @@ prepared collection and named in its manifest.
 
   # Iteration 1: k-means (K=100) on 39-d MFCC of 10% of the train frames.
   python -m jaxmusic.targets --data ~/prepared/gtzan --feature mfcc --k 100
-  # MIDI-only collections: k-means on the piano roll (or roll_chroma).
-  python -m jaxmusic.targets --data ~/prepared/maestro --feature pianoroll
+  # MIDI-only collections: k-means on the piano roll's transposition-
+  # invariant frames (roll_texture), or on the roll itself (pianoroll,
+  # roll_chroma).
+  python -m jaxmusic.targets --data ~/prepared/maestro --feature roll_texture
   # Iteration 2: k-means (K=500) on layer 6 of a trained run.
   python -m jaxmusic.targets --data ~/prepared/gtzan --from-run ~/runs/it1 \
       --layer 6 --k 500 --name it2_l6_k500

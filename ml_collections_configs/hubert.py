@@ -9,8 +9,9 @@ Args (comma-separated after the colon):
   recipe=hubert|mert
   runlocal   a tiny transformer on the embedded synthetic music, under 5
              minutes on 2 CPU cores
-  quality    runlocal's model and optimiser for a 25-minute budget on 2 CPU
-             cores and the user's own collection (`--config.data.dir`):
+  quality    runlocal's model, loss and optimiser for a 25-minute budget
+             on 2 CPU cores and the user's own collection
+             (`--config.data.dir`):
              3,000 steps (1,500 on the waveform), linear decay after 200
              warm-up steps (15 training minutes on the mel, measured in
              `experiments/benchmarks/RESULTS.md` run 11);
@@ -53,12 +54,15 @@ MERT_RVQ-VAE_CQT_330M.yaml):
                 k-means teacher: log-mel K=300 and chroma K=200 (its RVQ-VAE
                 teacher, EnCodec's 8 x 1024 codes, needs pretrained codec
                 weights: import them with `jaxmusic.targets --import-npy`).
-                Piano rolls: k-means K=100 on the piano roll itself.
+                Piano rolls (ours): k-means K=100 on `roll_texture`, the
+                roll's transposition-invariant frames (polyphony, onsets,
+                span, loudness, interval classes); MERT adds `roll_chroma`
+                K=200, its chroma teacher's symbolic twin.
 fairseq's dropout_features is not here: HuBERT computes it on features
 its loss never reads. `runlocal` is ours, not a published recipe: pre-LN,
 no dropout or layerdrop, lr 1e-3 after 60 warm-up steps, clip 1, final_dim
-64, mask_length 5, 128-frame crops, batch 32, 900 steps (450 on the
-waveform).
+64, mask_length 5, pred_nomask_weight 1 (the probes read unmasked frames),
+128-frame crops, batch 32, 900 steps (450 on the waveform).
 
   python -m jaxmusic.main --config ml_collections_configs/hubert.py:runlocal \
       --workdir /tmp/hubert
@@ -94,7 +98,9 @@ def get_config(arg=None):
 
   crop = CROP_FRAMES["mert330m" if big else "mert" if mert else "hubert"]
   if roll:
-    targets = ("pianoroll_k100",)
+    # Transposition-invariant codes, with MERT's musical teacher's symbolic
+    # twin (pitch classes) beside them.
+    targets = ("roll_texture_k100",) + (("roll_chroma_k200",) if mert else ())
   elif mert:
     targets = ("logmel_k300", "chroma_k200")
   else:
@@ -151,7 +157,10 @@ def get_config(arg=None):
                    input_dropout=0.0, layerdrop=0.0)
     if arg.input == "waveform":
       c.model.frontend.grad_scale = 1.0
-    c.objective.update(mask_length=5, final_dim=64)
+    # The probes pool the last layer over unmasked inputs, which a loss on
+    # masked frames alone leaves unconstrained (HuBERT's
+    # pred_nomask_weight); with weight 1 every frame predicts its code.
+    c.objective.update(mask_length=5, final_dim=64, unmasked_weight=1.0)
     c.optimizer.update(learning_rate=1e-3, warmup_steps=60,
                        grad_clip_norm=1.0)
     c.checkpoint.every = c.total_steps // 3

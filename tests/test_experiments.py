@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
@@ -129,3 +131,41 @@ def test_runlocals_covers_every_config_at_its_own_budget():
       "random_init": {"accuracy": 0.65, "knn_accuracy": 0.72}}}]
   table = runlocals.gains(runs, [arm])
   assert "| `hubert.py:runlocal,input=mel` | +15.0 | -2.0 | yes |" in table
+
+
+def test_a_changed_arm_does_not_resume_the_old_run(tmp_path):
+  """Training resumes any checkpoint in its workdir: an arm rerun under a
+  changed config must start afresh, an interrupted one under the same
+  config must keep its checkpoints."""
+  common = _experiment_module("common")
+  config = common.config_lib.load_config("hubert", "runlocal,input=mel")
+  workdir = tmp_path / "hubert_mel-s0"
+  (workdir / "checkpoints").mkdir(parents=True)
+  common.config_lib.save_run_config(config, str(workdir))
+  common.clear_if_other_config(str(workdir), config)
+  assert (workdir / "checkpoints").exists()
+  config.objective.unmasked_weight = 0.0
+  common.clear_if_other_config(str(workdir), config)
+  assert not workdir.exists()
+  common.clear_if_other_config(str(workdir), config)  # nothing there: fine
+
+
+def test_target_codes_bags_each_tracks_codes(tiny_targets, tmp_path):
+  target_codes = _experiment_module("target_codes")
+  # Two tracks: records 0-1 and record 2; one codebook of K=4.
+  codes = np.array([[[0, 0, 1]], [[1, 1, 1]], [[3, 3, 2]]])
+  tracks = [{"first_record": 0, "num_segments": 2},
+            {"first_record": 2, "num_segments": 1}]
+  np.testing.assert_allclose(target_codes.bags(codes, tracks, 4),
+                             [[2 / 6, 4 / 6, 0, 0], [0, 0, 1 / 3, 2 / 3]])
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, "experiments", "target_codes.py"),
+       "--data", tiny_targets, "--sets", "mfcc_k16", "--folds", "3",
+       "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  row = proc.stdout.strip().splitlines()[-1]
+  assert row.startswith("| `mfcc_k16` | ")
+  assert 0.0 <= float(row.split("|")[2].split("±")[0]) <= 1.0
+  with open(tmp_path / "report.md") as f:
+    assert row in f.read()

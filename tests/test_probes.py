@@ -150,6 +150,9 @@ def test_folds_are_sklearns_stratified_group_kfold():
   assert result["metrics"]["accuracy"] > 0.8
   with pytest.raises(ValueError, match="--folds=31"):
     probes.track_folds(data, 31, stratify=True)
+  # Two folds would leave no train fold beside test and valid.
+  with pytest.raises(ValueError, match=r"--folds=2: use 3\.\.30"):
+    probes.track_folds(data, 2, stratify=True)
 
 
 def test_probe_cli_folds_pool_the_splits(exported, tmp_path):

@@ -27,6 +27,30 @@ def test_assignment_equals_sklearn_predict():
       km.predict(x))
 
 
+def test_roll_texture_ignores_transposition_and_reads_chords():
+  rng = np.random.default_rng(0)
+  roll = np.zeros((128, 40), np.float32)
+  for t in range(0, 40, 4):  # random chords in the middle register
+    notes = rng.choice(np.arange(50, 80), size=rng.integers(1, 5),
+                       replace=False)
+    roll[notes, t:t + rng.integers(1, 5)] = rng.uniform(0.3, 1.0)
+  for shift in (-7, 5):
+    np.testing.assert_allclose(targets.roll_texture(np.roll(roll, shift, 0)),
+                               targets.roll_texture(roll))
+  # A C major triad held two frames, then a tritone (C, F#) struck.
+  chord = np.zeros((128, 3), np.float32)
+  chord[[60, 64, 67], :2] = 0.5
+  chord[[72, 78], 2] = 1.0
+  x = targets.roll_texture(chord)
+  np.testing.assert_allclose(x[:, :4], [[3, 3, 7 / 12, 0.5],
+                                         [3, 0, 7 / 12, 0.5],
+                                         [2, 2, 0.5, 1.0]])
+  # Interval classes 1..6: the triad's 3, 4 and 5; the tritone's 6.
+  np.testing.assert_array_equal(x[:, 4:], [[0, 0, 1, 1, 1, 0],
+                                            [0, 0, 1, 1, 1, 0],
+                                            [0, 0, 0, 0, 0, 1]])
+
+
 def test_reservoir_is_bounded_and_uniform():
   res = targets.Reservoir(1000, seed=0)
   for lo in range(0, 100_000, 3000):

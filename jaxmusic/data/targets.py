@@ -14,7 +14,10 @@ Three ways to make one:
               with delta and delta-delta, 39-d, as HuBERT's first
               iteration; `logmel`, `cqt` in dB, `chroma`), or for MIDI
               collections on the piano roll itself (`pianoroll`: 128
-              velocities; `roll_chroma`: 12 pitch classes). The fit reads a
+              velocities; `roll_chroma`: 12 pitch classes; `roll_texture`:
+              what stays when the music is transposed: polyphony, onsets,
+              pitch span, loudness and the chord's interval classes). The
+              fit reads a
               `fit_fraction` of train frames through a fixed-size reservoir
               (memory bounded by `max_fit_frames`, whatever the collection
               size), then every frame of every split is assigned.
@@ -44,7 +47,7 @@ from jaxmusic.data import features as feats
 from jaxmusic.data import records
 
 ACOUSTIC = ("mfcc", "logmel", "cqt", "chroma")
-SYMBOLIC = ("pianoroll", "roll_chroma")
+SYMBOLIC = ("pianoroll", "roll_chroma", "roll_texture")
 SOURCES = ACOUSTIC + SYMBOLIC
 TARGETS_DIR = "targets"
 
@@ -89,6 +92,8 @@ def acoustic_frames(feature: str, data, split, track) -> np.ndarray:
   if feature in SYMBOLIC:
     # Velocities 0..127 to [0, 1], the scale the frontend gives encoders.
     roll = _whole_track(data, split, track, "pianoroll")[:, :n] / 127.0
+    if feature == "roll_texture":
+      return roll_texture(roll)
     if feature == "roll_chroma":  # the loudest note of each pitch class
       roll = np.stack([roll[p::12].max(axis=0) for p in range(12)])
     return roll.T
@@ -108,6 +113,35 @@ def acoustic_frames(feature: str, data, split, track) -> np.ndarray:
       import librosa  # pylint: disable=g-import-not-at-top
       out = librosa.amplitude_to_db(out, ref=1.0, top_db=80.0)
   return out.T.astype(np.float32)
+
+
+def roll_texture(roll_PxN: np.ndarray) -> np.ndarray:
+  """`N x 10` transposition-invariant frames of a `128 x N` piano roll in
+  [0, 1]: sounding notes, note onsets, pitch span in octaves, mean
+  velocity and the interval-class vector (how many pairs of sounding
+  pitch classes lie 1..6 semitones apart). Absolute-pitch codes
+  (`pianoroll`, `roll_chroma`) cluster chord shapes at their root; when
+  roots vary from piece to piece, predicting them teaches key, not style,
+  while these codes carry rhythm, density and chord quality."""
+  on_PxN = roll_PxN > 0
+  before_PxN = np.pad(on_PxN[:, :-1], ((0, 0), (1, 0)))
+  sounding_N = on_PxN.sum(0)
+  onsets_N = (on_PxN & ~before_PxN).sum(0)
+  pitch_P = np.arange(len(on_PxN))[:, None]
+  top_N = np.where(on_PxN, pitch_P, -1).max(0)
+  bottom_N = np.where(on_PxN, pitch_P, len(on_PxN)).min(0)
+  span_N = np.maximum(top_N - bottom_N, 0) / 12.0
+  velocity_N = roll_PxN.sum(0) / np.maximum(sounding_N, 1)
+  classes_12xN = np.zeros((12, on_PxN.shape[1]), np.float32)
+  for p in range(12):
+    classes_12xN[p] = on_PxN[p::12].any(0)
+  # Pairs of sounding pitch classes at each interval class 1..6.
+  intervals_6xN = np.stack([
+      (classes_12xN * np.roll(classes_12xN, -d, axis=0)).sum(0)
+      / (2.0 if d == 6 else 1.0) for d in range(1, 7)])
+  return np.concatenate(
+      [np.stack([sounding_N, onsets_N, span_N, velocity_N]),
+       intervals_6xN]).T.astype(np.float32)
 
 
 def assign(frames_NxD: np.ndarray, centroids_KxD: np.ndarray,

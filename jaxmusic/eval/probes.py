@@ -192,8 +192,10 @@ def track_folds(data: Split, k: int, stratify: bool, seed: int = 0):
   `stratify`); returns the test row indices of each fold."""
   from sklearn.model_selection import GroupKFold, StratifiedGroupKFold  # pylint: disable=g-import-not-at-top
   n_tracks = len(np.unique(data.track))
-  if not 2 <= k <= n_tracks:
-    raise ValueError(f"--folds={k}: use 2..{n_tracks} (the tracks)")
+  # Each fold is test once and the next one valid: 3 is the fewest that
+  # leave a train fold.
+  if not 3 <= k <= n_tracks:
+    raise ValueError(f"--folds={k}: use 3..{n_tracks} (the tracks)")
   if stratify:
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True,
                                     random_state=seed)
