@@ -87,6 +87,14 @@ def add_arms_flag(p: argparse.ArgumentParser):
                  "(default: all).")
 
 
+def target_sets(arms) -> tuple[str, ...]:
+  """The k-means target sets the arms' configs read, so the data is
+  prepared with what the recipes name, not a list kept beside them."""
+  return tuple(sorted({t for arm in arms
+                       for t in config_lib.load_config(
+                           arm.config, arm.arg).data.get("targets", ())}))
+
+
 def prepared_data(data: str, features, target_sets) -> str:
   """`data` (its default-named k-means targets made if missing), or the
   embedded corpus prepared with every feature and target set the arms

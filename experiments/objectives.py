@@ -56,9 +56,8 @@ def main():
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
   chosen = arms(args.input, args.size)
-  target = "pianoroll_k100" if args.input == "pianoroll" else "mfcc_k100"
   data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
-                                  (target,))
+                                  common.target_sets(chosen))
   common.run_and_report(
       chosen, args, data_dir,
       f"Objectives, one encoder (transformer on {args.input})",

@@ -69,10 +69,8 @@ def main():
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
   chosen = arms(args.objective, args.size)
-  targets = ("mfcc_k100", "roll_texture_k100") if args.objective == "masked" \
-      else ()
   data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
-                                  targets)
+                                  common.target_sets(chosen))
   common.run_and_report(
       chosen, args, data_dir,
       f"Input representation, same transformer ({args.objective})",

@@ -72,10 +72,8 @@ def main():
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
   chosen = common.choose_arms(p, args, arms())
-  data_dir = common.prepared_data(
-      args.data, ("waveform", "pianoroll"),
-      ("mfcc_k100", "roll_texture_k100", "roll_chroma_k200", "logmel_k300",
-       "chroma_k200"))
+  data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
+                                  common.target_sets(chosen))
   runs = common.run_and_report(
       chosen, args, data_dir, "Every runlocal against its random init",
       "Does each config's `runlocal` recipe, as a user runs it, beat its "

@@ -116,6 +116,10 @@ def test_runlocals_covers_every_config_at_its_own_budget():
   assert configs == {a.config for a in arms}
   assert {a.arg for a in arms if a.config == "mert"} == {
       f"runlocal,input={i}" for i in ("waveform", "mel", "pianoroll")}
+  # The data is prepared with the target sets the recipes name.
+  assert common.target_sets(arms) == (
+      "chroma_k200", "logmel_k300", "mfcc_k100", "roll_chroma_k200",
+      "roll_texture_k100")
   arm = next(a for a in arms if a.name == "hubert_mel")
   args = common.parser("", "").parse_args(["--steps", "0"])
   own = common.make_config(arm, args, 0, "DATA")
