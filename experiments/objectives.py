@@ -52,6 +52,10 @@ def main():
                     os.path.join(common.ROOT, "experiments", "results",
                                  "objectives"))
   p.add_argument("--input", default="mel", choices=("mel", "pianoroll"))
+  # Its arms share names (clmr, supervised) with runlocals.py's under other
+  # configs: in one directory each script's runs would clear the other's.
+  p.set_defaults(workdir=os.path.join(p.get_default("workdir"),
+                                      "objectives"))
   args = p.parse_args()
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()

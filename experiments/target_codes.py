@@ -27,7 +27,8 @@ from jaxmusic.data import targets  # pylint: disable=g-import-not-at-top,wrong-i
 from jaxmusic.eval import probes  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 SETS = ("mfcc_k100", "logmel_k300", "chroma_k200", "pianoroll_k100",
-        "roll_texture_k100", "roll_chroma_k200")
+        "roll_texture_k100", "roll_chroma_k200", "key_chroma_k200",
+        "roll_key_chroma_k200")
 
 
 def bags(codes_RxCxN: np.ndarray, tracks, k: int) -> np.ndarray:

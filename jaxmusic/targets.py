@@ -4,8 +4,8 @@ prepared collection and named in its manifest.
   # Iteration 1: k-means (K=100) on 39-d MFCC of 10% of the train frames.
   python -m jaxmusic.targets --data ~/prepared/gtzan --feature mfcc --k 100
   # MIDI-only collections: k-means on the piano roll's transposition-
-  # invariant frames (roll_texture), or on the roll itself (pianoroll,
-  # roll_chroma).
+  # invariant frames (roll_texture), its key-relative pitch classes
+  # (roll_key_chroma), or on the roll itself (pianoroll, roll_chroma).
   python -m jaxmusic.targets --data ~/prepared/maestro --feature roll_texture
   # Iteration 2: k-means (K=500) on layer 6 of a trained run.
   python -m jaxmusic.targets --data ~/prepared/gtzan --from-run ~/runs/it1 \

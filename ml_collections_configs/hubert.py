@@ -56,13 +56,18 @@ MERT_RVQ-VAE_CQT_330M.yaml):
                 weights: import them with `jaxmusic.targets --import-npy`).
                 Piano rolls (ours): k-means K=100 on `roll_texture`, the
                 roll's transposition-invariant frames (polyphony, onsets,
-                span, loudness, interval classes); MERT adds `roll_chroma`
-                K=200, its chroma teacher's symbolic twin.
+                span, loudness, interval classes); MERT adds
+                `roll_key_chroma` K=200, its chroma teacher's symbolic
+                twin, as pitch classes relative to the track's estimated
+                key (Krumhansl-Schmuckler).
 fairseq's dropout_features is not here: HuBERT computes it on features
 its loss never reads. `runlocal` is ours, not a published recipe: pre-LN,
 no dropout or layerdrop, lr 1e-3 after 60 warm-up steps, clip 1, final_dim
 64, mask_length 5, pred_nomask_weight 1 (the probes read unmasked frames),
-128-frame crops, batch 32, 900 steps (450 on the waveform).
+128-frame crops, batch 32, 900 steps (450 on the waveform); MERT's chroma
+teacher relative to each track's key (`key_chroma_k200`: the embedded
+tracks' keys are drawn at random, and absolute chroma codes teach the key;
+`--config.data.targets="('logmel_k300','chroma_k200')"` restores MERT's).
 
   python -m jaxmusic.main --config ml_collections_configs/hubert.py:runlocal \
       --workdir /tmp/hubert
@@ -98,11 +103,16 @@ def get_config(arg=None):
 
   crop = CROP_FRAMES["mert330m" if big else "mert" if mert else "hubert"]
   if roll:
-    # Transposition-invariant codes, with MERT's musical teacher's symbolic
-    # twin (pitch classes) beside them.
-    targets = ("roll_texture_k100",) + (("roll_chroma_k200",) if mert else ())
+    # Transposition-invariant codes; MERT adds its chroma teacher's
+    # symbolic twin, relative to each track's key (absolute pitch classes
+    # would teach the key a track happens to be in).
+    targets = ("roll_texture_k100",) + (("roll_key_chroma_k200",) if mert
+                                        else ())
   elif mert:
-    targets = ("logmel_k300", "chroma_k200")
+    # runlocal's chroma teacher is relative to each track's key; the
+    # published one (absolute) is what MARBLE's key detection reads.
+    targets = ("logmel_k300",
+               "key_chroma_k200" if arg.runlocal else "chroma_k200")
   else:
     targets = ("mfcc_k100",)
   c.data = dict(

@@ -13,6 +13,9 @@ Args (comma-separated after the colon):
                           runlocal); the text tower is always a byte-level
                           transformer of that size, no tokenizer
   projection=128          each tower's bottleneck: the shared space
+  roll_transpose=N        move the piano roll by up to N semitones in
+                          training (default 6 in runlocal with an audio
+                          partner, else 0; CLIP has no such thing)
   runlocal                small enough to train on the embedded synthetic
                           music (with its titles) in minutes on a CPU
 
@@ -42,13 +45,23 @@ FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text"}
 def get_config(arg=None):
   arg = parse_arg(arg, runlocal=False, towers="audio+pianoroll", audio="mel",
                   audio_model="transformer", roll_model="transformer",
-                  size="", projection=128)
+                  size="", projection=128, roll_transpose=-1)
   towers = tuple(arg.towers.split("+"))
   if len(towers) != 2 or len(set(towers)) != 2 or \
       set(towers) - set(FEATURES):
     raise ValueError(f"config arg towers={arg.towers!r}: two different of "
                      f"{sorted(FEATURES)} joined by +, e.g. pianoroll+text")
   size = arg.size or ("tiny" if arg.runlocal else "base")
+  # Each embedded track is in a random key, so absolute pitch is the
+  # cheapest way to match audio to its roll: the pairs are memorised
+  # (train top-1 0.98) and the audio tower keeps the key, not the music
+  # (genre probe below its random init). Moving the roll by up to a
+  # tritone either way makes every key equally likely to the audio tower,
+  # which then matches on rhythm, texture and intervals
+  # (experiments/README.md, runlocals).
+  if arg.roll_transpose < 0:
+    arg.roll_transpose = 6 if arg.runlocal and set(towers) == {
+        "audio", "pianoroll"} else 0
   c = load_config("clmr", "model=transformer,input=mel" +
                   (",runlocal" if arg.runlocal else ""))
   del c.augment
@@ -63,6 +76,8 @@ def get_config(arg=None):
     if t == "text":
       tower["max_frames"] = c.data.text_bytes
     tower["bottleneck"] = arg.projection
+    if t == "pianoroll":
+      tower["frontend"]["transpose"] = arg.roll_transpose
     c.model[t] = tower
   c.objective = dict(name="two_tower", temperature=0.07,
                      max_logit_scale=100.0)

@@ -69,17 +69,27 @@ def test_objectives_smoke(tiny_targets, tmp_path):
 
 def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
   out = tmp_path / "quality"
-  proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "experiments", "benchmarks",
-                                    "bench_quality.py"),
-       "--data", tiny_corpus, "--recipe", "clmr.py:runlocal", "--steps", "4",
-       "--curve", "2", "--folds", "3", "--level", "chunk", "--out", str(out),
-       "--workdir", str(tmp_path / "runs")],
-      capture_output=True, text=True, timeout=1200,
-      env=dict(os.environ, JAX_PLATFORMS="cpu"))
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  with open(out / "results.json") as f:
-    results = json.load(f)
+
+  def bench(steps):
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "experiments", "benchmarks",
+                                      "bench_quality.py"),
+         "--data", tiny_corpus, "--recipe", "clmr.py:runlocal", "--steps",
+         str(steps), "--curve", "2", "--folds", "3", "--level", "chunk",
+         "--out", str(out), "--workdir", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=1200,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with open(out / "results.json") as f:
+      return proc, json.load(f)
+
+  # A first run under another recipe (2 steps) in the same workdir: the
+  # second must train afresh, not resume it.
+  _, first = bench(2)
+  marker = os.path.join(first["records"][0]["workdir"], "first_run")
+  open(marker, "w").close()
+  proc, results = bench(4)
+  assert not os.path.exists(marker)  # the 2-step run was cleared
   (record,) = results["records"]
   curve = record["curve"]
   # The random init at 0 minutes, then each kept checkpoint.
@@ -118,7 +128,7 @@ def test_runlocals_covers_every_config_at_its_own_budget():
       f"runlocal,input={i}" for i in ("waveform", "mel", "pianoroll")}
   # The data is prepared with the target sets the recipes name.
   assert common.target_sets(arms) == (
-      "chroma_k200", "logmel_k300", "mfcc_k100", "roll_chroma_k200",
+      "key_chroma_k200", "logmel_k300", "mfcc_k100", "roll_key_chroma_k200",
       "roll_texture_k100")
   arm = next(a for a in arms if a.name == "hubert_mel")
   args = common.parser("", "").parse_args(["--steps", "0"])

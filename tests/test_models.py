@@ -155,6 +155,27 @@ def test_the_frontends_frames_stand_at_the_same_samples():
     assert k * HOP - HOP < support[0] and support[-1] < k * HOP + HOP
 
 
+def test_pianoroll_transpose_moves_each_roll_in_training_only():
+  # Notes in the middle of the keyboard, so no shift drops one.
+  roll = np.zeros((8, 128, 12), np.float32)
+  rng = np.random.default_rng(0)
+  roll[:, 50:70] = rng.integers(1, 128, (8, 20, 12)) * (
+      rng.random((8, 20, 12)) < 0.3)
+  front = frontends.PianoRoll(embed="none", transpose=6)
+  np.testing.assert_allclose(front.apply({}, roll), roll.swapaxes(1, 2)
+                             / 127.0, rtol=1e-6)
+  out = np.asarray(front.apply({}, roll, train=True,
+                               rngs={"augment": jax.random.key(3)}))
+  shifts = []
+  for b in range(len(roll)):
+    match = [s for s in range(-6, 7)
+             if np.allclose(out[b], np.roll(roll[b], s, 0).T / 127.0,
+                            rtol=1e-6, atol=0)]
+    assert len(match) == 1, b
+    shifts += match
+  assert len(set(shifts)) > 2  # one key per example, not one per batch
+
+
 def test_mask_embedding_replaces_exactly_the_masked_frames():
   class Identity(nn.Module):
     @nn.compact

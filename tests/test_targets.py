@@ -51,6 +51,24 @@ def test_roll_texture_ignores_transposition_and_reads_chords():
                                             [0, 0, 0, 0, 0, 1]])
 
 
+def test_key_relative_chroma_finds_the_tonic_and_ignores_transposition():
+  # A C major melody (scale degrees 1 3 5 1 4 6 5 7 1), its tonic held
+  # longest, over a C bass: the key is C; moved to A (+9), the key is A and
+  # the key-relative classes are the same.
+  roll = np.zeros((128, 36), np.float32)
+  for i, pitch in enumerate((60, 64, 67, 72, 65, 69, 67, 71, 72)):
+    roll[pitch, 4 * i:4 * i + (8 if pitch in (60, 72) else 3)] = 0.8
+  roll[48, :] = 0.5
+  assert targets.estimate_tonic(targets.pitch_classes(roll)) == 0
+  up = np.roll(roll, 9, axis=0)
+  assert targets.estimate_tonic(targets.pitch_classes(up)) == 9
+  key_chroma = lambda r: targets.key_relative(targets.pitch_classes(r))
+  np.testing.assert_array_equal(key_chroma(up), key_chroma(roll))
+  # Class 0 is the tonic: sounding (the bass) in every frame.
+  assert (key_chroma(roll)[0] > 0).all()
+  assert not key_chroma(np.zeros((128, 4), np.float32)).any()
+
+
 def test_reservoir_is_bounded_and_uniform():
   res = targets.Reservoir(1000, seed=0)
   for lo in range(0, 100_000, 3000):
@@ -80,6 +98,12 @@ def test_acoustic_targets_stored_named_and_aligned(tiny_targets):
                                         "mfcc_k16")
                            for s in range(track["num_segments"])], axis=-1)
   np.testing.assert_array_equal(stored[0], targets.assign(frames, centroids))
+  # The key-relative chroma is the track's chroma turned to its tonic.
+  chroma = targets.acoustic_frames("chroma", data, "test", track)
+  tonic = targets.estimate_tonic(chroma.T)
+  np.testing.assert_array_equal(
+      targets.acoustic_frames("key_chroma", data, "test", track),
+      np.roll(chroma, -tonic, axis=1))
 
 
 def test_frames_mode_crops_targets_with_the_input(tiny_corpus, tmp_path):

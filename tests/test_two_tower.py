@@ -133,10 +133,27 @@ def test_towers_are_validated_by_key(tiny_corpus):
   config.model.pianoroll.frontend.embed = "patch"
   with pytest.raises(ValueError, match=r"model\.pianoroll\.frontend\.embed"):
     config_lib.validate(config)
+  config = _tiny("audio+pianoroll")
+  config.data.dir = tiny_corpus
+  config.model.pianoroll.frontend.transpose = -2
+  with pytest.raises(ValueError,
+                     match=r"model\.pianoroll\.frontend\.transpose"):
+    config_lib.validate(config)
+
+
+def test_runlocal_transposes_the_roll_only_against_audio():
+  def transpose(arg):
+    c = config_lib.load_config("two_tower", arg)
+    return c.model.pianoroll.frontend.transpose
+  assert transpose("towers=audio+pianoroll,runlocal") == 6
+  assert transpose("towers=audio+pianoroll") == 0  # CLIP's recipe
+  assert transpose("towers=pianoroll+text,runlocal") == 0
+  assert transpose("towers=audio+pianoroll,runlocal,roll_transpose=2") == 2
 
 
 @pytest.mark.parametrize("towers,want", [
-    ("audio+pianoroll", 3.45033597946167),
+    ("audio+pianoroll,roll_transpose=0", 3.45033597946167),
+    ("audio+pianoroll", 3.994739532470703),  # the roll moved in training
     ("pianoroll+text", 4.741337776184082)])
 def test_pinned_one_step_loss(tiny_corpus, towers, want):
   loss, metrics = one_step_loss(_tiny(towers), tiny_corpus)

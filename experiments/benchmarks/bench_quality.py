@@ -34,6 +34,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxmusic import config as config_lib
@@ -43,6 +44,7 @@ from jaxmusic import train
 from jaxmusic.data import corpus
 from jaxmusic.data import synthetic
 from jaxmusic.eval import frozen
+import common
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 RECIPES = ("clmr.py:quality", "hubert.py:input=mel,quality")
@@ -121,6 +123,8 @@ def run_recipe(spec, data_dir, args, with_baselines):
   if config.data.get("targets"):
     corpus.ensure_targets(data_dir, tuple(config.data.targets))
   workdir = os.path.join(args.workdir, spec.replace("/", "_"))
+  # A recipe changed since its last run here must not resume that run.
+  common.clear_if_other_config(workdir, config)
   t0 = time.time()
   train.train_and_evaluate(config, workdir)
   wall = time.time() - t0

@@ -12,15 +12,17 @@ Three ways to make one:
 
   k-means     MiniBatchKMeans on an acoustic feature (`mfcc`: 13 MFCC
               with delta and delta-delta, 39-d, as HuBERT's first
-              iteration; `logmel`, `cqt` in dB, `chroma`), or for MIDI
+              iteration; `logmel`, `cqt` in dB, `chroma`, `key_chroma`:
+              chroma relative to the track's estimated key), or for MIDI
               collections on the piano roll itself (`pianoroll`: 128
               velocities; `roll_chroma`: 12 pitch classes; `roll_texture`:
               what stays when the music is transposed: polyphony, onsets,
-              pitch span, loudness and the chord's interval classes). The
-              fit reads a
-              `fit_fraction` of train frames through a fixed-size reservoir
-              (memory bounded by `max_fit_frames`, whatever the collection
-              size), then every frame of every split is assigned.
+              pitch span, loudness and the chord's interval classes;
+              `roll_key_chroma`: pitch classes relative to the track's
+              estimated key). The fit reads a `fit_fraction` of train
+              frames through a fixed-size reservoir (memory bounded by
+              `max_fit_frames`, whatever the collection size), then every
+              frame of every split is assigned.
   from a run  the same k-means on a trained run's layer-L frame outputs
               (HuBERT's second iteration), streamed segment by segment.
   import      codes computed elsewhere (EnCodec's 8 x 1024 at 75 Hz, ...):
@@ -46,8 +48,8 @@ from jaxmusic.data import beam_map
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
 
-ACOUSTIC = ("mfcc", "logmel", "cqt", "chroma")
-SYMBOLIC = ("pianoroll", "roll_chroma", "roll_texture")
+ACOUSTIC = ("mfcc", "logmel", "cqt", "chroma", "key_chroma")
+SYMBOLIC = ("pianoroll", "roll_chroma", "roll_texture", "roll_key_chroma")
 SOURCES = ACOUSTIC + SYMBOLIC
 TARGETS_DIR = "targets"
 
@@ -94,8 +96,10 @@ def acoustic_frames(feature: str, data, split, track) -> np.ndarray:
     roll = _whole_track(data, split, track, "pianoroll")[:, :n] / 127.0
     if feature == "roll_texture":
       return roll_texture(roll)
-    if feature == "roll_chroma":  # the loudest note of each pitch class
-      roll = np.stack([roll[p::12].max(axis=0) for p in range(12)])
+    if feature == "roll_key_chroma":
+      return key_relative(pitch_classes(roll)).T
+    if feature == "roll_chroma":
+      roll = pitch_classes(roll)
     return roll.T
   cfg = feats.FeatureConfig(**data.manifest["feature_config"])
   wav = _whole_track(data, split, track, "waveform")
@@ -107,6 +111,8 @@ def acoustic_frames(feature: str, data, split, track) -> np.ndarray:
     # librosa's 9-frame regression needs 9 frames; a segment has more.
     out = np.concatenate([m, librosa.feature.delta(m),
                           librosa.feature.delta(m, order=2)])
+  elif feature == "key_chroma":
+    out = key_relative(feats.audio_feature("chroma", wav, cfg)[:, :n])
   else:
     out = feats.audio_feature(feature, wav, cfg)[:, :n]
     if feature == "cqt":
@@ -142,6 +148,42 @@ def roll_texture(roll_PxN: np.ndarray) -> np.ndarray:
   return np.concatenate(
       [np.stack([sounding_N, onsets_N, span_N, velocity_N]),
        intervals_6xN]).T.astype(np.float32)
+
+
+def pitch_classes(roll_PxN: np.ndarray) -> np.ndarray:
+  """`12 x N`: the loudest note of each pitch class (C first)."""
+  return np.stack([roll_PxN[p::12].max(axis=0) for p in range(12)])
+
+
+# Krumhansl & Kessler's (1982) probe-tone ratings, tonic first.
+KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29,
+            2.88)
+KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34,
+            3.17)
+
+
+def estimate_tonic(chroma_12xN: np.ndarray) -> int:
+  """The tonic pitch class of the key whose Krumhansl-Kessler profile
+  correlates best with the track's pitch-class weights (Krumhansl and
+  Schmuckler's key finding); 0 for a silent track."""
+  weights_12 = chroma_12xN.sum(axis=1)
+  if not weights_12.any():
+    return 0
+  best, tonic = -np.inf, 0
+  for profile in (KK_MAJOR, KK_MINOR):
+    for t in range(12):
+      r = np.corrcoef(weights_12, np.roll(profile, t))[0, 1]
+      if r > best:
+        best, tonic = r, t
+  return tonic
+
+
+def key_relative(chroma_12xN: np.ndarray) -> np.ndarray:
+  """`12 x N` pitch classes rotated so the track's estimated tonic is
+  class 0: scale degrees, which carry mode and harmony, where the chroma
+  itself carries the key the track happens to be in. The key is estimated
+  over the whole track, so a frame's codes do not depend on its crop."""
+  return np.roll(chroma_12xN, -estimate_tonic(chroma_12xN), axis=0)
 
 
 def assign(frames_NxD: np.ndarray, centroids_KxD: np.ndarray,

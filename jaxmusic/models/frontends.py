@@ -127,14 +127,22 @@ class Mel(nn.Module):
 class PianoRoll(nn.Module):
   """`Bx128xF` velocities (the prepared piano roll) -> `BxFx128` in [0, 1].
   `linear` embeds each frame; `conv` first runs octave-wide filters along
-  pitch (shared over pitch, so a transposition moves, not changes, them)."""
+  pitch (shared over pitch, so a transposition moves, not changes, them).
+  `transpose` > 0 moves each roll by up to that many semitones in training
+  (the symbolic pitch shift), as `spec_augment` masks a mel: a partner
+  tower then cannot match this one on absolute pitch."""
   embed: str = "linear"
   dim: int = 512
   filters: int = 16
+  transpose: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, roll_BxPxF, train: bool = False):
+    if train and self.transpose:
+      roll_BxPxF = augment.apply_batch(
+          lambda k, r: augment.roll_transpose(k, r, self.transpose),
+          self.make_rng("augment"), roll_BxPxF)
     x = jnp.swapaxes(roll_BxPxF.astype(jnp.float32), 1, 2) / 127.0
     self.sow("intermediates", "raw", x)
     if self.embed == "none":
@@ -199,6 +207,8 @@ def validate(name: str, cfg, hop: int, fail):
   if name == "mel" and embed == "patch":
     if cfg.get("n_mels", 128) % cfg.get("patch_bands", 16):
       fail("model.frontend.patch_bands", "must divide n_mels")
+  if name == "pianoroll" and not 0 <= cfg.get("transpose", 0) < 64:
+    fail("model.frontend.transpose", "semitones in 0..63 (0: off)")
   if name == "mel" and cfg.get("spec_augment"):
     known = {"n_freq_masks", "max_freq_width", "n_time_masks",
              "max_time_width", "fill"}
