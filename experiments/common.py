@@ -91,8 +91,20 @@ def target_sets(arms) -> tuple[str, ...]:
   """The k-means target sets the arms' configs read, so the data is
   prepared with what the recipes name, not a list kept beside them."""
   return tuple(sorted({t for arm in arms
-                       for t in config_lib.load_config(
-                           arm.config, arm.arg).data.get("targets", ())}))
+                       for t in _overridden(config_lib.load_config(
+                           arm.config, arm.arg), arm.overrides)
+                       .data.get("targets", ())}))
+
+
+def _overridden(config, overrides):
+  """`config` with an arm's `(dotted key, value)` overrides set."""
+  for key, value in overrides:
+    node = config
+    *parents, last = key.split(".")
+    for part in parents:
+      node = node[part]
+    node[last] = value
+  return config
 
 
 def prepared_data(data: str, features, target_sets) -> str:
@@ -123,12 +135,7 @@ def make_config(arm: Arm, args, seed: int, data_dir: str):
   config.checkpoint.keep = 1
   config.monitor.every = max(1, steps // 4)
   # The arm's own overrides come last: an arm may change its steps too.
-  for key, value in arm.overrides:
-    node = config
-    *parents, last = key.split(".")
-    for part in parents:
-      node = node[part]
-    node[last] = value
+  _overridden(config, arm.overrides)
   if args.smoke:
     config.checkpoint.every = steps
     config.monitor.every = max(1, steps // 2)

@@ -130,6 +130,11 @@ def test_runlocals_covers_every_config_at_its_own_budget():
   assert common.target_sets(arms) == (
       "key_chroma_k200", "logmel_k300", "mfcc_k100", "roll_key_chroma_k200",
       "roll_texture_k100")
+  # ... with each arm's overrides: objectives.py's masked arm on the roll
+  # names its own set.
+  objectives = _experiment_module("objectives")
+  assert common.target_sets(objectives.arms("pianoroll", "tiny")) == (
+      "pianoroll_k100",)
   arm = next(a for a in arms if a.name == "hubert_mel")
   args = common.parser("", "").parse_args(["--steps", "0"])
   own = common.make_config(arm, args, 0, "DATA")
