@@ -2,6 +2,7 @@
 steps of a small transformer, one seed) on the tiny corpus: every row of
 the report is there, its numbers are finite, and the figures are written;
 and `benchmarks/bench_quality.py`'s learning curve on a 4-step run."""
+import importlib
 import json
 import math
 import os
@@ -70,13 +71,13 @@ def test_objectives_smoke(tiny_targets, tmp_path):
 def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
   out = tmp_path / "quality"
 
-  def bench(steps):
+  def bench(steps, *flags):
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, "experiments", "benchmarks",
                                       "bench_quality.py"),
          "--data", tiny_corpus, "--recipe", "clmr.py:runlocal", "--steps",
          str(steps), "--curve", "2", "--folds", "3", "--level", "chunk",
-         "--out", str(out), "--workdir", str(tmp_path / "runs")],
+         "--out", str(out), "--workdir", str(tmp_path / "runs"), *flags],
         capture_output=True, text=True, timeout=1200,
         env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -88,7 +89,7 @@ def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
   _, first = bench(2)
   marker = os.path.join(first["records"][0]["workdir"], "first_run")
   open(marker, "w").close()
-  proc, results = bench(4)
+  proc, results = bench(4, "--bar", "10")
   assert not os.path.exists(marker)  # the 2-step run was cleared
   (record,) = results["records"]
   curve = record["curve"]
@@ -99,6 +100,10 @@ def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
   assert all(0 <= p["accuracy"] <= 1 and p["std"] >= 0 for p in curve)
   assert set(results["baselines"]) == {"mfcc", "logmel_stats"}
   assert os.path.getsize(out / "curve.png") > 1000
+  # `--bar`: the gain over the random init and where it would reach +10.
+  assert math.isclose(record["crossing"]["gain"], 100 * (
+      curve[-1]["accuracy"] - curve[0]["accuracy"]))
+  assert "reaches +10 at (train min)" in (out / "report.md").read_text()
   # The last line is the final checkpoint's difference, in points.
   base = max(a for a, _ in results["baselines"].values())
   last = proc.stdout.strip().splitlines()[-1]
@@ -106,10 +111,25 @@ def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
                        "points"), last
 
 
+def test_bench_quality_crossing_reads_the_curve_against_the_bar():
+  crossing = _experiment_module("benchmarks.bench_quality").crossing
+  curve = [{"minutes": m, "accuracy": a}
+           for m, a in ((0, .60), (2, .66), (4, .68))]
+  # +8 at 4 min, rising 1 point a minute on the last segment: +10 at 6.
+  gain, rate, at, measured = crossing(curve, 10)
+  assert (round(gain, 6), round(rate, 6), round(at, 6), measured) == (
+      8, 1, 6, False)
+  # A checkpoint that reached the bar is the answer, not an extrapolation.
+  assert crossing(curve, 6)[2:] == (2, True)
+  # A falling last segment never reaches it.
+  curve[-1]["accuracy"] = .65
+  assert crossing(curve, 10)[2] == math.inf
+
+
 def _experiment_module(name):
   sys.path.insert(0, os.path.join(ROOT, "experiments"))
   try:
-    return __import__(name)
+    return importlib.import_module(name)
   finally:
     sys.path.pop(0)
 

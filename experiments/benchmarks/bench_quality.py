@@ -16,6 +16,10 @@ means by default) against training minutes, from the random
 init (0 minutes) on. MFCC mean+std and log-mel mean+std are probed the
 same way on the same folds.
 
+With `--bar POINTS` (issue #17's rule for a runlocal short of its bar)
+the report also gives each recipe's gain over its random init, its last
+segment's rate and the training minutes at which it reaches the bar.
+
 Writes `results.json`, `report.md` and `curve.png` to `--out`, prints
 each recipe's curve and, last, the best recipe's probe accuracy (at its
 last checkpoint) minus the best handcrafted baseline's, in points. Not a
@@ -27,6 +31,7 @@ import argparse
 import datetime
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -70,6 +75,12 @@ def parse_args(argv=None):
                  help="Checkpoints probed per recipe, evenly spaced.")
   p.add_argument("--steps", type=int, default=0,
                  help="Override each recipe's steps (0: the recipe's).")
+  p.add_argument("--bar", type=float, default=0.0,
+                 help="POINTS > 0: the report adds each recipe's gain over "
+                 "its random init, the rate of its last segment and the "
+                 "training minutes at which it reaches POINTS over the "
+                 "random init (extrapolated along that rate where the "
+                 "curve ends below).")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--out", default=os.path.join(ROOT, "experiments",
                                                "results", "quality"))
@@ -159,6 +170,23 @@ def run_recipe(spec, data_dir, args, with_baselines):
           "baselines": baselines}
 
 
+def crossing(curve, bar):
+  """(gain, rate, minutes, measured) of a learning curve against a bar of
+  `bar` points over its random init (`curve[0]`): the last checkpoint's
+  gain in points, its last segment's rate in points a training minute,
+  and the training minutes at which the gain reaches `bar`: the first
+  checkpoint that does (`measured`), else extrapolated along that rate
+  (inf where the curve does not rise)."""
+  gains = [100 * (p["accuracy"] - curve[0]["accuracy"]) for p in curve]
+  (a, gain_a), (b, gain_b) = zip(curve[-2:], gains[-2:])
+  rate = (gain_b - gain_a) / max(b["minutes"] - a["minutes"], 1e-9)
+  for p, gain in zip(curve[1:], gains[1:]):
+    if gain >= bar:
+      return gain_b, rate, p["minutes"], True
+  return gain_b, rate, (b["minutes"] + (bar - gain_b) / rate if rate > 0
+                        else math.inf), False
+
+
 def plot(records, baselines, path, folds, level):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -229,6 +257,17 @@ def report(records, baselines, args, data_dir, wall_s, command):
         f" | {100 * (c[-1]['accuracy'] - best_base[1][0]):+.1f} |")
   for name, (acc, std) in baselines.items():
     lines.append(f"| {NAMES[name]} | | | {acc:.3f} ± {std:.3f} | |")
+  if args.bar:
+    lines += ["", f"| recipe | final − random init (points) | last segment "
+              f"(points/min) | reaches +{args.bar:g} at (train min) |",
+              "|---|---|---|---|"]
+    for r in records:
+      gain, rate, at, measured = crossing(r["curve"], args.bar)
+      r["crossing"] = {"gain": gain, "rate": rate, "measured": measured,
+                       "minutes": None if math.isinf(at) else at}
+      lines.append(f"| `{r['recipe']}` | {gain:+.1f} | {rate:+.2f} | " + (
+          "never at this rate" if math.isinf(at) else
+          f"{at:.1f}" + ("" if measured else " (extrapolated)")) + " |")
   table = "\n".join(lines)
   import _timing  # pylint: disable=g-import-not-at-top
   with open(os.path.join(args.out, "results.json"), "w") as f:
