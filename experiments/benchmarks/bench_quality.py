@@ -162,12 +162,17 @@ def run_recipe(spec, data_dir, args, with_baselines):
     for b in set(names) & set(HANDCRAFTED):
       baselines[b] = _accuracy(report, b)
   logging.info("%s: %s", spec, curve)
-  return {"recipe": spec, "config": name, "workdir": workdir,
-          "total_steps": config.total_steps, "wall_seconds": wall,
-          "train_minutes": minutes.get(steps[-1]),
-          "curve": [dict(zip(("step", "minutes", "accuracy", "std"), c))
-                    for c in curve],
-          "baselines": baselines}
+  record = {"recipe": spec, "config": name, "workdir": workdir,
+            "total_steps": config.total_steps, "wall_seconds": wall,
+            "train_minutes": minutes.get(steps[-1]),
+            "curve": [dict(zip(("step", "minutes", "accuracy", "std"), c))
+                      for c in curve],
+            "baselines": baselines}
+  if args.bar:
+    gain, rate, at, measured = crossing(record["curve"], args.bar)
+    record["crossing"] = {"gain": gain, "rate": rate, "measured": measured,
+                          "minutes": None if math.isinf(at) else at}
+  return record
 
 
 def crossing(curve, bar):
@@ -262,12 +267,12 @@ def report(records, baselines, args, data_dir, wall_s, command):
               f"(points/min) | reaches +{args.bar:g} at (train min) |",
               "|---|---|---|---|"]
     for r in records:
-      gain, rate, at, measured = crossing(r["curve"], args.bar)
-      r["crossing"] = {"gain": gain, "rate": rate, "measured": measured,
-                       "minutes": None if math.isinf(at) else at}
-      lines.append(f"| `{r['recipe']}` | {gain:+.1f} | {rate:+.2f} | " + (
-          "never at this rate" if math.isinf(at) else
-          f"{at:.1f}" + ("" if measured else " (extrapolated)")) + " |")
+      c = r["crossing"]
+      lines.append(
+          f"| `{r['recipe']}` | {c['gain']:+.1f} | {c['rate']:+.2f} | " + (
+              "never at this rate" if c["minutes"] is None else
+              f"{c['minutes']:.1f}" +
+              ("" if c["measured"] else " (extrapolated)")) + " |")
   table = "\n".join(lines)
   import _timing  # pylint: disable=g-import-not-at-top
   with open(os.path.join(args.out, "results.json"), "w") as f:
