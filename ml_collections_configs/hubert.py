@@ -157,11 +157,8 @@ def get_config(arg=None):
 
   if arg.runlocal:
     # The waveform's conv extractor makes its step 2x slower: half the
-    # steps keep every input under 5 minutes on 2 cores. MERT on the mel
-    # still gains when 900 steps' cosine reaches zero (its learning curve
-    # in experiments/README.md), so it trains twice as long.
-    c.total_steps = (450 if arg.input == "waveform" else
-                     1800 if mert and arg.input == "mel" else 900)
+    # steps keep every input under 5 minutes on 2 cores.
+    c.total_steps = 450 if arg.input == "waveform" else 900
     c.batch_size = 32
     c.log_every = 50
     c.data.crop_samples = 128 * HOP

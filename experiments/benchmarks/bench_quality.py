@@ -274,7 +274,6 @@ def report(records, baselines, args, data_dir, wall_s, command):
               f"{c['minutes']:.1f}" +
               ("" if c["measured"] else " (extrapolated)")) + " |")
   table = "\n".join(lines)
-  import _timing  # pylint: disable=g-import-not-at-top
   with open(os.path.join(args.out, "results.json"), "w") as f:
     json.dump({"args": vars(args), "data": data_dir, "records": records,
                "baselines": baselines, "wall_seconds": wall_s,
@@ -282,7 +281,7 @@ def report(records, baselines, args, data_dir, wall_s, command):
   with open(os.path.join(args.out, "report.md"), "w") as f:
     f.write("\n".join([
         "# Quality recipes against handcrafted features", "",
-        f"Machine: {_timing.machine()}. Date: "
+        f"Machine: {common.machine()}. Date: "
         f"{datetime.date.today().isoformat()}. Wall time: "
         f"{wall_s / 60:.1f} min. Data: `{data_dir}`.", "",
         "```bash", command, "```", "", table, "",
