@@ -383,6 +383,12 @@ def machine() -> str:
           f"{jax.default_backend()}")
 
 
+def provenance(wall_s: float) -> str:
+  """A report's line naming the machine, the date and the wall time."""
+  return (f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. "
+          f"Wall time: {wall_s / 60:.1f} min.")
+
+
 def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
   """`out/results.json`, the PNGs and `out/report.md`; returns the
   markdown table."""
@@ -403,8 +409,7 @@ def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
                               if r["arm"] == a.name]) for a in arms}
   lines = [
       f"# {title}", "", question, "",
-      f"Machine: {machine()}. Date: {datetime.date.today().isoformat()}. "
-      f"Wall time: {wall_s / 60:.1f} min.", "",
+      provenance(wall_s), "",
       "Command:", "", "```bash",
       "python " + " ".join(shlex.quote(a) for a in sys.argv), "```", "",
       "Every arm: " + (f"{args.steps} steps" if args.steps else

@@ -28,7 +28,6 @@ steps' own (logged steps/s), without the probes.
 """
 
 import argparse
-import datetime
 import json
 import logging
 import math
@@ -281,9 +280,7 @@ def report(records, baselines, args, data_dir, wall_s, command):
   with open(os.path.join(args.out, "report.md"), "w") as f:
     f.write("\n".join([
         "# Quality recipes against handcrafted features", "",
-        f"Machine: {common.machine()}. Date: "
-        f"{datetime.date.today().isoformat()}. Wall time: "
-        f"{wall_s / 60:.1f} min. Data: `{data_dir}`.", "",
+        f"{common.provenance(wall_s)} Data: `{data_dir}`.", "",
         "```bash", command, "```", "", table, "",
         "![curve](curve.png)", ""]))
   print(table)
