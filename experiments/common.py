@@ -118,6 +118,17 @@ def prepared_data(data: str, features, target_sets) -> str:
                                 workers=2, target_sets=target_sets)
 
 
+def set_steps(config, steps: int) -> None:
+  """`config` trained for `steps` instead of its recipe's own: its warm-up
+  shortened to at most a tenth of them, so a short budget still decays
+  (0 under 10 steps, where the optimizer's warm-up must stay below
+  `total_steps`)."""
+  config.total_steps = steps
+  if "warmup_steps" in config.optimizer:
+    config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
+                                        steps // 10)
+
+
 def make_config(arm: Arm, args, seed: int, data_dir: str):
   config = config_lib.load_config(arm.config, arm.arg)
   config.seed = seed
@@ -126,10 +137,7 @@ def make_config(arm: Arm, args, seed: int, data_dir: str):
   # as a user runs them); otherwise every arm gets the same budget.
   steps = args.steps or config.total_steps
   if args.steps:
-    config.total_steps = args.steps
-    if "warmup_steps" in config.optimizer:
-      config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
-                                          max(1, args.steps // 10))
+    set_steps(config, args.steps)
   config.log_every = max(1, steps // 30)
   config.checkpoint.every = max(1, steps // 4)
   config.checkpoint.keep = 1

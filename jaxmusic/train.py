@@ -219,7 +219,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       report(*pending)
     pending = (step, metrics)
     bar.update()
-    ckpt.save(step, state, train_iter)
+    if ckpt.save(step, state, train_iter):
+      # A run resumed from this checkpoint reads the bucket's metrics.
+      writer.sync()
     if monitor and step % config.monitor.every == 0:
       writer.write(step, {"knn_accuracy": monitor(state)})
     if should_stop(step):

@@ -165,6 +165,11 @@ def test_runlocals_covers_every_config_at_its_own_budget():
   args.steps = 100
   short = common.make_config(arm, args, 0, "DATA")
   assert (short.total_steps, short.optimizer.warmup_steps) == (100, 10)
+  # One step has no room to warm up: the config stays valid.
+  args.steps = 1
+  one = common.make_config(arm, args, 0, "")
+  assert one.optimizer.warmup_steps == 0
+  common.config_lib.validate(one)
   runs = [{"arm": "hubert_mel", "metrics": {
       "encoder": {"accuracy": 0.8, "knn_accuracy": 0.7},
       "random_init": {"accuracy": 0.65, "knn_accuracy": 0.72}}}]

@@ -18,6 +18,7 @@ from fsspec.implementations.local import LocalFileSystem
 from orbax.checkpoint._src.path import gcs_utils
 
 from jaxmusic import config as config_lib
+from jaxmusic import metrics_writer
 from jaxmusic import storage
 from jaxmusic import train
 from jaxmusic.eval import frozen
@@ -121,3 +122,37 @@ def test_stage_resumes_and_names_a_missing_collection(bucket, tiny_corpus,
   config = _config("gs://data/missing", cache, 2)
   with pytest.raises(ValueError, match="data.dir"):
     config_lib.validate(config)
+
+
+def test_metrics_reach_a_bucket_per_interval_and_sync_not_per_write(
+    bucket, monkeypatch):
+  copies, copy = [], storage.copy_file
+  monkeypatch.setattr(storage, "copy_file", lambda src, dst: (
+      copies.append(os.path.basename(str(dst))), copy(src, dst)))
+  now = [0.0]
+  writer = metrics_writer.MetricsWriter("gs://runs/m", upload_every_s=60,
+                                        clock=lambda: now[0])
+  remote = os.path.join(bucket("gs://runs/m"), "metrics.jsonl")
+
+  def steps():
+    with open(remote) as f:
+      return [json.loads(line)["step"] for line in f]
+
+  writer.write(1, {"loss": 1.0})  # the first write copies
+  writer.write(2, {"loss": 0.9})  # within the interval: staged only
+  assert steps() == [1]
+  now[0] = 61.0
+  writer.write(3, {"loss": 0.8})
+  assert steps() == [1, 2, 3]
+  copies.clear()
+  # The series did not change since its last copy: not copied again
+  # (tensorboardX writes its events from a thread, so they may lag).
+  writer.sync()
+  assert "metrics.jsonl" not in copies
+  writer.write(4, {"loss": 0.7})
+  writer.sync()  # what a checkpoint calls, inside the interval
+  assert steps() == [1, 2, 3, 4] and "metrics.jsonl" in copies
+  writer.write(5, {"loss": 0.6})
+  writer.close()
+  assert steps() == [1, 2, 3, 4, 5]
+  assert os.listdir(os.path.join(bucket("gs://runs/m"), "tensorboard"))

@@ -95,9 +95,7 @@ def load_recipe(spec: str, data_dir: str, args):
   config = config_lib.load_config(name, arg)
   config.seed = args.seed
   if args.steps:
-    config.total_steps = args.steps
-    config.optimizer.warmup_steps = min(config.optimizer.warmup_steps,
-                                        args.steps // 10)
+    common.set_steps(config, args.steps)
   config.data.dir = data_dir
   every = max(1, config.total_steps // args.curve)
   config.checkpoint.every = every
