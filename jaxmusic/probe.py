@@ -20,7 +20,8 @@ the trained towers and their random init. `--folds K` replaces the
 splits with stratified group K-fold cross-validation over all tracks
 (tracks never straddle folds; each fold is test once, the next one valid)
 and reports mean ± std, for collections too small for one test split to
-tell representations apart. Writes `results.json` and `results.md` (to
+tell representations apart (per-layer arrays: a linear probe per layer
+on the same folds). Writes `results.json` and `results.md` (to
 `--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
 """
 
@@ -103,9 +104,8 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
         directory, rep, "multiclass", knn_key, level, [])
     knn = probes.knn_accuracy(kd["train"], kd["test"])
   extra = {"knn_accuracy": knn} if knn is not None else {}
-  widths = info.get("layer_widths", {}).get(rep)
-  layered = widths is not None and os.path.exists(os.path.join(
-      directory, "train", rep, "segment", "layers.npy"))
+  widths = _layer_widths(directory, rep, info)
+  layered = widths is not None
   rows = []
   if task == "retrieval":
     # Test tracks query every track of every split (train and valid too),
@@ -260,14 +260,34 @@ def run_crossmodal(dir_a, dir_b, split="test", k=10, out=""):
 def _kfold_rows(directory, rep, info, task, target, level, kinds, folds,
                 seed):
   """`folds`-fold cross-validation over the tracks of all three splits
-  pooled (tracks never straddle folds), the last layer only."""
+  pooled (tracks never straddle folds): the last layer, and each layer
+  (linear) where export wrote them, on the same folds."""
   value_names = info["vocab"].get("values", [])
   data = probes.pool(load_splits(directory, rep, task, target, level,
                                  value_names).values())
   test_folds = probes.track_folds(data, folds, task == "multiclass", seed)
-  return [{"probe": kind, "layer": "last",
+  rows = [{"probe": kind, "layer": "last",
            **probes.fit_kfold(task, kind, data, test_folds, seed)}
           for kind in kinds]
+  widths = _layer_widths(directory, rep, info)
+  if widths:
+    stack = probes.pool(load_splits(directory, rep, task, target, level,
+                                    value_names, layers=True).values())
+    for i, w in enumerate(widths):
+      layer = probes.Split(stack.x[:, i, :w], stack.y, stack.track)
+      rows.append({"probe": "linear", "layer": str(i),
+                   **probes.fit_kfold(task, "linear", layer, test_folds,
+                                      seed)})
+  return rows
+
+
+def _layer_widths(directory, rep, info):
+  """The per-layer widths where export wrote `rep`'s layers, else None."""
+  widths = info.get("layer_widths", {}).get(rep)
+  if widths is not None and os.path.exists(os.path.join(
+      directory, "train", rep, "segment", "layers.npy")):
+    return widths
+  return None
 
 
 def run(directory, task="multiclass", target=None, level="chunk",

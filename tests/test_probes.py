@@ -159,8 +159,11 @@ def test_probe_cli_folds_pool_the_splits(exported, tmp_path):
   report = probe.run(exported, "multiclass", kinds=("linear",), folds=3,
                      out=str(tmp_path))
   assert report["folds"] == 3
-  assert [r["representation"] for r in report["rows"]] == [
-      "encoder", "random_init", "mfcc"]
+  assert [r["representation"] for r in report["rows"]
+          if r["layer"] == "last"] == ["encoder", "random_init", "mfcc"]
+  # Each of the SampleCNNs' 7 layers on the same folds.
+  layered = [r for r in report["rows"] if r["representation"] == "encoder"]
+  assert [r["layer"] for r in layered] == ["last", *map(str, range(7))]
   for r in report["rows"]:
     assert {"accuracy", "accuracy_std", "knn_accuracy_std"} <= set(
         r["metrics"]) and len(r["folds"]) == 3
