@@ -186,6 +186,43 @@ def save_run_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   tmp.replace(path)
 
 
+# What a run may change when it resumes: its length, its logging and
+# checkpoint cadence, where its data is read from, the mesh it runs on and
+# the attention kernel (`impl`, the same maths). Anything else would train
+# the checkpoints under a config other than the one saved beside them.
+RESUMABLE = ("total_steps", "log_every", "checkpoint.", "monitor.", "mesh",
+             "sharding_rules", "data.dir", "data.cache_dir", "data.workers",
+             "data.synthetic.workers")
+
+
+def check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Raises ValueError naming the keys where `config` differs from the
+  run whose checkpoints are already in `workdir`, before anything there
+  is overwritten; a new workdir, or one with no checkpoint, passes."""
+  path = storage.path(workdir) / RUN_CONFIG
+  ckpts = storage.path(workdir) / "checkpoints"
+  if not (path.exists() and ckpts.exists() and any(ckpts.iterdir())):
+    return
+  flat = lambda tree, pre="": [
+      kv for k, v in tree.items() for kv in (
+          flat(v, f"{pre}{k}.") if isinstance(v, dict) else [(pre + k, v)])]
+  old = dict(flat(json.loads(path.read_text())))
+  new = dict(flat(json.loads(config.to_json_best_effort())))
+  # Keys only one side has are a jaxmusic version's additions, not a
+  # change the user made.
+  changed = [k for k in sorted(old.keys() & new.keys())
+             if old.get(k) != new.get(k) and k.rsplit(".", 1)[-1] != "impl"
+             and not any(k == r or (r.endswith(".") and k.startswith(r))
+                         for r in RESUMABLE)]
+  if changed:
+    diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+                      for k in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    raise ValueError(f"{workdir}: holds checkpoints trained under another "
+                     f"config ({diffs}{more}); resume with its config.json "
+                     "or use a new --workdir")
+
+
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run in `workdir` was trained with (JSON lists become
   tuples, as the config files write them)."""

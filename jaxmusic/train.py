@@ -128,6 +128,7 @@ def _preemption_check():
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   config_lib.validate(config)
+  config_lib.check_resume(config, workdir)
   storage.path(workdir).mkdir(parents=True, exist_ok=True)
   if jax.process_index() == 0:
     # Export and the HEAR API rebuild the encoder from this.

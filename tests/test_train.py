@@ -109,6 +109,26 @@ def test_nan_stops_the_run_naming_the_step(tiny_corpus, tmp_path):
   assert re.search(r"loss is (nan|inf) at step \d+", proc.stderr)
 
 
+def test_a_workdir_with_checkpoints_refuses_another_config(tmp_path):
+  workdir = str(tmp_path)
+  config = load_config("clmr", "runlocal")
+  config_lib.check_resume(config, workdir)  # a new workdir
+  config_lib.save_run_config(config, workdir)
+  other = load_config("clmr", "runlocal")
+  other.seed, other.objective.temperature = 1, 0.1
+  config_lib.check_resume(other, workdir)  # no checkpoint yet: a fresh run
+  (tmp_path / "checkpoints" / "2").mkdir(parents=True)
+  # Longer, another cadence, the data elsewhere, another mesh: a resume.
+  longer = load_config("clmr", "runlocal")
+  longer.total_steps *= 2
+  longer.checkpoint.every, longer.log_every = 7, 3
+  longer.data.dir, longer.mesh = "/elsewhere", (("data", 4), ("fsdp", 2))
+  config_lib.check_resume(longer, workdir)
+  with pytest.raises(ValueError, match=re.escape(
+      "another config (objective.temperature: 0.5 -> 0.1, seed: 0 -> 1)")):
+    config_lib.check_resume(other, workdir)
+
+
 def test_bad_override_key_gets_a_one_line_error(tiny_corpus, tmp_path):
   proc = cli(tiny_corpus, tmp_path, 2, "--config.optimizer.lr=0.1")
   assert proc.returncode != 0 and "lr" in proc.stderr.strip().splitlines()[-1]
