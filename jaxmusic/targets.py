@@ -1,8 +1,12 @@
 r"""Frame targets for masked prediction (HuBERT/MERT), stored beside a
 prepared collection and named in its manifest.
 
-  # Iteration 1: k-means (K=100) on 39-d MFCC of 10% of the train frames.
+  # Iteration 1: k-means (K=100) on 39-d MFCC of 10% of the train frames,
+  # as fairseq's HuBERT (mfcc_k100), or z-scored first (mfcc_z_k100: raw,
+  # c0, the loudness, spreads widest and decides the clusters).
   python -m jaxmusic.targets --data ~/prepared/gtzan --feature mfcc --k 100
+  python -m jaxmusic.targets --data ~/prepared/gtzan --feature mfcc --k 100 \
+      --standardize
   # MIDI-only collections: k-means on the piano roll's transposition-
   # invariant frames (roll_texture), its key-relative pitch classes
   # (roll_key_chroma), or on the roll itself (pianoroll, roll_chroma).
@@ -34,7 +38,8 @@ from jaxmusic.data import targets
 _DATA = flags.DEFINE_string("data", None, "Prepared directory.",
                             required=True)
 _NAME = flags.DEFINE_string(
-    "name", None, "Target set name (default FEATURE_kK, e.g. mfcc_k100).")
+    "name", None, "Target set name (default FEATURE_kK, e.g. mfcc_k100; "
+    "FEATURE_z_kK with --standardize).")
 _FEATURE = flags.DEFINE_enum("feature", "mfcc", targets.SOURCES,
                              "Feature to cluster (iteration 1).")
 _K = flags.DEFINE_integer("k", 100, "Clusters.")
@@ -44,6 +49,9 @@ _MAX_FIT = flags.DEFINE_integer(
     "max_fit_frames", 1_000_000,
     "Reservoir size: the most frames the fit holds in memory.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling and k-means seed.")
+_STANDARDIZE = flags.DEFINE_bool(
+    "standardize", False, "z-score each dimension over the fit's sample "
+    "before k-means (default name FEATURE_z_kK).")
 _FROM_RUN = flags.DEFINE_string(
     "from_run", None, "Run directory: cluster its layer-L frames instead.")
 _LAYER = flags.DEFINE_integer("layer", 6, "With --from-run: 1-based layer.")
@@ -70,7 +78,8 @@ def main(argv):
   from jaxmusic.data import pipeline  # pylint: disable=g-import-not-at-top
   data = pipeline.PreparedData(_DATA.value)
   spec = targets.KMeansSpec(k=_K.value, fit_fraction=_FRACTION.value,
-                            max_fit_frames=_MAX_FIT.value, seed=_SEED.value)
+                            max_fit_frames=_MAX_FIT.value, seed=_SEED.value,
+                            standardize=_STANDARDIZE.value)
   if _IMPORT.value:
     name = _NAME.value or "imported"
     entry = targets.import_targets(data, name, _IMPORT.value, _K.value,
@@ -82,7 +91,8 @@ def main(argv):
                                 frozen.load(_FROM_RUN.value, _STEP.value),
                                 _LAYER.value, spec)
   else:
-    name = _NAME.value or targets.default_name(_FEATURE.value, _K.value)
+    name = _NAME.value or targets.default_name(_FEATURE.value, _K.value,
+                                                _STANDARDIZE.value)
     entry = targets.acoustic_targets(
         data, name, _FEATURE.value, spec, runner=_RUNNER.value,
         workers=_WORKERS.value, beam_args=tuple(beam_args))

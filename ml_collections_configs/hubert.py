@@ -67,7 +67,10 @@ no dropout or layerdrop, lr 1e-3 after 60 warm-up steps, clip 1, final_dim
 128-frame crops, batch 32, 900 steps (450 on the waveform); MERT's chroma
 teacher relative to each track's key (`key_chroma_k200`: the embedded
 tracks' keys are drawn at random, and absolute chroma codes teach the key;
-`--config.data.targets="('logmel_k300','chroma_k200')"` restores MERT's).
+`--config.data.targets="('logmel_k300','chroma_k200')"` restores MERT's);
+HuBERT's MFCC z-scored before k-means (`mfcc_z_k100`: raw, c0, the
+loudness, decides the clusters; `--config.data.targets="('mfcc_k100',)"`
+restores fairseq's).
 
   python -m jaxmusic.main --config ml_collections_configs/hubert.py:runlocal \
       --workdir /tmp/hubert
@@ -114,7 +117,10 @@ def get_config(arg=None):
     targets = ("logmel_k300",
                "key_chroma_k200" if arg.runlocal else "chroma_k200")
   else:
-    targets = ("mfcc_k100",)
+    # runlocal's MFCC are z-scored before k-means: raw, c0 (the frame's
+    # loudness) spreads 45 times wider than the median dimension and
+    # decides the clusters, and the deltas barely count.
+    targets = ("mfcc_z_k100" if arg.runlocal else "mfcc_k100",)
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus and its targets
       split="train", eval_split="valid", sample_rate=22050,

@@ -148,8 +148,8 @@ def test_runlocals_covers_every_config_at_its_own_budget():
       f"runlocal,input={i}" for i in ("waveform", "mel", "pianoroll")}
   # The data is prepared with the target sets the recipes name.
   assert common.target_sets(arms) == (
-      "key_chroma_k200", "logmel_k300", "mfcc_k100", "roll_key_chroma_k200",
-      "roll_texture_k100")
+      "key_chroma_k200", "logmel_k300", "mfcc_z_k100",
+      "roll_key_chroma_k200", "roll_texture_k100")
   # ... with each arm's overrides: objectives.py's masked arm on the roll
   # names its own set.
   objectives = _experiment_module("objectives")

@@ -80,6 +80,63 @@ def test_reservoir_is_bounded_and_uniform():
   assert counts.min() > 60 and counts.max() < 140
 
 
+def test_standardized_fit_clusters_what_the_loudest_dimension_hides():
+  """z-scored first, k=2 splits the frames on the informative dimension
+  (two tight modes at +-1); raw, on the dimension 100 times wider (noise),
+  as raw MFCC k-means splits on c0. The scale is the sample's own."""
+  rng = np.random.default_rng(0)
+  mode_N = rng.integers(0, 2, 4000)
+  x = np.stack([rng.uniform(-100, 100, 4000),
+                2.0 * mode_N - 1 + 0.01 * rng.standard_normal(4000)], 1)
+  stream = np.split(x.astype(np.float32), 8)
+
+  def agreement(standardize):
+    spec = targets.KMeansSpec(k=2, fit_fraction=1.0, standardize=standardize)
+    centroids, scale, n = targets.fit_kmeans(iter(stream), spec,
+                                             progress=False)
+    assert n == 4000 and (scale is None) != standardize
+    codes = targets.assign(targets.standardize(x, scale), centroids)
+    return max(np.mean(codes == mode_N), np.mean(codes != mode_N)), scale
+
+  z, scale = agreement(True)
+  raw, _ = agreement(False)
+  assert z == 1.0 and raw < 0.7
+  np.testing.assert_allclose(scale, [x.mean(0), x.std(0)], rtol=1e-4,
+                             atol=1e-4)
+
+
+def test_standardized_targets_are_named_stored_and_assigned(tiny_targets):
+  assert targets.default_name("mfcc", 100, True) == "mfcc_z_k100"
+  assert targets.parse_default_name("mfcc_z_k100") == ("mfcc", 100, True)
+  assert targets.parse_default_name("mfcc_k100") == ("mfcc", 100, False)
+  assert targets.parse_default_name("roll_key_chroma_k200") == (
+      "roll_key_chroma", 200, False)
+  assert targets.parse_default_name("notafeature_z_k8") is None
+  data = pipeline.PreparedData(tiny_targets)
+  feature, k, standardize = targets.parse_default_name("mfcc_z_k16")
+  entry = targets.acoustic_targets(
+      data, "mfcc_z_k16", feature,
+      targets.KMeansSpec(k=k, fit_fraction=0.5, standardize=standardize),
+      progress=False)
+  assert entry["standardize"] is True
+  # The fits made before the option keep their settings, so their stored
+  # codes stay valid.
+  assert "standardize" not in data.manifest["targets"]["mfcc_k16"]
+  store = targets.store_dir(tiny_targets, "mfcc_z_k16")
+  scale = np.load(os.path.join(store, "scale.npy"))
+  centroids = np.load(os.path.join(store, "centroids.npy"))
+  track = data.tracks("test")[0]
+  frames = targets.acoustic_frames("mfcc", data, "test", track)
+  data = pipeline.PreparedData(tiny_targets)  # its manifest names the set
+  stored = np.concatenate([data.segment("test", track["first_record"] + s,
+                                        "mfcc_z_k16")
+                           for s in range(track["num_segments"])], axis=-1)
+  np.testing.assert_array_equal(
+      stored[0], targets.assign(targets.standardize(frames, scale),
+                                centroids))
+  assert scale.shape == (2, 39) and (scale[1] > 0).all()
+
+
 def test_acoustic_targets_stored_named_and_aligned(tiny_targets):
   data = pipeline.PreparedData(tiny_targets)
   entry = data.manifest["targets"]["mfcc_k16"]
@@ -241,9 +298,13 @@ def test_beam_assignment_is_byte_identical_to_local(tiny_corpus):
 
 
 def test_missing_target_set_says_how_to_make_it(tiny_corpus):
-  with pytest.raises(ValueError, match="python -m jaxmusic.targets"):
+  with pytest.raises(ValueError, match="python -m jaxmusic.targets .* "
+                     "--feature mfcc --k 7`"):
     pipeline.make_dataset(tiny_corpus, "train", "frames", batch_size=2,
                           crop_samples=4096, targets=("mfcc_k7",))
+  with pytest.raises(ValueError, match="--feature mfcc --k 7 --standardize`"):
+    pipeline.make_dataset(tiny_corpus, "train", "frames", batch_size=2,
+                          crop_samples=4096, targets=("mfcc_z_k7",))
 
 
 def test_run_layer_frames_read_inputs_as_training_does(pianoroll_run,

@@ -30,10 +30,10 @@ def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
     if recipe is None:
       raise ValueError(
           f"config.data.targets: {name!r} is not a default k-means name "
-          "(FEATURE_kK, e.g. mfcc_k100) that the embedded corpus can make; "
-          "set config.data.dir to a collection that has it")
+          "(FEATURE_kK or FEATURE_z_kK, e.g. mfcc_k100) that the embedded "
+          "corpus can make; set config.data.dir to a collection that has it")
   needs = {"pianoroll" if f in targets.SYMBOLIC else "waveform"
-           for _, (f, _) in recipes}
+           for _, (f, *_) in recipes}
   features = tuple(features) + tuple(sorted(needs - set(features)))
   cache_dir = cache_dir or default_cache_dir()
   raw = os.path.join(cache_dir, f"synthetic-{cfg.key()}")
@@ -58,10 +58,11 @@ def ensure_targets(directory: str, target_sets) -> None:
     recipe = targets.parse_default_name(name)
     if recipe is None:
       raise ValueError(f"{directory}: no target set {name!r}, and it is not "
-                       "a default k-means name (FEATURE_kK) to make")
-    entry = targets.acoustic_targets(data, name, recipe[0],
-                                     targets.KMeansSpec(k=recipe[1]),
-                                     progress=False)
+                       "a default k-means name (FEATURE_kK, FEATURE_z_kK) to make")
+    feature, k, standardize = recipe
+    entry = targets.acoustic_targets(
+        data, name, feature, targets.KMeansSpec(k=k, standardize=standardize),
+        progress=False)
     logging.info("%s", targets.usage_line(name, entry))
     data = pipeline.PreparedData(directory)
 

@@ -99,13 +99,15 @@ class PreparedData:
                          "CSV source a `text` or `title` column and re-run "
                          "prepare")
       return
-    if targets.parse_default_name(feature) or feature not in \
-        feats.ALL_FEATURES:
+    recipe = targets.parse_default_name(feature)
+    if recipe or feature not in feats.ALL_FEATURES:
+      how = (f"--feature {recipe[0]} --k {recipe[1]}" +
+             (" --standardize" if recipe[2] else "")) if recipe else \
+          f"--name {feature}"
       raise ValueError(
           f"target set {feature!r} is not in {self.directory} (has "
           f"{sorted(self.manifest.get('targets', {})) or 'none'}); make it "
-          f"with `python -m jaxmusic.targets --data {self.directory} "
-          f"--name {feature}`")
+          f"with `python -m jaxmusic.targets --data {self.directory} {how}`")
     raise ValueError(f"feature {feature!r} is not in {self.directory} "
                      f"(has {self.manifest['features']}); re-run prepare "
                      f"with --features including it")

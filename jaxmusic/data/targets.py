@@ -22,7 +22,10 @@ Three ways to make one:
               estimated key). The fit reads a `fit_fraction` of train
               frames through a fixed-size reservoir (memory bounded by
               `max_fit_frames`, whatever the collection size), then every
-              frame of every split is assigned.
+              frame of every split is assigned. With `standardize`, each
+              dimension is z-scored over the fit's sample first (its
+              scale kept beside the centroids): raw MFCC clusters mostly
+              c0, the loudness.
   from a run  the same k-means on a trained run's layer-L frame outputs
               (HuBERT's second iteration), streamed segment by segment.
   import      codes computed elsewhere (EnCodec's 8 x 1024 at 75 Hz, ...):
@@ -54,17 +57,21 @@ SOURCES = ACOUSTIC + SYMBOLIC
 TARGETS_DIR = "targets"
 
 
-def default_name(feature: str, k: int) -> str:
-  """The name a k-means target set gets by default, e.g. `mfcc_k100`; the
-  embedded corpus computes a set so named on first use."""
-  return f"{feature}_k{k}"
+def default_name(feature: str, k: int, standardize: bool = False) -> str:
+  """The name a k-means target set gets by default, e.g. `mfcc_k100`, or
+  `mfcc_z_k100` when the frames are z-scored first; the embedded corpus
+  computes a set so named on first use."""
+  return f"{feature}{'_z' if standardize else ''}_k{k}"
 
 
 def parse_default_name(name: str):
-  """`(feature, k)` for a name of the default form, else None."""
+  """`(feature, k, standardize)` for a name of the default form, else
+  None."""
   feature, _, k = name.rpartition("_k")
+  standardize = feature.endswith("_z") and feature[:-2] in SOURCES
+  feature = feature[:-2] if standardize else feature
   if feature in SOURCES and k.isdigit():
-    return feature, int(k)
+    return feature, int(k), standardize
   return None
 
 
@@ -75,6 +82,8 @@ class KMeansSpec:
   max_fit_frames: int = 1_000_000
   batch_frames: int = 10_000
   seed: int = 0
+  # z-score each dimension over the fit's sample before clustering.
+  standardize: bool = False
 
 
 def store_dir(directory: str, name: str) -> str:
@@ -229,7 +238,10 @@ class Reservoir:
 def fit_kmeans(frame_stream, spec: KMeansSpec, progress: bool = True):
   """MiniBatchKMeans over a reservoir sample of `fit_fraction` of the
   frames `frame_stream` yields; HuBERT's settings (batch 10,000, k-means++
-  init, 20 inits, no reassignment). Returns `(centroids_KxD, fit_frames)`."""
+  init, 20 inits, no reassignment). Returns `(centroids_KxD, scale_2xD,
+  fit_frames)`: `scale_2xD` is the sample's mean and standard deviation
+  per dimension, which the frames are z-scored by before clustering and
+  assignment, with `spec.standardize`, else None."""
   from sklearn.cluster import MiniBatchKMeans  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(spec.seed)
   reservoir = Reservoir(spec.max_fit_frames, spec.seed + 1)
@@ -242,13 +254,27 @@ def fit_kmeans(frame_stream, spec: KMeansSpec, progress: bool = True):
   if len(sample) < spec.k:
     raise ValueError(f"only {len(sample)} frames sampled for k={spec.k}: "
                      "raise --fit_fraction")
+  scale = None
+  if spec.standardize:
+    std_D = sample.std(0)
+    # A constant dimension is divided by 1 (it is 0 once centred).
+    scale = np.stack([sample.mean(0), np.where(std_D > 0, std_D, 1.0)])
+    sample = standardize(sample, scale)
   km = MiniBatchKMeans(n_clusters=spec.k, init="k-means++",
                        batch_size=min(spec.batch_frames, len(sample)),
                        max_iter=100, n_init=20, max_no_improvement=100,
                        reassignment_ratio=0.0, random_state=spec.seed,
                        compute_labels=False)
   km.fit(sample)
-  return km.cluster_centers_.astype(np.float32), len(sample)
+  return km.cluster_centers_.astype(np.float32), scale, len(sample)
+
+
+def standardize(frames_NxD: np.ndarray, scale_2xD) -> np.ndarray:
+  """Frames z-scored by a fit's `scale_2xD` (mean, std); unchanged when
+  the fit did not standardize (None)."""
+  if scale_2xD is None:
+    return frames_NxD
+  return ((frames_NxD - scale_2xD[0]) / scale_2xD[1]).astype(np.float32)
 
 
 def usage(counts_K: np.ndarray) -> dict:
@@ -378,24 +404,30 @@ def write_codes(data, name: str, codes_fn: Callable, codebooks: int,
 
 
 def _centroids(data, name, info, frames_fn, spec, progress):
-  """The fit's centroids: `centroids.npy` when a finished fit with the same
-  settings is there, else a new fit over the train split."""
+  """The fit's centroids and scale (`fit_kmeans`): `centroids.npy` (and
+  `scale.npy`) when a finished fit with the same settings is there, else a
+  new fit over the train split."""
   out = store_dir(data.directory, name)
   os.makedirs(out, exist_ok=True)
   path = os.path.join(out, "centroids.npy")
+  scale_path = os.path.join(out, "scale.npy")
   meta_path = os.path.join(out, "fit.json")
   if os.path.exists(path) and os.path.exists(meta_path):
     with open(meta_path) as f:
       if json.load(f) == info:
-        return np.load(path)
+        return np.load(path), (np.load(scale_path) if spec.standardize
+                               else None)
   stream = (frames_fn("train", t) for t in data.tracks("train"))
-  centroids, n_fit = fit_kmeans(stream, spec, progress)
+  centroids, scale, n_fit = fit_kmeans(stream, spec, progress)
   logging.info("targets %s: k-means fitted on %d frames", name, n_fit)
+  if scale is not None:
+    np.save(scale_path + ".tmp.npy", scale)
+    os.replace(scale_path + ".tmp.npy", scale_path)
   np.save(path + ".tmp.npy", centroids)
   os.replace(path + ".tmp.npy", path)
   with open(meta_path, "w") as f:
     json.dump(info, f)
-  return centroids
+  return centroids, scale
 
 
 def kmeans_targets(data, name: str, frames_fn: Callable, spec: KMeansSpec,
@@ -404,9 +436,15 @@ def kmeans_targets(data, name: str, frames_fn: Callable, spec: KMeansSpec,
   every split assigned (`runner`: write_codes's runner, workers and
   beam_args); returns the manifest entry."""
   info = {**info, "method": "kmeans", **dataclasses.asdict(spec)}
-  centroids = _centroids(data, name, info, frames_fn, spec, progress)
+  if not spec.standardize:
+    # Unstandardized fits are named as before the option, so their
+    # finished fits and codes stay valid.
+    del info["standardize"]
+  centroids, scale = _centroids(data, name, info, frames_fn, spec, progress)
   return write_codes(
-      data, name, lambda split, t: assign(frames_fn(split, t), centroids)[None],
+      data, name,
+      lambda split, t: assign(standardize(frames_fn(split, t), scale),
+                              centroids)[None],
       1, spec.k, info, progress, **runner)
 
 
