@@ -58,7 +58,8 @@ def ensure_targets(directory: str, target_sets) -> None:
     recipe = targets.parse_default_name(name)
     if recipe is None:
       raise ValueError(f"{directory}: no target set {name!r}, and it is not "
-                       "a default k-means name (FEATURE_kK, FEATURE_z_kK) to make")
+                       "a default k-means name (FEATURE_kK, FEATURE_z_kK) to "
+                       "make")
     feature, k, standardize = recipe
     entry = targets.acoustic_targets(
         data, name, feature, targets.KMeansSpec(k=k, standardize=standardize),
