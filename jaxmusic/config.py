@@ -211,11 +211,11 @@ def check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
   # Keys only one side has are a jaxmusic version's additions, not a
   # change the user made.
   changed = [k for k in sorted(old.keys() & new.keys())
-             if old.get(k) != new.get(k) and k.rsplit(".", 1)[-1] != "impl"
+             if old[k] != new[k] and k.rsplit(".", 1)[-1] != "impl"
              and not any(k == r or (r.endswith(".") and k.startswith(r))
                          for r in RESUMABLE)]
   if changed:
-    diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+    diffs = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}"
                       for k in changed[:3])
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     raise ValueError(f"{workdir}: holds checkpoints trained under another "

@@ -38,8 +38,9 @@ from jaxmusic.data import targets
 _DATA = flags.DEFINE_string("data", None, "Prepared directory.",
                             required=True)
 _NAME = flags.DEFINE_string(
-    "name", None, "Target set name (default FEATURE_kK, e.g. mfcc_k100; "
-    "FEATURE_z_kK with --standardize).")
+    "name", None, "Target set name (default FEATURE_kK, e.g. mfcc_k100, "
+    "or layerL_kK with --from-run; FEATURE_z_kK, layerL_z_kK with "
+    "--standardize).")
 _FEATURE = flags.DEFINE_enum("feature", "mfcc", targets.SOURCES,
                              "Feature to cluster (iteration 1).")
 _K = flags.DEFINE_integer("k", 100, "Clusters.")
@@ -51,7 +52,7 @@ _MAX_FIT = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling and k-means seed.")
 _STANDARDIZE = flags.DEFINE_bool(
     "standardize", False, "z-score each dimension over the fit's sample "
-    "before k-means (default name FEATURE_z_kK).")
+    "before k-means (default name FEATURE_z_kK or layerL_z_kK).")
 _FROM_RUN = flags.DEFINE_string(
     "from_run", None, "Run directory: cluster its layer-L frames instead.")
 _LAYER = flags.DEFINE_integer("layer", 6, "With --from-run: 1-based layer.")
@@ -86,7 +87,8 @@ def main(argv):
                                    _RATE.value)
   elif _FROM_RUN.value:
     from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
-    name = _NAME.value or f"layer{_LAYER.value}_k{_K.value}"
+    name = _NAME.value or targets.default_name(
+        f"layer{_LAYER.value}", _K.value, _STANDARDIZE.value)
     entry = targets.run_targets(data, name,
                                 frozen.load(_FROM_RUN.value, _STEP.value),
                                 _LAYER.value, spec)
