@@ -65,9 +65,9 @@ its loss never reads. `runlocal` is ours, not a published recipe: pre-LN,
 no dropout or layerdrop, lr 1e-3 after 60 warm-up steps, clip 1, final_dim
 64, mask_length 5, pred_nomask_weight 1 (the probes read unmasked frames),
 128-frame crops, batch 32, 900 steps (450 on the waveform, 1,800 on the
-mel); MERT's chroma
-teacher relative to each track's key (`key_chroma_k200`: the embedded
-tracks' keys are drawn at random, and absolute chroma codes teach the key;
+mel); MERT's chroma teacher relative to each track's key
+(`key_chroma_k200`: the embedded tracks' keys are drawn at random, and
+absolute chroma codes teach the key;
 `--config.data.targets="('logmel_k300','chroma_k200')"` restores MERT's);
 HuBERT's MFCC z-scored before k-means (`mfcc_z_k100`: raw, c0, the
 loudness, decides the clusters; `--config.data.targets="('mfcc_k100',)"`
