@@ -33,11 +33,10 @@ SAME = (("model.dropout", 0.0), ("model.attention_dropout", 0.0))
 def arms(inp: str, size: str):
   enc = f"model=transformer,input={inp},size={size}"
   local = ",runlocal" if size == "tiny" else ""
-  targets = "pianoroll_k100" if inp == "pianoroll" else "mfcc_k100"
   return [
       common.Arm("clmr", "clmr", enc + local, SAME),
       common.Arm("masked", "hubert", f"input={inp},size={size}" + local,
-                 SAME + (("data.targets", (targets,)),)),
+                 SAME),
       common.Arm("triplet_temporal", "triplet", enc + ",by=temporal" + local,
                  SAME),
       common.Arm("triplet_label", "triplet", enc + ",by=label" + local, SAME),

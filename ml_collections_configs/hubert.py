@@ -69,6 +69,8 @@ mel); MERT's chroma teacher relative to each track's key
 (`key_chroma_k200`: the embedded tracks' keys are drawn at random, and
 absolute chroma codes teach the key;
 `--config.data.targets="('logmel_k300','chroma_k200')"` restores MERT's);
+on the mel, MERT's acoustic teacher is HuBERT's `mfcc_z_k100`, not
+log-mel codes, which quantise the input itself;
 HuBERT's MFCC z-scored before k-means (`mfcc_z_k100`: raw, c0, the
 loudness, decides the clusters; `--config.data.targets="('mfcc_k100',)"`
 restores fairseq's).
@@ -114,9 +116,13 @@ def get_config(arg=None):
                                         else ())
   elif mert:
     # runlocal's chroma teacher is relative to each track's key; the
-    # published one (absolute) is what MARBLE's key detection reads.
-    targets = ("logmel_k300",
-               "key_chroma_k200" if arg.runlocal else "chroma_k200")
+    # published one (absolute) is what MARBLE's key detection reads. On
+    # the mel, runlocal's acoustic teacher is HuBERT's z-scored MFCC codes:
+    # log-mel codes quantise the very frames the model reads, and carry
+    # less genre as a bag (experiments/README.md, runlocals).
+    acoustic = ("mfcc_z_k100" if arg.runlocal and arg.input == "mel"
+                else "logmel_k300")
+    targets = (acoustic, "key_chroma_k200" if arg.runlocal else "chroma_k200")
   else:
     # runlocal's MFCC are z-scored before k-means: raw, c0 (the frame's
     # loudness) spreads 45 times wider than the median dimension and

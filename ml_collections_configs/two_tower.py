@@ -67,6 +67,11 @@ def get_config(arg=None):
   del c.augment
   c.data.features = tuple(FEATURES[t] for t in towers)
   c.data.text_bytes = 64
+  # The pair's crop starts where the input's does (CLIP's pairs). False
+  # draws its start anywhere in the track: positives across the two
+  # features, as CLMR's across two crops, for collections whose MIDI is
+  # not aligned to the audio.
+  c.data.pair_aligned = True
   frontend = {"audio": arg.audio, "pianoroll": "pianoroll", "text": "text"}
   backbone = {"audio": arg.audio_model, "pianoroll": arg.roll_model,
               "text": "transformer"}

@@ -150,11 +150,19 @@ def test_runlocals_covers_every_config_at_its_own_budget():
   assert common.target_sets(arms) == (
       "key_chroma_k200", "logmel_k300", "mfcc_z_k100",
       "roll_key_chroma_k200", "roll_texture_k100")
-  # ... with each arm's overrides: objectives.py's masked arm on the roll
-  # names its own set.
+  # MERT on the mel predicts no k-means codes of its own input frames; on
+  # the waveform, log-mel codes are no readout of the input.
+  mert = {i: common.config_lib.load_config("mert", f"runlocal,input={i}")
+          .data.targets for i in ("mel", "waveform")}
+  assert mert == {"mel": ("mfcc_z_k100", "key_chroma_k200"),
+                  "waveform": ("logmel_k300", "key_chroma_k200")}
+  # ... with each arm's overrides.
   objectives = _experiment_module("objectives")
   assert common.target_sets(objectives.arms("pianoroll", "tiny")) == (
-      "pianoroll_k100",)
+      "roll_texture_k100",)
+  pinned = common.Arm("masked", "hubert", "input=pianoroll,runlocal",
+                      (("data.targets", ("pianoroll_k100",)),))
+  assert common.target_sets([pinned]) == ("pianoroll_k100",)
   arm = next(a for a in arms if a.name == "hubert_mel")
   args = common.parser("", "").parse_args(["--steps", "0"])
   own = common.make_config(arm, args, 0, "DATA")

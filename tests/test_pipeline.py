@@ -95,20 +95,40 @@ def test_frames_paired_labelled(tiny_corpus):
   assert set(lab["label"]) <= {t["label"] for t in tracks}
 
 
+def _starts(data, track, feature, crop, x):
+  """Every start frame at which `x` is `feature`'s crop of `track`."""
+  last = (track["num_segments"] * data.segment_samples - crop) // 512
+  return {s for s in range(last + 1)
+          if np.array_equal(data.span("train", track, feature, s, crop), x)}
+
+
 def test_paired_audio_and_roll_are_time_aligned(tiny_corpus):
   data = pipeline.PreparedData(tiny_corpus)
   track = data.tracks("train")[5]
   sampler = pipeline.Sampler(data, "train", "paired", "waveform", CROP)
   out = sampler(5, np.random.default_rng(3))
-  # Recover the start frame from the waveform, then compare the roll.
-  full = data.span("train", track, "waveform", 0,
-                   track["num_segments"] * data.segment_samples - 512)
-  starts = [s for s in range(0, len(full) - CROP, 512)
-            if np.array_equal(full[s:s + CROP], out["inputs"])]
+  starts = _starts(data, track, "waveform", CROP, out["inputs"])
   assert starts
-  roll = data.span("train", track, "pianoroll", starts[0] // 512, CROP)
+  roll = data.span("train", track, "pianoroll", min(starts), CROP)
   np.testing.assert_array_equal(roll, out["pair"])
   assert out["track"] == 5
+
+
+def test_unaligned_pairs_are_crops_of_the_same_track(tiny_corpus):
+  """`pair_aligned=False`: the roll is a crop of the audio's track that
+  starts anywhere in it, not only where the audio does."""
+  data = pipeline.PreparedData(tiny_corpus)
+  track = data.tracks("train")[5]
+  sampler = pipeline.Sampler(data, "train", "paired", "waveform", CROP,
+                             pair_aligned=False)
+  moved = 0
+  for seed in range(6):
+    out = sampler(5, np.random.default_rng(seed))
+    audio = _starts(data, track, "waveform", CROP, out["inputs"])
+    roll = _starts(data, track, "pianoroll", CROP, out["pair"])
+    assert audio and roll
+    moved += not audio & roll
+  assert moved >= 3
 
 
 def test_text_pairs_each_crop_with_its_tracks_title(tiny_corpus):

@@ -13,7 +13,9 @@
   paired      a crop of the input feature ("inputs") and the time-aligned
               crop of a second feature ("pair"; the piano roll by default),
               or the track's text as bytes (feature "text", `text_bytes`
-              ids; see features.encode_text), with the track index
+              ids; see features.encode_text), with the track index; with
+              `pair_aligned` False the pair's crop starts anywhere in the
+              same track (CLMR's positives across the two features)
   labelled    a crop plus class id, multi-hot tags and artist id
   sequential  every segment of a split in order, cut into `crop_samples`
               chunks, with ids, for export and evaluation
@@ -146,9 +148,11 @@ class Sampler:
   def __init__(self, data: PreparedData, split: str, mode: str, feature: str,
                crop_samples: int, radius_seconds: float = 1.0,
                triplet_by: str | None = None, targets=(),
-               pair_feature: str = "pianoroll", text_bytes: int = 64):
+               pair_feature: str = "pianoroll", text_bytes: int = 64,
+               pair_aligned: bool = True):
     self.data, self.split, self.mode = data, split, mode
     self.pair_feature, self.text_bytes = pair_feature, text_bytes
+    self.pair_aligned = pair_aligned
     self.feature, self.crop = feature, crop_samples
     self.tracks = data.tracks(split)
     self.radius_frames = int(radius_seconds * data.manifest["sample_rate"]
@@ -198,8 +202,10 @@ class Sampler:
               **{name: self.frames_at(track, start, name)
                  for name in self.targets}}
     if self.mode == "paired":
+      pair_start = start if self.pair_aligned else int(
+          rng.integers(self.max_start(track) + 1))
       return {"inputs": self.crop_at(track, start),
-              "pair": self.frames_at(track, start, self.pair_feature),
+              "pair": self.frames_at(track, pair_start, self.pair_feature),
               "track": np.int32(index)}
     if self.mode == "labelled":
       return {"inputs": self.crop_at(track, start), **self.labels(track)}
@@ -284,7 +290,8 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  num_epochs: int | None = None, workers: int = 0,
                  radius_seconds: float = 1.0, triplet_by: str | None = None,
                  targets=(), pair_feature: str = "pianoroll",
-                 text_bytes: int = 64) -> grain.IterDataset:
+                 text_bytes: int = 64,
+                 pair_aligned: bool = True) -> grain.IterDataset:
   """A Grain dataset of per-host numpy batches; see the module docstring."""
   if isinstance(data, str):
     data = PreparedData(data)
@@ -317,7 +324,7 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
   else:
     sampler = Sampler(data, split, mode, feature, crop_samples,
                       radius_seconds, triplet_by, targets, pair_feature,
-                      text_bytes)
+                      text_bytes, pair_aligned)
     ds = grain.MapDataset.range(len(tracks)).shuffle(seed=seed)
     # Crops are seeded by the element's global position, before the host
     # slice, so the data does not depend on how many hosts read it.
@@ -334,8 +341,8 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
                 shard_count: int = 1) -> grain.IterDataset:
   """`make_dataset` with every option taken from `config.data`: the
   features (the first is the input; the paired mode pairs it with the
-  second), crop, workers, `radius_seconds`, `triplet_by`, `targets` and
-  `text_bytes`."""
+  second), crop, workers, `radius_seconds`, `triplet_by`, `targets`,
+  `text_bytes` and `pair_aligned`."""
   features = tuple(data_cfg.features)
   if mode == "paired" and len(features) < 2:
     raise ValueError(f"config.data.features={features}: the paired mode "
@@ -348,4 +355,5 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
       triplet_by=data_cfg.get("triplet_by") or None,
       targets=tuple(data_cfg.get("targets", ())),
       pair_feature=features[1] if mode == "paired" else "pianoroll",
-      text_bytes=data_cfg.get("text_bytes", 64))
+      text_bytes=data_cfg.get("text_bytes", 64),
+      pair_aligned=data_cfg.get("pair_aligned", True))
