@@ -48,7 +48,7 @@ def arms(objective: str, size: str):
       tower = "pianoroll" if inp == "pianoroll" else "audio"
       arg = f"towers={tower}+text,size={size}"
       if tower == "audio":
-        arg += f",audio={inp}"
+        arg += f",audio={inp},audio_model=transformer"
       name = "two_tower"
     if size == "tiny":
       arg += ",runlocal"

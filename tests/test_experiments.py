@@ -58,6 +58,14 @@ def test_representation_smoke(tiny_targets, tmp_path):
     with open(os.path.join(r["workdir"], "config.json")) as f:
       model = json.load(f)["model"]
     assert (model["width"], model["layers"], model["heads"]) == (32, 2, 2)
+  # Against the titles too, though the towers' runlocal reads the waveform
+  # with the SampleCNN.
+  representation = _experiment_module("representation")
+  common = _experiment_module("common")
+  for arm in representation.arms("two_tower", "tiny"):
+    c = common.config_lib.load_config(arm.config, arm.arg)
+    tower = c.model[c.model.towers[0]]
+    assert (tower.name, tower.frontend.name) == ("transformer", arm.name)
 
 
 def test_objectives_smoke(tiny_targets, tmp_path):

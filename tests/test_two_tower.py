@@ -59,7 +59,8 @@ def test_logit_scale_is_clamped_with_no_gradient_beyond():
 
 
 def _tiny(towers):
-  c = config_lib.load_config("two_tower", f"towers={towers},runlocal")
+  audio = ",audio_model=transformer" if "audio" in towers else ""
+  c = config_lib.load_config("two_tower", f"towers={towers},runlocal{audio}")
   c.data.crop_samples = 16 * 512
   c.data.text_bytes = 32
   for t in c.model.towers:
@@ -149,6 +150,34 @@ def test_runlocal_transposes_the_roll_only_against_audio():
   assert transpose("towers=audio+pianoroll") == 0  # CLIP's recipe
   assert transpose("towers=pianoroll+text,runlocal") == 0
   assert transpose("towers=audio+pianoroll,runlocal,roll_transpose=2") == 2
+
+
+def test_samplecnn_audio_tower_pairs_with_either_partner(tiny_corpus):
+  """The SampleCNN reads 3**10 samples, no whole number of hops: the roll
+  tower's view reads the whole frames that cover the crop, as the paired
+  mode hands them over, so the roll validates beside it."""
+  titles = config_lib.load_config("two_tower", "towers=audio+text,runlocal")
+  assert titles.model.audio.name == "samplecnn"
+  assert titles.model.audio.frontend.name == "waveform"
+  assert titles.data.crop_samples == 59049
+  # Against the roll, the runlocal keeps the mel transformer.
+  roll = config_lib.load_config("two_tower", "runlocal")
+  assert roll.model.audio.name == "transformer"
+  assert roll.model.audio.frontend.name == "mel"
+  c = config_lib.load_config(
+      "two_tower", "towers=audio+pianoroll,runlocal,audio_model=samplecnn")
+  c.data.dir = tiny_corpus
+  config_lib.validate(c)
+  view = config_lib.tower_view(c, "pianoroll")
+  assert view.data.crop_samples == 116 * 512
+  assert config_lib.tower_view(c, "audio").data.crop_samples == 59049
+  sampler = pipeline.Sampler(pipeline.PreparedData(tiny_corpus), "train",
+                             "paired", "waveform", c.data.crop_samples)
+  out = sampler(0, np.random.default_rng(0))
+  assert out["inputs"].shape == (59049,)
+  assert out["pair"].shape[-1] * 512 == view.data.crop_samples
+  with pytest.raises(ValueError, match="audio='mel'"):
+    config_lib.load_config("two_tower", "audio_model=samplecnn,audio=mel")
 
 
 @pytest.mark.parametrize("towers,want", [
