@@ -160,12 +160,14 @@ def tower_view(config: ml_collections.ConfigDict, tower: str | None):
   view = ml_collections.ConfigDict(config.to_dict())
   view.model = ml_collections.ConfigDict(model.to_dict())
   view.data.features = (mine,) + tuple(f for f in features if f != mine)
-  if tower != names[0] and mine not in ("waveform", "text"):
-    # A later tower reads its frames as the pair of the first tower's
-    # crop: the whole frames that cover it (`Sampler.frames_at`), so a
-    # SampleCNN's 3**n samples can pair with a piano roll.
-    hop = models.frontend_config(model).get("hop", 512)
-    view.data.crop_samples = -(-config.data.crop_samples // hop) * hop
+  if tower != names[0]:
+    # A later tower reads its feature as the pair of the first tower's
+    # crop (`Sampler.frames_at`), so a SampleCNN's 3**n samples can pair
+    # with a piano roll.
+    from jaxmusic.data import pipeline  # pylint: disable=g-import-not-at-top
+    view.data.crop_samples = pipeline.pair_samples(
+        mine, config.data.crop_samples,
+        models.frontend_config(model).get("hop", 512))
   return view
 
 

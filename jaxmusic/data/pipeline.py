@@ -142,6 +142,16 @@ class PreparedData:
     return out.astype(np.float32)
 
 
+def pair_samples(feature: str, crop_samples: int, hop: int) -> int:
+  """The samples a `feature` read beside a crop of `crop_samples` covers:
+  the whole hops over the crop for a frame-rate feature (also when the
+  crop is not a whole number of hops, as a SampleCNN's 3**n samples), the
+  crop itself for the waveform; text has no time."""
+  if feature in (feats.TEXT, "waveform"):
+    return crop_samples
+  return -(-crop_samples // hop) * hop
+
+
 class Sampler:
   """Builds one element of a mode from an index and a numpy Generator."""
 
@@ -158,7 +168,6 @@ class Sampler:
     self.radius_frames = int(radius_seconds * data.manifest["sample_rate"]
                              / data.hop)
     self.triplet_by, self.targets = triplet_by, tuple(targets)
-    self.crop_frames = -(-crop_samples // data.hop)
     self.n_tags = data.num_classes("tags")
     if triplet_by:
       values = np.array([t[triplet_by] for t in self.tracks])
@@ -178,12 +187,12 @@ class Sampler:
     return self.data.span(self.split, track, feature, start_frame, self.crop)
 
   def frames_at(self, track, start_frame, feature):
-    """A frame-rate feature over the crop: exactly `crop_frames` frames,
-    also when the crop is not a whole number of hops."""
-    if feature in (feats.TEXT, "waveform"):
+    """`feature` beside the crop: a frame-rate feature's whole frames
+    over it (`pair_samples`)."""
+    if feature == feats.TEXT:
       return self.crop_at(track, start_frame, feature)
     return self.data.span(self.split, track, feature, start_frame,
-                          self.crop_frames * self.data.hop)
+                          pair_samples(feature, self.crop, self.data.hop))
 
   def random_crop(self, track, rng):
     return self.crop_at(track, int(rng.integers(self.max_start(track) + 1)))
