@@ -121,6 +121,35 @@ def test_the_transformer_reconstructs_the_frames_it_embeds(tiny_corpus):
       float(metrics["reconstruction"]))
 
 
+def test_a_waveform_encoder_reconstructs_its_crops_log_mel(tiny_corpus):
+  """SampleCNN reads the waveform; the decoder targets the log-mel that the
+  mel autoencoder reconstructs from the same crop (19,683 samples: 38
+  frames of 128 bands)."""
+  config = config_lib.load_config("autoencoder",
+                                  "variant=vae,input=waveform,runlocal")
+  assert config.model.name == "samplecnn"
+  config.data.update(dir=tiny_corpus, crop_samples=19683)
+  config.model.bottleneck = 16
+  config_lib.validate(config)
+  obj = objectives.make_objective(config, records.load_manifest(tiny_corpus))
+  batch = next(iter(pipeline.from_config(tiny_corpus, config.data, "train",
+                                         obj.data_mode, batch_size=4)))
+  v = obj.init(jax.random.key(0), batch)
+  (_, code), _, target = obj.encode(v["params"]["encoder"],
+                                     v["model_state"]["encoder"],
+                                     batch["inputs"])
+  assert code.shape == (4, 16) and target.shape == (4, 38, 128)
+  mel = _tiny("variant=ae,input=mel")
+  enc = models.make_encoder(mel.model)
+  params, state, _ = models.init(enc, jax.random.key(0), batch["inputs"])
+  _, _, raw = models.apply(enc, params, state, batch["inputs"], raw=True)
+  np.testing.assert_allclose(np.asarray(target), np.asarray(raw), atol=1e-5)
+  loss, (metrics, _) = jax.jit(obj.loss_fn)(
+      v["params"], v["model_state"], batch, jax.random.key(1))
+  assert np.isfinite(float(loss)) and float(metrics["reconstruction"]) > 0
+  assert "logvar" in v["params"]
+
+
 def test_bad_autoencoder_configs_name_the_key(tiny_corpus):
   config = _tiny("variant=ae,input=mel")
   config.data.dir = tiny_corpus

@@ -1,11 +1,15 @@
 """Autoencoders: the AE and the VAE (Kingma and Welling, 2014) that
 Symphony2vec compared as music embeddings, on log-mel, MFCC or piano-roll
-crops.
+crops, or on the waveform.
 
-The encoder is any encoder of the contract on a mel or piano-roll frontend,
-the transformer included: the decoder reconstructs the frontend's frames
-before their embedding (the log-mel or MFCC, the piano roll); its
-`model.bottleneck` is the code z (AE) or the posterior mean
+The encoder is any encoder of the contract, the transformer included: the
+decoder reconstructs the frontend's frames before their embedding (the
+log-mel or MFCC, the piano roll). A waveform encoder (SampleCNN, the
+transformer's conv extractor) has no frames of its own to give back, so it
+reconstructs the crop's log-mel (128 bands, the mel frontend's scaling):
+the spectral distance by which waveform autoencoders are trained and
+judged (RAVE, Caillon and Esling 2021; DDSP), without a waveform decoder.
+The encoder's `model.bottleneck` is the code z (AE) or the posterior mean
 mu (VAE), so export and the probes read the embedding the paper reads.
 The VAE's log-variance is a linear map of the frames' mean, beside the
 bottleneck. A transposed-conv decoder maps the code back to the frontend's
@@ -31,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmusic import models
+from jaxmusic.models import frontends
 
 VARIANTS = ("ae", "vae")
 RECONSTRUCTIONS = ("mse", "bce")
@@ -92,6 +97,10 @@ class Autoencoder:
     self.warmup = obj.get("kl_warmup_steps", 0)
     self.channels = tuple(obj.get("decoder_channels", (64, 32, 16)))
     self.decoder = None  # sized from the frontend's frames at init
+    # A waveform encoder's reconstruction target: the crop's log-mel.
+    self.target = (frontends.Mel(embed="none", sample_rate=config.data.get(
+        "sample_rate", 22050)) if models.frontend_config(config.model)[
+            "name"] == "waveform" else None)
     self.logvar = nn.Dense(config.model.get("bottleneck", 0), name="logvar")
 
   @staticmethod
@@ -107,16 +116,24 @@ class Autoencoder:
       fail("model.bottleneck", "the autoencoder's code width: must be "
            "positive")
     front = models.frontend_config(config.model)
-    if front["name"] not in ("mel", "pianoroll") or front.get(
+    if front["name"] not in ("mel", "pianoroll", "waveform") or front.get(
         "embed") == "patch":
       fail("model.frontend", "the autoencoder reconstructs a frontend's "
            "frames: a mel (log-mel or MFCC) or piano-roll frontend, not "
-           "patches")
+           "patches, or a waveform's log-mel")
     if obj.get("beta", 1.0) < 0 or obj.get("kl_warmup_steps", 0) < 0:
       fail("objective.beta", "beta and kl_warmup_steps must be >= 0")
 
   def _decoder(self, frames, bins):
     return Decoder(frames, bins, self.channels)
+
+  def encode(self, params, state, x, **kwargs):
+    """`((frames, code), new_state, x_BxFxK)`: the encoder's pass and the
+    frames the decoder reconstructs."""
+    if self.target is None:
+      return models.apply(self.encoder, params, state, x, raw=True, **kwargs)
+    out, new_state = models.apply(self.encoder, params, state, x, **kwargs)
+    return out, new_state, self.target.apply({}, x)
 
   def init(self, rng, batch):
     k_enc, k_dec, k_var = jax.random.split(rng, 3)
@@ -124,8 +141,7 @@ class Autoencoder:
     # models.init's two steps, with the frontend's frames (which size the
     # decoder) from the same pass.
     params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
-    (frames, z), _, feats = models.apply(self.encoder, params, state, x,
-                                         raw=True)
+    (frames, z), _, feats = self.encode(params, state, x)
     dec = self._decoder(*feats.shape[1:]).init(k_dec, z)
     out = {"params": {"encoder": params, "decoder": dec["params"]},
            "model_state": {"encoder": state,
@@ -138,10 +154,9 @@ class Autoencoder:
 
   def loss_fn(self, params, model_state, batch, rng):
     k_drop, k_aug, k_eps = jax.random.split(rng, 3)
-    (frames, code), enc_state, x_BxFxK = models.apply(
-        self.encoder, params["encoder"], model_state["encoder"],
-        batch["inputs"], train=True, rngs={"dropout": k_drop,
-                                          "augment": k_aug}, raw=True)
+    (frames, code), enc_state, x_BxFxK = self.encode(
+        params["encoder"], model_state["encoder"], batch["inputs"],
+        train=True, rngs={"dropout": k_drop, "augment": k_aug})
     metrics = {}
     z = code
     if self.variant == "vae":
