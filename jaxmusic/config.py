@@ -18,6 +18,8 @@ CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..",
 
 
 CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
+# CLMR's SampleCNN crop: 3**10 samples, 2.68 s at 22,050 Hz.
+CLMR_CROP_SAMPLES = 59049
 
 
 def model_config(backbone: str, frontend: str, size: str, runlocal: bool,

@@ -30,6 +30,7 @@ Symphony2vec's Keras models trained.
       --workdir /tmp/vae
 """
 
+from jaxmusic.config import CLMR_CROP_SAMPLES
 from jaxmusic.config import load_config
 from jaxmusic.config import model_config
 from jaxmusic.config import parse_arg
@@ -57,7 +58,7 @@ def get_config(arg=None):
                          arg.size or ("tiny" if arg.runlocal else "base"),
                          arg.runlocal, spec_augment=False)
   if model == "samplecnn":
-    c.data.crop_samples = 59049  # the log-mel's 115 frames: 2.68 s
+    c.data.crop_samples = CLMR_CROP_SAMPLES  # 115 frames of its log-mel
   if arg.input == "mfcc":
     c.model.frontend.n_mfcc = 20
   c.model.bottleneck = arg.latent

@@ -36,6 +36,7 @@ Grid models (transformer, cnn) read crops of 116 frames of 512 samples
 
 import ml_collections
 
+from jaxmusic.config import CLMR_CROP_SAMPLES
 from jaxmusic.config import model_config
 from jaxmusic.config import parse_arg
 
@@ -64,7 +65,8 @@ def get_config(arg=None):
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus, prepared on first use
       split="train", eval_split="valid", sample_rate=22050,
-      crop_samples=116 * HOP if grid else 59049, features=(feature,),
+      crop_samples=116 * HOP if grid else CLMR_CROP_SAMPLES,
+      features=(feature,),
       segment_seconds=3.0, workers=0, cache_dir="",
       synthetic=dict(num_tracks=320, seconds=6.0, seed=0, workers=2))
   c.model = model_config(arg.model, arg.input, size, arg.runlocal)

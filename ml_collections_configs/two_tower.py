@@ -39,6 +39,7 @@ then cosine decay.
 
 import ml_collections
 
+from jaxmusic.config import CLMR_CROP_SAMPLES
 from jaxmusic.config import load_config
 from jaxmusic.config import model_config
 from jaxmusic.config import parse_arg
@@ -86,7 +87,7 @@ def get_config(arg=None):
   c.data.features = tuple(FEATURES[t] for t in towers)
   c.data.text_bytes = 64
   if "audio" in towers and arg.audio_model == "samplecnn":
-    c.data.crop_samples = 59049  # 3**10, CLMR's crop (2.68 s)
+    c.data.crop_samples = CLMR_CROP_SAMPLES
   # The pair's crop starts where the input's does (CLIP's pairs). False
   # draws its start anywhere in the track: positives across the two
   # features, as CLMR's across two crops, for collections whose MIDI is

@@ -136,8 +136,8 @@ def test_a_waveform_encoder_reconstructs_its_crops_log_mel(tiny_corpus):
                                          obj.data_mode, batch_size=4)))
   v = obj.init(jax.random.key(0), batch)
   (_, code), _, target = obj.encode(v["params"]["encoder"],
-                                     v["model_state"]["encoder"],
-                                     batch["inputs"])
+                                    v["model_state"]["encoder"],
+                                    batch["inputs"])
   assert code.shape == (4, 16) and target.shape == (4, 38, 128)
   mel = _tiny("variant=ae,input=mel")
   enc = models.make_encoder(mel.model)

@@ -98,9 +98,10 @@ class Autoencoder:
     self.channels = tuple(obj.get("decoder_channels", (64, 32, 16)))
     self.decoder = None  # sized from the frontend's frames at init
     # A waveform encoder's reconstruction target: the crop's log-mel.
-    self.target = (frontends.Mel(embed="none", sample_rate=config.data.get(
-        "sample_rate", 22050)) if models.frontend_config(config.model)[
-            "name"] == "waveform" else None)
+    self.target = None
+    if models.frontend_config(config.model)["name"] == "waveform":
+      self.target = frontends.Mel(embed="none", sample_rate=config.data.get(
+          "sample_rate", 22050))
     self.logvar = nn.Dense(config.model.get("bottleneck", 0), name="logvar")
 
   @staticmethod
