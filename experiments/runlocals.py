@@ -72,7 +72,8 @@ def main():
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
   chosen = common.choose_arms(p, args, arms())
-  data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
+  data_dir = common.prepared_data(args.data,
+                                  ("waveform", "pianoroll", "multitrack"),
                                   common.target_sets(chosen))
   runs = common.run_and_report(
       chosen, args, data_dir, "Every runlocal against its random init",

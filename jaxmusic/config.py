@@ -52,7 +52,7 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
     if spec_augment:
       front.update(spec_augment=dict(n_freq_masks=2, max_freq_width=16,
                                      n_time_masks=2, max_time_width=10))
-  elif frontend == "pianoroll":
+  elif frontend in ("pianoroll", "multitrack"):
     front.update(embed="linear", dim=width)
   elif frontend == "text":
     # Bytes are no time grid: learned positions, one per byte.

@@ -241,11 +241,12 @@ def _crops(x_xN, unit, crop, fc, track, is_waveform=False):
   return out
 
 
-def _file_crops(paths, kind, crop, fc: feats.FeatureConfig):
+def _file_crops(paths, kind, crop, fc: feats.FeatureConfig,
+                feature="pianoroll"):
   """Each readable file cut into crops: waveform for `audio` (mel encoders
-  compute their log-mel in the graph), the piano roll at the frame hop for
-  `midi`. Bad files are reported and skipped. Returns (crops, tracks,
-  rejected)."""
+  compute their log-mel in the graph), the MIDI `feature` (the piano roll
+  or the multitrack roll) at the frame hop for `midi`. Bad files are
+  reported and skipped. Returns (crops, tracks, rejected)."""
   crops, tracks, rejected = [], [], []
   for path in paths:
     try:
@@ -253,7 +254,7 @@ def _file_crops(paths, kind, crop, fc: feats.FeatureConfig):
         midi = decode.load_midi(path)
         frames = int(np.ceil(midi.get_end_time() * fc.sample_rate
                              / fc.hop_length))
-        roll = feats.pianoroll(midi, max(frames, 1), fc)
+        roll = feats.midi_feature(feature, midi, max(frames, 1), fc)
         crops += _crops(roll, fc.hop_length, crop, fc, len(tracks))
       else:
         wav = decode.load_audio(path, fc.sample_rate)
@@ -345,8 +346,7 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
   `prepare` would (the run's prepared manifest gives the feature settings
   when it is still there); PCA needs a train split, so it is skipped, and
   MIDI files have no waveform for the MFCC and log-mel baselines."""
-  wants = "pianoroll" if kind == "midi" else "waveform"
-  if encoder.feature != wants:
+  if (encoder.feature in feats.MIDI_FEATURES) != (kind == "midi"):
     other = "--audio" if kind == "midi" else "--midi"
     raise ValueError(f"--{kind}: this run's encoder reads "
                      f"{encoder.feature!r}; use {other}")
@@ -358,7 +358,7 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
     fc = feats.FeatureConfig(sample_rate=encoder.sample_rate)
   crop = encoder.crop_samples
   crops, tracks, rejected = _file_crops(_file_paths(items, kind), kind,
-                                        crop, fc)
+                                        crop, fc, encoder.feature)
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "rejected.jsonl"), "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in rejected)

@@ -6,7 +6,8 @@ Defaults are CLMR's published setup: SampleCNN on 59,049-sample crops at
 
 Args (comma-separated after the colon):
   model=samplecnn|transformer|cnn   the backbone (default samplecnn)
-  input=waveform|mel|pianoroll      the frontend (default waveform)
+  input=waveform|mel|pianoroll|multitrack   the frontend (default
+                                    waveform; multitrack: the transformer)
   size=tiny|base|95m|330m           the transformer's size
   runlocal      small enough to train on the embedded synthetic music in
                 minutes on a laptop CPU; the SampleCNN's views differ by
@@ -61,7 +62,8 @@ def get_config(arg=None):
   c.log_every = 50
 
   grid = arg.model != "samplecnn"
-  feature = "pianoroll" if arg.input == "pianoroll" else "waveform"
+  feature = arg.input if arg.input in ("pianoroll", "multitrack") \
+      else "waveform"
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus, prepared on first use
       split="train", eval_split="valid", sample_rate=22050,

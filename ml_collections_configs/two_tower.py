@@ -12,6 +12,13 @@ Args (comma-separated after the colon):
                           backbone (default transformer; samplecnn in
                           runlocal against the titles, see below); the
                           SampleCNN reads CLMR's 59,049-sample crops
+  roll=pianoroll|multitrack   what the piano-roll tower reads: the piano
+                          roll (128 pitches, instruments merged, no
+                          drums), or the multitrack roll (those pitches
+                          plus a lane per GM instrument family and per GM
+                          drum key; features.multitrack; the transformer
+                          only); default multitrack in runlocal with an
+                          audio partner, else pianoroll
   roll_model=transformer|cnn|shortchunk|crnn   the piano-roll backbone
   size=tiny|small|base    the transformers' size (default base; tiny with
                           runlocal); the text tower is always a byte-level
@@ -49,7 +56,7 @@ FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text"}
 
 def get_config(arg=None):
   arg = parse_arg(arg, runlocal=False, towers="audio+pianoroll", audio="",
-                  audio_model="", roll_model="transformer",
+                  audio_model="", roll="", roll_model="transformer",
                   size="", projection=128, roll_transpose=-1)
   towers = tuple(arg.towers.split("+"))
   if len(towers) != 2 or len(set(towers)) != 2 or \
@@ -84,7 +91,23 @@ def get_config(arg=None):
   c = load_config("clmr", "model=transformer,input=mel" +
                   (",runlocal" if arg.runlocal else ""))
   del c.augment
-  c.data.features = tuple(FEATURES[t] for t in towers)
+  # The piano roll merges the instruments and drops the drums, from which
+  # the embedded corpus draws much of its genre: against it the audio
+  # tower learns little the untrained one lacks (+5.5 over three seeds).
+  # The multitrack roll's instrument and drum lanes give the audio tower
+  # timbre and rhythm to match (experiments/README.md, runlocals). The
+  # full recipe keeps the plain roll: a collection's MIDI may have no
+  # meaningful programs (a piano transcription fills one lane), and the
+  # lanes have been measured on the embedded corpus only.
+  if not arg.roll:
+    arg.roll = "multitrack" if arg.runlocal and set(towers) == {
+        "audio", "pianoroll"} and arg.roll_model == "transformer" \
+        else "pianoroll"
+  if arg.roll not in ("pianoroll", "multitrack"):
+    raise ValueError(f"config arg roll={arg.roll!r}: pianoroll or "
+                     "multitrack")
+  c.data.features = tuple(arg.roll if t == "pianoroll" else FEATURES[t]
+                          for t in towers)
   c.data.text_bytes = 64
   if "audio" in towers and arg.audio_model == "samplecnn":
     c.data.crop_samples = CLMR_CROP_SAMPLES
@@ -93,7 +116,7 @@ def get_config(arg=None):
   # features, as CLMR's across two crops, for collections whose MIDI is
   # not aligned to the audio.
   c.data.pair_aligned = True
-  frontend = {"audio": arg.audio, "pianoroll": "pianoroll", "text": "text"}
+  frontend = {"audio": arg.audio, "pianoroll": arg.roll, "text": "text"}
   backbone = {"audio": arg.audio_model, "pianoroll": arg.roll_model,
               "text": "transformer"}
   c.model = ml_collections.ConfigDict({"towers": towers})

@@ -20,7 +20,8 @@ def tiny_corpus(tmp_path_factory):
                                                    seed=1))
   out = str(root / "prepared")
   build.prepare("csv", csv_path, out,
-                features=("waveform", "logmel", "cqt", "pianoroll"),
+                features=("waveform", "logmel", "cqt", "pianoroll",
+                          "multitrack"),
                 segment_seconds=1.0, progress=False)
   return out
 

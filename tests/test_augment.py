@@ -208,6 +208,13 @@ def test_piano_roll_transforms():
                                             jnp.asarray(edge), 6))
   # A note pushed off the keyboard is dropped, never wrapped to the bottom.
   assert not moved[:6].any()
+  # A multitrack roll's instrument and drum lanes stay: they are no pitch.
+  multi = np.zeros((191, 40), np.float32)
+  multi[:128], multi[128:] = roll, rng.integers(0, 128, (63, 40))
+  out = np.asarray(augment.roll_transpose(jax.random.key(3),
+                                          jnp.asarray(multi), 6))
+  np.testing.assert_array_equal(out[128:], multi[128:])
+  assert np.array_equal(out[:128], np.roll(roll, shifts[0], axis=0))
   loud = np.asarray(augment.roll_velocity(jax.random.key(1),
                                           jnp.asarray(roll), 1.5, 1.5))
   np.testing.assert_allclose(loud, np.clip(roll * 1.5, 0, 127))

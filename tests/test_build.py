@@ -11,6 +11,7 @@ import pytest
 import soundfile
 
 from jaxmusic.data import build, pipeline, records
+from jaxmusic.data import features as feats
 
 SR = 22050
 
@@ -111,8 +112,50 @@ def test_stored_features_equal_librosa(tiny_corpus):
     want = ref_roll[:, s * F:(s + 1) * F]
     np.testing.assert_array_equal(r["pianoroll"][:, :want.shape[1]],
                                   np.clip(want, 0, 127).astype(np.uint8))
+    np.testing.assert_array_equal(r["multitrack"][:feats.PITCHES],
+                                  r["pianoroll"])
     assert r["segment"] == s and r["offset"] == pytest.approx(
         s * data.segment_samples / SR)
+
+
+def test_multitrack_roll_keeps_instruments_and_drums():
+  """The multitrack roll is the piano roll, then one lane per GM family
+  (its loudest note's velocity at each frame), then one per GM drum key;
+  pretty_midi's roll has neither the instruments apart nor the drums."""
+  pm = pretty_midi.PrettyMIDI()
+  piano = pretty_midi.Instrument(program=2)  # family 0
+  piano.notes.append(pretty_midi.Note(80, 60, 0.0, 0.5))
+  piano.notes.append(pretty_midi.Note(100, 64, 0.25, 0.5))
+  bass = pretty_midi.Instrument(program=33)  # family 4
+  bass.notes.append(pretty_midi.Note(70, 36, 0.5, 1.0))
+  kit = pretty_midi.Instrument(program=0, is_drum=True)
+  kit.notes.append(pretty_midi.Note(110, 36, 0.0, 0.01))  # kick, < 1 frame
+  kit.notes.append(pretty_midi.Note(60, 42, 0.5, 0.6))  # closed hi-hat
+  kit.notes.append(pretty_midi.Note(90, 20, 0.5, 0.6))  # outside GM's map
+  pm.instruments += [piano, bass, kit]
+  cfg = feats.FeatureConfig()
+  fs = cfg.sample_rate / cfg.hop_length
+  n = 50
+  got = feats.multitrack(pm, n, cfg)
+  assert got.shape == (feats.MULTITRACK_ROWS, n) == (191, n)
+  assert got.dtype == np.uint8
+  np.testing.assert_array_equal(got[:128], feats.pianoroll(pm, n, cfg))
+  assert not got[:128, :int(0.5 * fs)][36].any()  # no drums among pitches
+  frame = lambda t: int(t * fs)
+  families = got[128:144]
+  want = np.zeros(n, np.uint8)
+  want[frame(0.0):frame(0.5)] = 80
+  want[frame(0.25):frame(0.5)] = 100
+  np.testing.assert_array_equal(families[0], want)
+  want = np.zeros(n, np.uint8)
+  want[frame(0.5):frame(1.0)] = 70
+  np.testing.assert_array_equal(families[4], want)
+  assert not families[[1, 2, 3] + list(range(5, 16))].any()
+  drums = got[144:]
+  assert drums[36 - 35, 0] == 110 and drums[36 - 35, 1:].sum() == 0
+  np.testing.assert_array_equal(np.nonzero(drums[42 - 35])[0],
+                                np.arange(frame(0.5), frame(0.6)))
+  assert np.count_nonzero(drums) == 1 + frame(0.6) - frame(0.5)
 
 
 def test_rerun_skips_completed_and_resumes_partial(tmp_path, monkeypatch):

@@ -180,6 +180,34 @@ def test_mel_run_exports_from_prepared_data_and_audio_files(
                progress=False)
 
 
+def test_midi_files_are_cut_into_the_encoders_own_roll(tmp_path):
+  """`--midi` cuts each file into what the encoder reads: the piano roll,
+  or the multitrack roll with its instrument and drum lanes."""
+  import pretty_midi
+  from jaxmusic.data import features as feats
+  pm = pretty_midi.PrettyMIDI()
+  inst = pretty_midi.Instrument(33)
+  inst.notes += [pretty_midi.Note(90, 40 + i, i * 0.3, i * 0.3 + 0.2)
+                 for i in range(8)]
+  kit = pretty_midi.Instrument(0, is_drum=True)
+  kit.notes += [pretty_midi.Note(100, 36, i * 0.5, i * 0.5 + 0.1)
+                for i in range(5)]
+  pm.instruments += [inst, kit]
+  path = str(tmp_path / "a.mid")
+  pm.write(path)
+  fc = feats.FeatureConfig()
+  pm = pretty_midi.PrettyMIDI(path)
+  for feature, rows in (("pianoroll", 128), ("multitrack", 191)):
+    crops, tracks, rejected = export._file_crops([path], "midi", 32 * 512,
+                                                 fc, feature)
+    assert len(tracks) == 1 and not rejected
+    first = np.asarray(crops[0]["inputs"])
+    assert first.shape == (rows, 32)
+    np.testing.assert_array_equal(
+        first, feats.midi_feature(feature, pm, 32, fc))
+  assert first[128 + 4].any() and first[144 + 36 - 35].any()
+
+
 def test_pianoroll_run_exports_from_prepared_data_and_midi_files(
     pianoroll_run, tiny_corpus, tmp_path):
   import pretty_midi

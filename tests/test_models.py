@@ -11,6 +11,7 @@ from jaxmusic import models
 from jaxmusic import objectives
 from jaxmusic import parallel
 from jaxmusic.config import load_config
+from jaxmusic.data import features as feats
 from jaxmusic.models import frontends
 from jaxmusic.models import samplecnn
 from jaxmusic.models import transformer
@@ -74,6 +75,7 @@ GRID = [("transformer", "waveform", {"embed": "conv", "channels": 32}),
         ("transformer", "mel", {"embed": "frame", "dim": 32}),
         ("transformer", "pianoroll", {"embed": "linear", "dim": 32}),
         ("transformer", "pianoroll", {"embed": "conv", "dim": 32}),
+        ("transformer", "multitrack", {"embed": "conv", "dim": 32}),
         ("cnn", "mel", {}), ("cnn", "pianoroll", {})]
 
 
@@ -91,9 +93,10 @@ def _small(backbone, front, fcfg, **extra):
 
 def _input(front, frames, batch=2, seed=0):
   rng = np.random.default_rng(seed)
-  if front == "pianoroll":
-    return jnp.asarray(rng.integers(0, 128, (batch, 128, frames)) *
-                       (rng.random((batch, 128, frames)) < 0.05), jnp.float32)
+  if front in ("pianoroll", "multitrack"):
+    rows = 128 if front == "pianoroll" else feats.MULTITRACK_ROWS
+    return jnp.asarray(rng.integers(0, 128, (batch, rows, frames)) *
+                       (rng.random((batch, rows, frames)) < 0.05), jnp.float32)
   return jnp.asarray(0.1 * rng.standard_normal((batch, frames * HOP)),
                      jnp.float32)
 

@@ -6,6 +6,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -142,6 +143,27 @@ def test_towers_are_validated_by_key(tiny_corpus):
     config_lib.validate(config)
 
 
+def test_runlocal_pairs_audio_with_the_multitrack_roll(tiny_corpus):
+  def roll(arg):
+    c = config_lib.load_config("two_tower", arg)
+    return c.data.features[list(c.model.towers).index("pianoroll")], \
+        c.model.pianoroll.frontend.name
+  assert roll("runlocal") == ("multitrack", "multitrack")
+  assert roll("") == ("pianoroll", "pianoroll")  # CLIP's recipe
+  assert roll("towers=pianoroll+text,runlocal") == ("pianoroll", "pianoroll")
+  assert roll("runlocal,roll=pianoroll") == ("pianoroll", "pianoroll")
+  with pytest.raises(ValueError, match="roll='notes'"):
+    roll("roll=notes")
+  # Its lanes are no pitch axis: the 2-D CNNs refuse it by key.
+  config = _tiny("audio+pianoroll")
+  config.data.dir = tiny_corpus
+  config.model.pianoroll = ml_collections.ConfigDict(dict(
+      config_lib.model_config("cnn", "multitrack", "tiny", True),
+      bottleneck=8))
+  with pytest.raises(ValueError, match=r"model\.pianoroll\.frontend"):
+    config_lib.validate(config)
+
+
 def test_runlocal_transposes_the_roll_only_against_audio():
   def transpose(arg):
     c = config_lib.load_config("two_tower", arg)
@@ -181,8 +203,10 @@ def test_samplecnn_audio_tower_pairs_with_either_partner(tiny_corpus):
 
 
 @pytest.mark.parametrize("towers,want", [
-    ("audio+pianoroll,roll_transpose=0", 3.45033597946167),
-    ("audio+pianoroll", 3.994739532470703),  # the roll moved in training
+    ("audio+pianoroll,roll=pianoroll,roll_transpose=0", 3.45033597946167),
+    # the roll moved in training
+    ("audio+pianoroll,roll=pianoroll", 3.994739532470703),
+    ("audio+pianoroll", 3.443875312805176),  # the multitrack roll
     ("pianoroll+text", 4.741337776184082)])
 def test_pinned_one_step_loss(tiny_corpus, towers, want):
   loss, metrics = one_step_loss(_tiny(towers), tiny_corpus)

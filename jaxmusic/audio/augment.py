@@ -21,6 +21,7 @@ import numpy as np
 import scipy.fft
 
 from jaxmusic.audio import frontend
+from jaxmusic.data.features import PITCHES
 
 Transform = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -234,11 +235,15 @@ _NEEDS_SR = ("filter", "delay", "reverb")
 
 def roll_transpose(key, roll_PxF, max_semitones=6):
   """The piano roll moved up or down by up to `max_semitones` pitches (the
-  symbolic pitch shift); notes moved off the keyboard are dropped."""
+  symbolic pitch shift); notes moved off the keyboard are dropped. Rows
+  past the 128 pitches (a multitrack roll's instrument and drum lanes)
+  stay where they are."""
   shift = jax.random.randint(key, (), -max_semitones, max_semitones + 1)
-  pitch = jnp.arange(roll_PxF.shape[0]) - shift
-  valid = (pitch >= 0) & (pitch < roll_PxF.shape[0])
-  return jnp.where(valid[:, None], jnp.roll(roll_PxF, shift, axis=0), 0)
+  pitches, lanes = roll_PxF[:PITCHES], roll_PxF[PITCHES:]
+  pitch = jnp.arange(pitches.shape[0]) - shift
+  valid = (pitch >= 0) & (pitch < pitches.shape[0])
+  moved = jnp.where(valid[:, None], jnp.roll(pitches, shift, axis=0), 0)
+  return jnp.concatenate([moved, lanes], axis=0)
 
 
 def roll_velocity(key, roll_PxF, min_gain=0.5, max_gain=1.5):

@@ -37,8 +37,9 @@ def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
   """Decodes one track into its segment records; raises Rejected."""
   midi = decode.load_midi(track.midi) if track.midi else None
   needs_audio = any(f in feats.AUDIO_FEATURES for f in features)
-  if "pianoroll" in features and midi is None:
-    raise Rejected("pianoroll requested but the track has no MIDI")
+  wants_midi = [f for f in features if f in feats.MIDI_FEATURES]
+  if wants_midi and midi is None:
+    raise Rejected(f"{wants_midi[0]} requested but the track has no MIDI")
   if track.audio:
     wav = decode.load_audio(track.audio, cfg.sample_rate)
   elif needs_audio:

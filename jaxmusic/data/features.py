@@ -11,7 +11,7 @@ import librosa
 import numpy as np
 
 AUDIO_FEATURES = ("waveform", "logmel", "cqt", "chroma", "mfcc")
-MIDI_FEATURES = ("pianoroll",)
+MIDI_FEATURES = ("pianoroll", "multitrack")
 ALL_FEATURES = AUDIO_FEATURES + MIDI_FEATURES
 
 
@@ -101,6 +101,54 @@ def pianoroll(midi, n_frames: int, cfg: FeatureConfig) -> np.ndarray:
   return out
 
 
+# The multitrack roll's rows: the 128 pitches (all pitched instruments, as
+# `pianoroll`), then one lane per General MIDI instrument family (programs
+# 8f..8f+7: piano, chromatic percussion, organ, guitar, bass, strings,
+# ensemble, brass, reed, pipe, synth lead, ...), then one lane per key of
+# the GM percussion map (35-81: kick, snare, hi-hats, toms, cymbals, ...).
+PITCHES = 128
+GM_FAMILIES = 16
+GM_DRUM_KEYS = range(35, 82)
+MULTITRACK_ROWS = PITCHES + GM_FAMILIES + len(GM_DRUM_KEYS)
+
+
+def multitrack(midi, n_frames: int, cfg: FeatureConfig) -> np.ndarray:
+  """MULTITRACK_ROWS x n_frames velocities (uint8): `pianoroll`, plus what
+  it merges or drops: which instrument family plays at each frame (its
+  loudest note's velocity) and the drum kit (pretty_midi's roll has no
+  drums). Where Pypianoroll keeps a 128-pitch roll per track, the lanes
+  keep the instrumentation in 63 rows. Drum hits last at least one frame;
+  keys outside the GM percussion map are left out."""
+  fs = cfg.sample_rate / cfg.hop_length
+  out = np.zeros((MULTITRACK_ROWS, n_frames), np.uint8)
+  out[:PITCHES] = pianoroll(midi, n_frames, cfg)
+  drums = PITCHES + GM_FAMILIES - GM_DRUM_KEYS.start
+  for inst in midi.instruments:
+    if not inst.is_drum:
+      lane = inst.get_piano_roll(fs=fs).max(axis=0, initial=0)[:n_frames]
+      row = out[PITCHES + inst.program // 8]
+      np.maximum(row[:len(lane)], np.clip(lane, 0, 127).astype(np.uint8),
+                 out=row[:len(lane)])
+      continue
+    for note in inst.notes:
+      if note.pitch in GM_DRUM_KEYS:
+        start = int(note.start * fs)
+        end = max(int(note.end * fs), start + 1)
+        row = out[drums + note.pitch, start:end]
+        np.maximum(row, min(note.velocity, 127), out=row)
+  return out
+
+
+def midi_feature(name: str, midi, n_frames: int,
+                 cfg: FeatureConfig) -> np.ndarray:
+  """One MIDI feature (`pianoroll` or `multitrack`) of a whole track."""
+  if name == "pianoroll":
+    return pianoroll(midi, n_frames, cfg)
+  if name == "multitrack":
+    return multitrack(midi, n_frames, cfg)
+  raise ValueError(f"unknown MIDI feature {name!r}")
+
+
 def segment_track(wav_T, midi, features, cfg: FeatureConfig,
                   segment_samples: int):
   """Splits one track into records of `segment_samples` (a hop multiple).
@@ -119,8 +167,8 @@ def segment_track(wav_T, midi, features, cfg: FeatureConfig,
     if name == "waveform":
       full[name] = quantize_waveform(wav_T[: n_segments * segment_samples],
                                      cfg.waveform_dtype)
-    elif name == "pianoroll":
-      full[name] = pianoroll(midi, total_frames, cfg)
+    elif name in MIDI_FEATURES:
+      full[name] = midi_feature(name, midi, total_frames, cfg)
     else:
       feat = audio_feature(name, wav_T[: n_segments * segment_samples], cfg)
       full[name] = feat[:, :total_frames].astype(cfg.feature_dtype)

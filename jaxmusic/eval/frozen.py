@@ -45,7 +45,7 @@ class FrozenEncoder:
 
   @property
   def feature(self) -> str:
-    """The prepared feature the encoder reads: waveform or pianoroll."""
+    """The prepared feature the encoder reads (models.input_feature)."""
     return models.input_feature(self.config.model)
 
   @property

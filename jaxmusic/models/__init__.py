@@ -3,14 +3,17 @@
 An encoder is a frontend composed with a backbone, both chosen by name from
 `config.model`:
 
-  model.frontend.name   waveform | mel | pianoroll | text (frontends.py)
+  model.frontend.name   waveform | mel | pianoroll | multitrack | text
+                        (frontends.py)
   model.name            transformer | samplecnn | cnn | shortchunk | crnn
                         (the backbone)
 
   encoder(x, *, mask_BxF=None, train=False) -> frames_BxFxD
 
-`x` is the frontend's input: a `BxT` waveform crop (waveform and mel), or a
-`Bx128xF` piano-roll crop. The waveform, mel and piano-roll frontends put
+`x` is the frontend's input: a `BxT` waveform crop (waveform and mel), a
+`Bx128xF` piano-roll crop, or a `Bx191xF` multitrack-roll crop (the
+transformer only: its instrument and drum lanes are no pitch axis for a
+2-D CNN). The waveform, mel and piano-roll frontends put
 their frames on one grid, the prepared features' hop (see frontends.py).
 Where `mask_BxF` is given, those frontend frames are replaced by a learned
 mask embedding before the backbone (built with `masked=True`). Pooling to
@@ -48,6 +51,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxmusic.data.features import MULTITRACK_ROWS
+from jaxmusic.data.features import PITCHES
 from jaxmusic.models import cnn
 from jaxmusic.models import crnn
 from jaxmusic.models import frontends
@@ -99,7 +104,8 @@ BACKBONES = {
     "transformer": Backbone(
         lambda cfg, impl: transformer.Transformer,
         {"waveform": ("conv",), "mel": ("frame", "patch", "none"),
-         "pianoroll": ("linear", "conv", "none"), "text": ("bytes",)},
+         "pianoroll": ("linear", "conv", "none"),
+         "multitrack": ("linear", "conv", "none"), "text": ("bytes",)},
         _validate_transformer),
     "samplecnn": Backbone(_samplecnn_module, {"waveform": ("none",)},
                           _validate_samplecnn),
@@ -218,7 +224,8 @@ def frontend_config(model_cfg) -> dict:
 
 
 def input_feature(model_cfg) -> str:
-  """The prepared feature the encoder reads: waveform or pianoroll."""
+  """The prepared feature the encoder reads: waveform, pianoroll or
+  multitrack."""
   return frontends.INPUT_FEATURE[frontend_config(model_cfg)["name"]]
 
 
@@ -237,7 +244,7 @@ def _frontend_width(name, cfg) -> int:
   embed = cfg["embed"]
   if embed == "none":
     return {"waveform": 1, "mel": cfg.get("n_mels", 128),
-            "pianoroll": 128}[name]
+            "pianoroll": PITCHES, "multitrack": MULTITRACK_ROWS}[name]
   if name == "waveform":
     return cfg.get("channels", 512)
   return cfg.get("dim", 512)

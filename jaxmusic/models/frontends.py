@@ -1,5 +1,5 @@
-"""Frontends: the encoder's input (a waveform crop, or a piano-roll crop)
-to a `BxFxC` frame sequence.
+"""Frontends: the encoder's input (a waveform crop, or a piano-roll or
+multitrack-roll crop) to a `BxFxC` frame sequence.
 
 The three put their frames on one grid, the prepared features' hop (512
 samples at 22,050 Hz, 43 Hz): frame k of every frontend stands at sample
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxmusic.audio import augment
 from jaxmusic.audio import frontend as audio_frontend
+from jaxmusic.data.features import PITCHES
 from jaxmusic.data.features import TEXT_VOCAB
 
 # HuBERT's extractor is 7 convs (kernels 10,3,3,3,3,2,2, strides
@@ -125,12 +126,14 @@ class Mel(nn.Module):
 
 
 class PianoRoll(nn.Module):
-  """`Bx128xF` velocities (the prepared piano roll) -> `BxFx128` in [0, 1].
-  `linear` embeds each frame; `conv` first runs octave-wide filters along
-  pitch (shared over pitch, so a transposition moves, not changes, them).
-  `transpose` > 0 moves each roll by up to that many semitones in training
-  (the symbolic pitch shift), as `spec_augment` masks a mel: a partner
-  tower then cannot match this one on absolute pitch."""
+  """`BxPxF` velocities (the prepared piano roll, P = 128, or the
+  multitrack roll, its 128 pitches then instrument and drum lanes) ->
+  `BxFxP` in [0, 1]. `linear` embeds each frame; `conv` first runs
+  octave-wide filters along pitch (shared over pitch, so a transposition
+  moves, not changes, them) and appends the lanes as they are.
+  `transpose` > 0 moves each roll's pitches by up to that many semitones
+  in training (the symbolic pitch shift), as `spec_augment` masks a mel: a
+  partner tower then cannot match this one on absolute pitch."""
   embed: str = "linear"
   dim: int = 512
   filters: int = 16
@@ -148,10 +151,13 @@ class PianoRoll(nn.Module):
     if self.embed == "none":
       return x
     if self.embed == "conv":
-      b, f, p = x.shape
+      b, f, _ = x.shape
+      pitch, lanes = x[..., :PITCHES], x[..., PITCHES:]
       x = nn.Conv(self.filters, (12,), strides=(4,), padding=((4, 4),),
-                  dtype=self.dtype, name="octave")(x.reshape(b * f, p, 1))
+                  dtype=self.dtype, name="octave")(
+                      pitch.reshape(b * f, PITCHES, 1))
       x = nn.gelu(x, approximate=False).reshape(b, f, -1)
+      x = jnp.concatenate([x, lanes.astype(x.dtype)], axis=-1)
     return nn.Dense(self.dim, dtype=self.dtype, name="embed")(x)
 
 
@@ -174,11 +180,15 @@ class Text(nn.Module):
     return ids_BxL > 0
 
 
+# `multitrack` is the piano-roll frontend on the multitrack roll
+# (features.multitrack): the same module, 63 more rows.
 FRONTENDS = {"waveform": Waveform, "mel": Mel, "pianoroll": PianoRoll,
-             "text": Text}
+             "multitrack": PianoRoll, "text": Text}
 # The prepared feature each frontend reads.
 INPUT_FEATURE = {"waveform": "waveform", "mel": "waveform",
-                 "pianoroll": "pianoroll", "text": "text"}
+                 "pianoroll": "pianoroll", "multitrack": "multitrack",
+                 "text": "text"}
+ROLLS = ("pianoroll", "multitrack")
 
 
 def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
@@ -207,7 +217,7 @@ def validate(name: str, cfg, hop: int, fail):
   if name == "mel" and embed == "patch":
     if cfg.get("n_mels", 128) % cfg.get("patch_bands", 16):
       fail("model.frontend.patch_bands", "must divide n_mels")
-  if name == "pianoroll" and not 0 <= cfg.get("transpose", 0) < 64:
+  if name in ROLLS and not 0 <= cfg.get("transpose", 0) < 64:
     fail("model.frontend.transpose", "semitones in 0..63 (0: off)")
   if name == "mel" and cfg.get("spec_augment"):
     known = {"n_freq_masks", "max_freq_width", "n_time_masks",

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from jaxmusic import models
 from jaxmusic.audio import augment
+from jaxmusic.data import features as feats
 from jaxmusic.models import heads
 
 
@@ -37,7 +38,7 @@ def nt_xent(z_a_BxD, z_b_BxD, temperature: float):
 def augmentation_table(config):
   """Waveform transforms before a waveform or mel frontend; piano-roll
   transforms (transposition, velocity, time masks) for piano rolls."""
-  if models.input_feature(config.model) == "pianoroll":
+  if models.input_feature(config.model) in feats.MIDI_FEATURES:
     return augment.ROLL_TRANSFORMS
   return augment.TRANSFORMS
 
