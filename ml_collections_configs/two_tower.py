@@ -18,7 +18,8 @@ Args (comma-separated after the colon):
                           plus a lane per GM instrument family and per GM
                           drum key; features.multitrack; the transformer
                           only); default multitrack in runlocal with an
-                          audio partner, else pianoroll
+                          audio partner and the transformer, else
+                          pianoroll
   roll_model=transformer|cnn|shortchunk|crnn   the piano-roll backbone
   size=tiny|small|base    the transformers' size (default base; tiny with
                           runlocal); the text tower is always a byte-level

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from conftest import one_step_loss
+from conftest import small_transformer
 from jaxmusic import objectives
 from jaxmusic import parallel
+from jaxmusic.audio import augment
 from jaxmusic.config import load_config
 from jaxmusic.objectives import ntxent
 
@@ -114,6 +117,23 @@ def _one_step_loss(backbone, front):
     ("cnn", "mel", 2.6902761459350586)])
 def test_pinned_one_step_loss_for_each_backbone(backbone, front, want):
   assert _one_step_loss(backbone, front) == pytest.approx(want, rel=1e-4)
+
+
+def test_clmr_on_the_multitrack_roll_takes_the_roll_chain(tiny_corpus):
+  """The multitrack roll is a piano roll with lanes: CLMR reads it with
+  the piano roll's transforms (whose transposition moves the pitches
+  only), from the prepared `multitrack` feature."""
+  config = small_transformer(load_config(
+      "clmr", "model=transformer,input=multitrack,runlocal"))
+  assert config.data.features == ("multitrack",)
+  assert ntxent.augmentation_table(config) is augment.ROLL_TRANSFORMS
+  loss, metrics = one_step_loss(config, tiny_corpus)
+  roll = small_transformer(load_config(
+      "clmr", "model=transformer,input=pianoroll,runlocal"))
+  # log(2B - 1) is chance for B = 8 pairs; the two inputs differ.
+  assert 0 < loss < 2 * np.log(15)
+  assert 0 <= float(metrics["positive_top1"]) <= 1
+  assert loss != pytest.approx(one_step_loss(roll, tiny_corpus)[0])
 
 
 def test_views_in_separate_passes_take_their_own_batchnorm_statistics():

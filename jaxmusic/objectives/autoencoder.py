@@ -35,7 +35,6 @@ import jax.numpy as jnp
 import optax
 
 from jaxmusic import models
-from jaxmusic.data import features as feats
 from jaxmusic.models import frontends
 
 VARIANTS = ("ae", "vae")
@@ -93,8 +92,7 @@ class Autoencoder:
     self.variant = obj.variant
     self.encoder = models.make_encoder(config.model)
     self.reconstruction = obj.get("reconstruction") or (
-        "bce" if models.input_feature(config.model) in feats.MIDI_FEATURES
-        else "mse")
+        "bce" if models.input_feature(config.model) == "pianoroll" else "mse")
     self.beta = obj.get("beta", 1.0)
     self.warmup = obj.get("kl_warmup_steps", 0)
     self.channels = tuple(obj.get("decoder_channels", (64, 32, 16)))
@@ -119,8 +117,7 @@ class Autoencoder:
       fail("model.bottleneck", "the autoencoder's code width: must be "
            "positive")
     front = models.frontend_config(config.model)
-    if front["name"] not in ("mel", "pianoroll", "multitrack",
-                             "waveform") or front.get(
+    if front["name"] not in ("mel", "pianoroll", "waveform") or front.get(
         "embed") == "patch":
       fail("model.frontend", "the autoencoder reconstructs a frontend's "
            "frames: a mel (log-mel or MFCC) or piano-roll frontend, not "
