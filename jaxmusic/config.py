@@ -20,6 +20,9 @@ CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..",
 CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 # CLMR's SampleCNN crop: 3**10 samples, 2.68 s at 22,050 Hz.
 CLMR_CROP_SAMPLES = 59049
+# The piano-roll inputs, each a frontend reading the prepared feature of
+# its name (features.MIDI_FEATURES; not imported: configs load light).
+ROLL_INPUTS = ("pianoroll", "multitrack")
 
 
 def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
@@ -52,7 +55,7 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
     if spec_augment:
       front.update(spec_augment=dict(n_freq_masks=2, max_freq_width=16,
                                      n_time_masks=2, max_time_width=10))
-  elif frontend in ("pianoroll", "multitrack"):
+  elif frontend in ROLL_INPUTS:
     front.update(embed="linear", dim=width)
   elif frontend == "text":
     # Bytes are no time grid: learned positions, one per byte.

@@ -241,8 +241,7 @@ def _crops(x_xN, unit, crop, fc, track, is_waveform=False):
   return out
 
 
-def _file_crops(paths, kind, crop, fc: feats.FeatureConfig,
-                feature="pianoroll"):
+def _file_crops(paths, kind, crop, fc: feats.FeatureConfig, feature):
   """Each readable file cut into crops: waveform for `audio` (mel encoders
   compute their log-mel in the graph), the MIDI `feature` (the piano roll
   or the multitrack roll) at the frame hop for `midi`. Bad files are

@@ -40,6 +40,7 @@ import ml_collections
 from jaxmusic.config import CLMR_CROP_SAMPLES
 from jaxmusic.config import model_config
 from jaxmusic.config import parse_arg
+from jaxmusic.config import ROLL_INPUTS
 
 CLMR_CHAIN = ("polarity", "noise", "gain", "filter", "delay", "pitch",
               "reverb")
@@ -62,8 +63,7 @@ def get_config(arg=None):
   c.log_every = 50
 
   grid = arg.model != "samplecnn"
-  feature = arg.input if arg.input in ("pianoroll", "multitrack") \
-      else "waveform"
+  feature = arg.input if arg.input in ROLL_INPUTS else "waveform"
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus, prepared on first use
       split="train", eval_split="valid", sample_rate=22050,

@@ -51,6 +51,7 @@ from jaxmusic.config import CLMR_CROP_SAMPLES
 from jaxmusic.config import load_config
 from jaxmusic.config import model_config
 from jaxmusic.config import parse_arg
+from jaxmusic.config import ROLL_INPUTS
 
 FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text"}
 
@@ -104,11 +105,11 @@ def get_config(arg=None):
     arg.roll = "multitrack" if arg.runlocal and set(towers) == {
         "audio", "pianoroll"} and arg.roll_model == "transformer" \
         else "pianoroll"
-  if arg.roll not in ("pianoroll", "multitrack"):
+  if arg.roll not in ROLL_INPUTS:
     raise ValueError(f"config arg roll={arg.roll!r}: pianoroll or "
                      "multitrack")
-  c.data.features = tuple(arg.roll if t == "pianoroll" else FEATURES[t]
-                          for t in towers)
+  features = dict(FEATURES, pianoroll=arg.roll)
+  c.data.features = tuple(features[t] for t in towers)
   c.data.text_bytes = 64
   if "audio" in towers and arg.audio_model == "samplecnn":
     c.data.crop_samples = CLMR_CROP_SAMPLES

@@ -188,7 +188,6 @@ FRONTENDS = {"waveform": Waveform, "mel": Mel, "pianoroll": PianoRoll,
 INPUT_FEATURE = {"waveform": "waveform", "mel": "waveform",
                  "pianoroll": "pianoroll", "multitrack": "multitrack",
                  "text": "text"}
-ROLLS = ("pianoroll", "multitrack")
 
 
 def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
@@ -217,7 +216,8 @@ def validate(name: str, cfg, hop: int, fail):
   if name == "mel" and embed == "patch":
     if cfg.get("n_mels", 128) % cfg.get("patch_bands", 16):
       fail("model.frontend.patch_bands", "must divide n_mels")
-  if name in ROLLS and not 0 <= cfg.get("transpose", 0) < 64:
+  transpose = cfg.get("transpose", 0)
+  if FRONTENDS.get(name) is PianoRoll and not 0 <= transpose < 64:
     fail("model.frontend.transpose", "semitones in 0..63 (0: off)")
   if name == "mel" and cfg.get("spec_augment"):
     known = {"n_freq_masks", "max_freq_width", "n_time_masks",
