@@ -297,9 +297,8 @@ def run(workdir, out, step=None, data_dir="", splits=("train", "valid",
               else corpus.resolve_data_dir(config))
   data = pipeline.PreparedData(data_dir)
   manifest = data.manifest
-  if manifest["sample_rate"] != encoder.sample_rate:
-    raise ValueError(f"{data_dir}: sample rate {manifest['sample_rate']} "
-                     f"differs from the run's {encoder.sample_rate}")
+  records.check_grid(config.data, manifest, data_dir,
+                     hop=encoder.feature != "waveform")
   fc_dict = manifest["feature_config"]
   if encoder.feature == feats.TEXT:
     # Audio statistics are no baseline for a text tower.
@@ -354,7 +353,9 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
     fc = feats.FeatureConfig(**records.load_manifest(data_dir)[
         "feature_config"])
   except (FileNotFoundError, ValueError, TypeError):
-    fc = feats.FeatureConfig(sample_rate=encoder.sample_rate)
+    fc = feats.FeatureConfig(sample_rate=encoder.sample_rate,
+                             hop_length=encoder.config.data.get(
+                                 "hop_length", 512))
   crop = encoder.crop_samples
   crops, tracks, rejected = _file_crops(_file_paths(items, kind), kind,
                                         crop, fc, encoder.feature)

@@ -55,7 +55,9 @@ _STANDARDIZE = flags.DEFINE_bool(
     "before k-means (default name FEATURE_z_kK or layerL_z_kK).")
 _FROM_RUN = flags.DEFINE_string(
     "from_run", None, "Run directory: cluster its layer-L frames instead.")
-_LAYER = flags.DEFINE_integer("layer", 6, "With --from-run: 1-based layer.")
+_LAYER = flags.DEFINE_integer(
+    "layer", 6, "With --from-run: the layer, as export --layers all counts "
+    "them (transformer: 0 the input embedding, L the L-th layer's output).")
 _STEP = flags.DEFINE_integer("step", None, "With --from-run: checkpoint.")
 _IMPORT = flags.DEFINE_string(
     "import_npy", None, "Directory of TRACK_ID.npy codes (C x M) to import.")

@@ -137,8 +137,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   # ----- Mesh and input ---------------------------------------------------
   mesh = parallel.make_mesh(config.mesh)
   data_dir = corpus.resolve_data_dir(config)
-  objective = objectives.make_objective(config,
-                                        records.load_manifest(data_dir))
+  manifest = records.load_manifest(data_dir)
+  records.check_grid(config.data, manifest, data_dir)
+  objective = objectives.make_objective(config, manifest)
   make_ds = lambda batch_size, seed: pipeline.from_config(
       data_dir, config.data, config.data.split, objective.data_mode,
       batch_size=batch_size, seed=seed, shard_index=jax.process_index(),

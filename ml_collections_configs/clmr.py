@@ -66,7 +66,7 @@ def get_config(arg=None):
   feature = arg.input if arg.input in ROLL_INPUTS else "waveform"
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus, prepared on first use
-      split="train", eval_split="valid", sample_rate=22050,
+      split="train", eval_split="valid", sample_rate=22050, hop_length=HOP,
       crop_samples=116 * HOP if grid else CLMR_CROP_SAMPLES,
       features=(feature,),
       segment_seconds=3.0, workers=0, cache_dir="",

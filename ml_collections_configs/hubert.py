@@ -89,6 +89,16 @@ from jaxmusic.config import parse_arg
 
 HOP = 512
 CROP_FRAMES = {"hubert": 672, "mert": 215, "mert330m": 220}
+# The published waveform recipes' grids: (sample rate, the collection's hop
+# = the labels' rate, crop samples). HuBERT's iteration-1 MFCC labels are
+# at 100 Hz, read at its 50 Hz frames; MERT's at its 75 Hz frames.
+PUBLISHED_GRID = {"hubert": (16_000, 160, 250_000),
+                  "mert": (24_000, 320, 120_000),
+                  "mert330m": (24_000, 320, 122_880)}
+# fairseq's conv extractor (frontends.FAIRSEQ_KERNELS / _STRIDES; configs
+# load without jax).
+FAIRSEQ_KERNELS = (10, 3, 3, 3, 3, 2, 2)
+FAIRSEQ_STRIDES = (5, 2, 2, 2, 2, 2, 2)
 
 
 def get_config(arg=None):
@@ -103,7 +113,6 @@ def get_config(arg=None):
   roll = arg.input == "pianoroll"
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.total_steps = 400_000
   c.batch_size = (480 if big else 1024) if mert else 176
   c.log_every = 200
 
@@ -130,7 +139,7 @@ def get_config(arg=None):
     targets = ("mfcc_z_k100" if arg.runlocal else "mfcc_k100",)
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus and its targets
-      split="train", eval_split="valid", sample_rate=22050,
+      split="train", eval_split="valid", sample_rate=22050, hop_length=HOP,
       crop_samples=crop * HOP,
       features=("pianoroll" if roll else "waveform",),
       targets=targets, segment_seconds=3.0, workers=0, cache_dir="",
@@ -139,6 +148,15 @@ def get_config(arg=None):
                      workers=2))
   c.model = model_config("transformer", arg.input, size, arg.runlocal,
                          spec_augment=False)
+  if arg.input == "waveform" and not arg.runlocal:
+    recipe = "mert330m" if big else arg.recipe
+    rate, hop, crop_samples = PUBLISHED_GRID[recipe]
+    c.data.update(sample_rate=rate, hop_length=hop, crop_samples=crop_samples)
+    # fairseq's extractor: valid convs; MERT-330M's is layer-normed
+    # (extractor_mode=layer_norm, HuBERT Large's).
+    c.model.frontend.update(kernels=FAIRSEQ_KERNELS, strides=FAIRSEQ_STRIDES,
+                            padding="valid",
+                            norm="layer" if big else "group")
   drop = 0.0 if big else 0.1
   c.model.update(norm_first=big, attention_relax=32.0 if big else 0.0,
                  dropout=drop, attention_dropout=drop, activation_dropout=0.0,
@@ -150,17 +168,23 @@ def get_config(arg=None):
       name=arg.recipe, mask_prob=0.8, mask_length=5 if mert else 10,
       feature_penalty=10.0 if arg.input == "waveform" else 0.0,
       final_dim=(128 if big else 64) if mert else 256, logit_temp=0.1,
+      min_masks=2, same_mask_count=True,
       masked_weight=1.0, unmasked_weight=0.0,
       cqt_weight=1.0 if mert and audio else 0.0, cqt_bins=336,
-      cqt_bins_per_octave=48, cqt_fmin=32.7,
+      cqt_bins_per_octave=48, cqt_fmin=32.7, cqt_target="magnitude",
       mix_prob=0.5 if mert and audio else 0.0,
       mix_seconds=(0.5, 1.5 if big else 1.0), mix_max_segments=3,
       mix_volume=1.0)
+  # The loop counts micro-steps: MERT-330M's 400,000 updates and 32,000
+  # warm-up updates at update_freq 8 are 8 times as many loop steps.
+  accumulate = 8 if big else 1
+  c.total_steps = 400_000 * accumulate
   c.optimizer = dict(name="adamw", learning_rate=1.5e-3 if big else 5e-4,
-                     schedule="linear", warmup_steps=32_000, b1=0.9,
+                     schedule="linear", warmup_steps=32_000 * accumulate,
+                     b1=0.9,
                      b2=0.98, eps=1e-6, weight_decay=0.01, momentum=0.9,
                      grad_clip_norm=1.0 if big else 10.0,
-                     accumulate_steps=8 if big else 1)
+                     accumulate_steps=accumulate)
   c.model_init = ""  # "RUN[:STEP]": start the encoder from that run
   # Tuples: `--config.mesh="(('data', 4), ('fsdp', 2))"` overrides them.
   c.mesh = (("data", -1), ("fsdp", 1))
@@ -184,7 +208,8 @@ def get_config(arg=None):
     # The probes pool the last layer over unmasked inputs, which a loss on
     # masked frames alone leaves unconstrained (HuBERT's
     # pred_nomask_weight); with weight 1 every frame predicts its code.
-    c.objective.update(mask_length=5, final_dim=64, unmasked_weight=1.0)
+    c.objective.update(mask_length=5, final_dim=64, unmasked_weight=1.0,
+                       cqt_target="log_standardized")
     c.optimizer.update(learning_rate=1e-3, warmup_steps=60,
                        grad_clip_norm=1.0)
     c.checkpoint.every = c.total_steps // 3

@@ -174,19 +174,33 @@ def test_spec_augment_masks_bands():
   assert masked.sum() == rows * 200 + cols * 128 - rows * cols
 
 
-def test_inbatch_noise_mix_adds_segments_from_other_examples():
-  batch = jnp.stack([jnp.full((48000,), float(i + 1)) for i in range(8)])
-  out = np.asarray(augment.inbatch_noise_mix(jax.random.key(1), batch, p=1.0))
-  for i in range(8):
-    added = out[i] - (i + 1)
-    changed = added != 0
-    runs = np.count_nonzero(np.diff(changed.astype(int)) == 1) + changed[0]
-    assert 1 <= runs <= 3
-    assert 12000 <= changed.sum() <= 3 * 24000
-    # Every added value is a sum of other examples' constants, never its own.
-    assert np.all(added[changed] >= 1) and not np.any(added == i + 1) or i == 0
+def test_inbatch_noise_mix_reads_the_pool_of_the_other_clips():
+  """MERT's mixing: each added segment is a run of consecutive samples of
+  the other clips laid end to end (it may run from one into the next,
+  skipping the example's own), at a random offset and position."""
+  b, n = 8, 48000
+  # Each sample holds its own flat index: what was added says where from.
+  batch = jnp.arange(b * n, dtype=jnp.float32).reshape(b, n)
+  straddled = 0
+  for seed in range(4):
+    out = np.asarray(augment.inbatch_noise_mix(
+        jax.random.key(seed), batch, p=1.0, max_segments=1))
+    for i in range(b):
+      added = (out[i] - np.asarray(batch[i])).astype(np.int64)
+      changed = np.flatnonzero(added)
+      assert 12000 <= len(changed) <= 24000
+      assert np.all(np.diff(changed) == 1)  # one contiguous segment
+      src = added[changed]
+      assert not np.any((src >= i * n) & (src < (i + 1) * n))
+      steps = np.diff(src)
+      assert set(np.unique(steps)) <= {1, n + 1}
+      straddled += int(len(np.unique(src // n)) > 1)
+  assert straddled > 0  # segments do run from one clip into the next
   untouched = augment.inbatch_noise_mix(jax.random.key(1), batch, p=0.0)
   np.testing.assert_array_equal(untouched, batch)
+  mixed = np.asarray(augment.inbatch_noise_mix(
+      jax.random.key(2), jnp.ones((512, 2 * 24000)), p=0.3))
+  assert abs(np.mean((mixed != 1).any(axis=1)) - 0.3) < 0.07
 
 
 def test_unknown_augmentation_is_named():

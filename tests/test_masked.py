@@ -25,25 +25,60 @@ def _runs(row):
   return edges[1::2] - edges[::2]
 
 
-@pytest.mark.parametrize("prob,length", [(0.8, 10), (0.8, 5), (0.3, 4)])
-def test_span_mask_statistics_match_the_config(prob, length):
-  frames = 215
-  mask = np.asarray(masked.span_mask(jax.random.key(0), 512, frames, prob,
+def _fairseq_mask(rng, batch, frames, prob, length, min_masks=2,
+                  same_count=True):
+  """fairseq's compute_mask_indices (static spans, overlap, no padding,
+  num_mask_ver 2, idc_select_ver 1, require_same_masks), in numpy."""
+  rows = []
+  for _ in range(batch):
+    n = max(min_masks, int(prob * frames / float(length) + rng.random()))
+    min_len = length
+    if frames - min_len <= n:
+      min_len = frames - n - 1
+    starts = rng.choice(frames - min_len, n, replace=False)
+    idc = np.asarray([s + o for s in starts for o in range(length)])
+    rows.append(np.unique(idc[idc < frames]))
+  keep = min(len(r) for r in rows)
+  mask = np.zeros((batch, frames), bool)
+  for i, idc in enumerate(rows):
+    if same_count and len(idc) > keep:
+      idc = rng.choice(idc, keep, replace=False)
+    mask[i, idc] = True
+  return mask
+
+
+@pytest.mark.parametrize("prob,length,frames", [(0.8, 10, 780), (0.8, 5, 375),
+                                                (0.3, 4, 215), (0.8, 10, 15)])
+def test_span_mask_draws_as_fairseq_does(prob, length, frames):
+  """Per row, without fairseq's equal-count trim: the number of masked
+  frames has fairseq's mean and spread, every span is whole and starts in
+  fairseq's candidates; with the trim every row has the fewest's count."""
+  batch = 256
+  ours = np.asarray(masked.span_mask(jax.random.key(0), batch, frames, prob,
+                                     length, same_count=False))
+  ref = np.concatenate([_fairseq_mask(np.random.default_rng(s), 16, frames,
+                                      prob, length, same_count=False)
+                        for s in range(batch // 16)])
+  for stat in (np.mean, np.std):
+    a, b = stat(ours.sum(1)), stat(ref.sum(1))
+    assert abs(a - b) <= 0.1 * max(b, 1.0) + 0.5, (stat.__name__, a, b)
+  runs = np.concatenate([_runs(r) for r in ours])
+  assert runs.min() >= min(length, frames)
+  n = max(2, int(prob * frames / length))
+  if frames - length > n + 1:  # fairseq never starts a span at F - L
+    assert not ours[:, -1].any() or length == 1
+  same = np.asarray(masked.span_mask(jax.random.key(0), batch, frames, prob,
                                      length))
-  assert mask.shape == (512, frames) and mask.dtype == bool
-  want = masked.expected_mask_fraction(frames, prob, length)
-  assert abs(mask.mean() - want) < 0.01
-  runs = np.concatenate([_runs(r) for r in mask])
-  assert runs.min() >= length  # spans are never cut short
-  # Isolated spans are exactly `length` long: the most common run.
-  assert np.bincount(runs).argmax() == length
-  assert mask.any(axis=1).all()
+  counts = same.sum(1)
+  assert (counts == counts[0]).all() and counts[0] == ours.sum(1).min()
+  assert (same <= ours).all()  # the trim keeps a subset of each row's spans
 
 
-def test_span_mask_has_at_least_one_span_per_example():
-  mask = np.asarray(masked.span_mask(jax.random.key(1), 256, 40, 0.01, 5))
-  assert mask.any(axis=1).all()
-  assert set(np.unique(mask.sum(1))) >= {5}
+def test_span_mask_has_at_least_min_masks_spans():
+  mask = np.asarray(masked.span_mask(jax.random.key(1), 256, 40, 0.01, 5,
+                                     same_count=False))
+  assert (mask.sum(1) >= 6).all()  # two spans of 5, overlapping at most 4
+  assert set(np.unique(mask.sum(1))) >= {10}
 
 
 def test_masks_differ_per_step_and_example_and_not_per_device_count():
@@ -78,7 +113,9 @@ def _reference_loss(frames, proj_w, proj_b, codewords, ks, final_dim, temp,
         + logits.max(-1)
     nll = logz - np.take_along_axis(logits, targets[i][..., None], -1)[..., 0]
     total += np.sum(weight * nll)
-  return total / mask.sum()
+  # fairseq's hubert_criterion sample size: masked frames, plus unmasked
+  # ones when they are predicted.
+  return total / (mask.sum() + (mask.size - mask.sum() if w_unmasked else 0))
 
 
 @pytest.mark.parametrize("w_unmasked", [0.0, 0.5])
@@ -210,10 +247,11 @@ def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
                     splits=("valid",), layers="all",
                     baseline_names=("random_init",), batch_size=16,
                     progress=False)
-  assert info["layer_widths"]["encoder"] == [32, 32]
+  # transformers' hidden_states: the input embedding, then each layer.
+  assert info["layer_widths"]["encoder"] == [32, 32, 32]
   layers = np.load(tmp_path / "emb" / "valid" / "encoder" / "segment" /
                    "layers.npy")
-  assert layers.shape[1:] == (2, 32) and np.isfinite(layers).all()
+  assert layers.shape[1:] == (3, 32) and np.isfinite(layers).all()
 
   data = pipeline.PreparedData(tiny_targets)
   encoder = frozen.load(hubert_run)

@@ -217,7 +217,8 @@ def test_transformer_sizes_have_their_parameter_counts(size):
   n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes))
   c = 512  # the input frames' width
   want = (layers * _layer_params(d, f) + 2 * c + (c * d + d)  # input
-          + 128 * (d // 16) * d + (d // 16) * d + d  # conv positions
+          # conv positions: the kernel, a gain per tap, the bias
+          + 128 * (d // 16) * d + 128 + d
           + 2 * d)  # the pre-LN stack's final norm
   assert n == want
 
@@ -332,7 +333,7 @@ def test_layerdrop_and_frontend_features():
       transformer.Transformer(size="tiny", width=16, heads=2, ffn=32,
                               layers=3, conv_pos_kernel=4, conv_pos_groups=4,
                               dropout=0.0, attention_dropout=0.0,
-                              layerdrop=1.0), mask_dim=16)
+                              layerdrop=1.0, masked=True))
   params, state = models.split(enc.init(jax.random.key(1), x,
                                         method="embed"))
   rngs = {"dropout": jax.random.key(2)}

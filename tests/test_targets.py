@@ -324,5 +324,5 @@ def test_run_layer_frames_read_inputs_as_training_does(pianoroll_run,
   _, _, layers = models.apply(encoder.module, encoder.params, encoder.state,
                               jnp.asarray(x[None]), intermediates=True)
   fps = data.frames_per_segment
-  np.testing.assert_allclose(got[fps:2 * fps], np.asarray(layers[0][0]),
+  np.testing.assert_allclose(got[fps:2 * fps], np.asarray(layers[1][0]),
                              rtol=1e-5, atol=1e-5)

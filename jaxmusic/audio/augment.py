@@ -336,26 +336,33 @@ def inbatch_noise_mix(key, wav_BxT, p=0.5, min_len=12000, max_len=24000,
                       max_segments=3, volume=1.0):
   """MERT's in-batch noise mixing on a whole batch.
 
-  With probability `p` an example gets 1..max_segments segments of
-  min_len..max_len samples added from other examples of the batch, at the
-  same positions, so the model must pick the main source out of a mixture.
-  """
+  Each example is mixed with probability `p` (MERT's `mixture_prob` is the
+  probability it stays clean: it mixes when rand > mixture_prob). A mixed
+  example gets 1..max_segments segments of min_len..max_len samples, each
+  read at a random offset of the pool of the batch's other clips laid end
+  to end (so a segment may run from one clip into the next) and added at a
+  random position, so the model must pick the main source out of a
+  mixture."""
   batch, n = wav_BxT.shape
   if batch < 2:
     return wav_BxT
-  k_on, k_num, k_len, k_start, k_src = jax.random.split(key, 5)
+  k_on, k_num, k_len, k_src, k_pos = jax.random.split(key, 5)
   on_B = jax.random.uniform(k_on, (batch,)) < p
   n_seg_B = jax.random.randint(k_num, (batch,), 1, max_segments + 1)
   shape = (batch, max_segments)
   length = jax.random.randint(k_len, shape, min_len, max_len + 1)
-  start = jax.random.randint(k_start, shape, 0, jnp.maximum(n - length, 0) + 1)
-  # An offset in 1..B-1 guarantees the source is another example.
-  src = (jnp.arange(batch)[:, None]
-         + jax.random.randint(k_src, shape, 1, max(batch, 2))) % batch
+  pool = (batch - 1) * n
+  src = jax.random.randint(k_src, shape, 0, pool - max_len + 1)
+  pos = jax.random.randint(k_pos, shape, 0, jnp.maximum(n - length, 0) + 1)
   active = on_B[:, None] & (jnp.arange(max_segments)[None] < n_seg_B[:, None])
-  pos = jnp.arange(n)
-  mask_BxSxT = ((pos >= start[..., None]) & (pos < (start + length)[..., None])
-                & active[..., None])
-  noise_BxSxT = wav_BxT[src]
-  return wav_BxT + volume * jnp.sum(jnp.where(mask_BxSxT, noise_BxSxT, 0.0),
+  t = jnp.arange(n)
+  inside_BxSxT = ((t >= pos[..., None]) & (t < (pos + length)[..., None])
+                  & active[..., None])
+  # Pool sample q of example b is sample q of the flat batch with b's own
+  # clip taken out.
+  q = jnp.clip(src[..., None] + t - pos[..., None], 0, pool - 1)
+  own = jnp.arange(batch)[:, None, None] * n
+  flat = jnp.where(q < own, q, q + n)
+  noise_BxSxT = wav_BxT.reshape(-1)[flat]
+  return wav_BxT + volume * jnp.sum(jnp.where(inside_BxSxT, noise_BxSxT, 0.0),
                                     axis=1).astype(wav_BxT.dtype)

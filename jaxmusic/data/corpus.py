@@ -8,6 +8,7 @@ import os
 
 from jaxmusic import storage
 from jaxmusic.data import build
+from jaxmusic.data import features as features_lib
 from jaxmusic.data import pipeline
 from jaxmusic.data import synthetic
 from jaxmusic.data import targets
@@ -20,7 +21,8 @@ def default_cache_dir() -> str:
 
 def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
                     segment_seconds: float, cache_dir: str | None = None,
-                    workers: int = 1, target_sets=()) -> str:
+                    workers: int = 1, target_sets=(),
+                    hop_length: int = 512) -> str:
   """The synthetic corpus generated and prepared on first use, with the
   k-means target sets named in their default form (`mfcc_k100`, ...)
   computed on first use too; returns the prepared directory (reused when
@@ -38,11 +40,15 @@ def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
   cache_dir = cache_dir or default_cache_dir()
   raw = os.path.join(cache_dir, f"synthetic-{cfg.key()}")
   csv_path = synthetic.generate(os.path.join(raw, "raw"), cfg)
-  tag = hashlib.sha1(json.dumps([sorted(features), segment_seconds])
-                     .encode()).hexdigest()[:8]
+  # The default hop keeps the directory name it always had.
+  tag = hashlib.sha1(json.dumps(
+      [sorted(features), segment_seconds]
+      + ([hop_length] if hop_length != 512 else [])).encode()).hexdigest()[:8]
   out = os.path.join(raw, f"prepared-{tag}")
   build.prepare("csv", csv_path, out, features=tuple(features),
                 segment_seconds=segment_seconds, workers=workers,
+                cfg=features_lib.FeatureConfig(sample_rate=cfg.sample_rate,
+                                               hop_length=hop_length),
                 progress=False)
   ensure_targets(out, target_sets)
   return out
@@ -86,7 +92,8 @@ def resolve_data_dir(config) -> str:
       cfg, tuple(f for f in config.data.features if f != "text"),
       config.data.segment_seconds,
       config.data.get("cache_dir") or None, workers=syn.workers,
-      target_sets=tuple(config.data.get("targets", ())))
+      target_sets=tuple(config.data.get("targets", ())),
+      hop_length=config.data.get("hop_length", 512))
   if jax.process_index() == 0:
     path = make()
   multihost_utils.sync_global_devices("synthetic data ready")

@@ -87,6 +87,24 @@ def load_manifest(directory: str) -> dict:
   return manifest
 
 
+def check_grid(data_cfg, manifest: dict, directory: str,
+               hop: bool = True) -> None:
+  """Raises ValueError, in one line, where the run's frame grid
+  (`data.sample_rate`, `data.hop_length`) is not the prepared collection's,
+  naming both and the `prepare` command that makes the run's. `hop=False`
+  compares the sample rate only (export of an audio encoder, which cuts
+  its crops from the waveform and reads no frame feature)."""
+  want = (data_cfg.sample_rate, data_cfg.get("hop_length", 512))
+  have = (manifest["sample_rate"], manifest["hop_length"])
+  if want != have and (hop or want[0] != have[0]):
+    raise ValueError(
+        f"{directory}: prepared at {have[0]} Hz with a {have[1]}-sample hop, "
+        f"but the run reads {want[0]} Hz with a {want[1]}-sample hop "
+        f"(config.data.sample_rate, config.data.hop_length); prepare it "
+        f"again with `python -m jaxmusic.prepare --sample_rate {want[0]} "
+        f"--hop_length {want[1]} ...`, or set the config to the collection's")
+
+
 def verify(directory: str, manifest: dict) -> bool:
   """True when every shard the manifest names exists with its record count."""
   for info in manifest["splits"].values():

@@ -461,8 +461,10 @@ def acoustic_targets(data, name: str, feature: str, spec: KMeansSpec,
 
 
 def run_layer_frames(encoder, data, layer: int, batch: int = 8):
-  """`(split, track) -> N x D`: a frozen run's layer-`layer` frames
-  (1-based, as HuBERT counts), one segment record per encoder call."""
+  """`(split, track) -> N x D`: a frozen run's layer-`layer` frames, one
+  segment record per encoder call. Layers count as `export --layers all`
+  and `transformers`' hidden_states do: for the transformer 0 is its input
+  embedding and L its L-th layer's output (fairseq's `output_layer`)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jaxmusic import models  # pylint: disable=g-import-not-at-top
@@ -473,10 +475,10 @@ def run_layer_frames(encoder, data, layer: int, batch: int = 8):
   def layer_frames(x):
     _, _, layers = models.apply(encoder.module, encoder.params, encoder.state,
                                 x, intermediates=True)
-    if not 1 <= layer <= len(layers):
+    if not 0 <= layer < len(layers):
       raise ValueError(f"--layer={layer}: the encoder has layers "
-                       f"1..{len(layers)}")
-    return layers[layer - 1].astype(jnp.float32)
+                       f"0..{len(layers) - 1}")
+    return layers[layer].astype(jnp.float32)
 
   def frames(split, track):
     # Each segment as the training pipeline cuts it (the same `span`), so

@@ -163,7 +163,10 @@ class Encoder(nn.Module):
   def embed(self, x, *, mask_BxF=None, train: bool = False):
     h_BxFxC = self.frontend(x, train=train)
     self.sow("intermediates", "features", h_BxFxC)
-    if mask_BxF is not None:
+    extra = {}
+    if mask_BxF is not None and "masked" in _fields(type(self.backbone)):
+      extra["mask_BxF"] = mask_BxF  # it masks its own projected frames
+    elif mask_BxF is not None:
       if not self.mask_dim:
         raise ValueError("this encoder was built without a mask embedding "
                          "(models.make_encoder(..., masked=True))")
@@ -173,7 +176,8 @@ class Encoder(nn.Module):
     # are real.
     valid = (self.frontend.valid(x) if hasattr(self.frontend, "valid")
              else None)
-    extra = {} if valid is None else {"valid_BxF": valid}
+    if valid is not None:
+      extra["valid_BxF"] = valid
     frames_BxFxD, cls_BxD = self.backbone(h_BxFxC, train=train, **extra)
     pooled = pool(frames_BxFxD, self.pooling, cls_BxD, valid)
     if self.bottleneck:
@@ -268,9 +272,15 @@ def make_encoder(model_cfg, masked: bool = False) -> Encoder:
   back_cls = BACKBONES[model_cfg.name].module(model_cfg, impl)
   if "impl" in _fields(back_cls):
     kwargs["impl"] = impl
+  # A backbone with a `masked` field keeps the mask embedding itself (the
+  # transformer, after its projection, as fairseq); others get the
+  # frontend's frames masked.
+  own_mask = "masked" in _fields(back_cls)
+  if own_mask:
+    kwargs["masked"] = masked
   return Encoder(front, back_cls(dtype=dtype, **kwargs), pooling,
                  _frontend_width(name, {**fcfg, "embed": fcfg.get(
-                     "embed", "none")}) if masked else 0,
+                     "embed", "none")}) if masked and not own_mask else 0,
                  model_cfg.get("bottleneck", 0))
 
 
@@ -299,7 +309,7 @@ def validate(model_cfg, data_cfg, fail) -> None:
   if bad:
     fail(f"model.frontend.{sorted(bad)[0]}", f"not a key of the {name} "
          f"frontend; known: {sorted(_fields(FRONTENDS[name]) - {'dtype'})}")
-  hop = fcfg.get("hop", 512)
+  hop = data_cfg.get("hop_length", 512)  # the collection's
   frontends.validate(name, fcfg, hop, fail)
   if model_cfg.get("impl", "auto") not in IMPLS:
     fail("model.impl", f"use one of {IMPLS}")
@@ -315,17 +325,22 @@ def validate(model_cfg, data_cfg, fail) -> None:
   if bad:
     fail(f"model.{sorted(bad)[0]}", f"not a key of the {model_cfg.name} "
          f"backbone; known: "
-         f"{sorted(_fields(module) - {'dtype', 'cls', 'impl'})}")
+         f"{sorted(_fields(module) - {'dtype', 'cls', 'impl', 'masked'})}")
   feature = input_feature(model_cfg)
   if tuple(data_cfg.features)[:1] != (feature,):
     fail("data.features", f"the {name} frontend reads {feature!r}: list it "
          "first")
   if model_cfg.get("bottleneck", 0) < 0:
     fail("model.bottleneck", "must be >= 0 (0: none)")
-  if name != "text" and not (name == "waveform" and fcfg["embed"] == "none") \
-      and data_cfg.crop_samples % hop:
+  step = frontends.frame_hop(name, fcfg, hop)
+  valid_conv = name == "waveform" and fcfg.get("padding") == "valid"
+  if step and step > 1 and not valid_conv and data_cfg.crop_samples % step:
     fail("data.crop_samples", f"the {name} frontend's frames need a "
-         f"multiple of the hop {hop}")
+         f"multiple of its hop {step}")
+  if valid_conv and frontends.frames_per_crop(
+      name, fcfg, data_cfg.crop_samples, hop) < 1:
+    fail("data.crop_samples", "shorter than the conv extractor's receptive "
+         "field")
   entry.validate(model_cfg, data_cfg, fail)
 
 

@@ -1,12 +1,18 @@
 """Frontends: the encoder's input (a waveform crop, or a piano-roll or
 multitrack-roll crop) to a `BxFxC` frame sequence.
 
-The three put their frames on one grid, the prepared features' hop (512
-samples at 22,050 Hz, 43 Hz): frame k of every frontend stands at sample
-k * hop, so the same seconds of waveform, mel or piano roll give the same
-number of frames, and one set of frame targets serves all three. A crop of
-T samples (T a multiple of the hop) gives F = T / hop frames; the mel
-frontend's AST-style patches give F / patch_frames, a documented multiple.
+The frame grid belongs to the prepared collection (its manifest's
+`sample_rate` and `hop_length`, the run's `data.sample_rate` and
+`data.hop_length`) and to the encoder (`frame_hop`): an encoder's hop is a
+whole multiple of the collection's, so frame targets made on the
+collection's frames are read at the encoder's (fairseq's `label_rate`:
+HuBERT's 100 Hz MFCC codes at its 50 Hz frames). With the centred layouts
+frame k of every frontend stands at sample k * hop, so the same seconds
+of waveform, mel or piano roll give the same number of frames, and one set
+of frame targets serves all three: a crop of T samples gives T / hop
+frames, the mel frontend's AST-style patches T / hop / patch_frames.
+fairseq's valid conv extractor gives floor((T - 400) / 320) + 1 frames,
+frame k reading samples [320k, 320k + 400).
 The text frontend embeds a title's or caption's bytes, one frame a byte,
 off the audio grid. `embed="none"` leaves the raw frames for backbones that read them as they
 are: samples for SampleCNN, mel bands or pitches for the 2-D CNN.
@@ -24,49 +30,81 @@ from jaxmusic.audio import frontend as audio_frontend
 from jaxmusic.data.features import PITCHES
 from jaxmusic.data.features import TEXT_VOCAB
 
-# HuBERT's extractor is 7 convs (kernels 10,3,3,3,3,2,2, strides
-# 5,2,2,2,2,2,2: 320 samples at 16 kHz). Ours reaches the 512-sample hop
-# with the same shape of stack: one wide first conv, then stride-2 convs.
-HUBERT_KERNELS = (8, 3, 3, 3, 3, 3, 2, 2)
-HUBERT_STRIDES = (4, 2, 2, 2, 2, 2, 2, 2)
+# fairseq's extractor (HuBERT, wav2vec 2.0, MERT): 7 valid convs, kernels
+# 10,3,3,3,3,2,2 and strides 5,2,2,2,2,2,2, 320 samples a frame (50 Hz at
+# 16 kHz, 75 Hz at 24 kHz), floor((T - 400) / 320) + 1 frames.
+FAIRSEQ_KERNELS = (10, 3, 3, 3, 3, 2, 2)
+FAIRSEQ_STRIDES = (5, 2, 2, 2, 2, 2, 2)
+# The centred layout: the same shape of stack reaching a 512-sample hop
+# (22,050 Hz, 43 Hz), T / 512 frames, frame k centred on sample k * 512.
+CENTRED_KERNELS = (8, 3, 3, 3, 3, 3, 2, 2)
+CENTRED_STRIDES = (4, 2, 2, 2, 2, 2, 2, 2)
+PADDINGS = ("same", "valid")
+CONV_NORMS = ("group", "layer")
 
 
-def _same_length_conv(x_BxTxC, features, kernel, stride, dtype, name):
-  """A conv giving exactly T / stride frames: frame k covers the kernel
-  centred near sample k * stride."""
-  pad = kernel - stride
-  return nn.Conv(features, (kernel,), strides=(stride,),
-                 padding=((pad // 2, pad - pad // 2),), use_bias=False,
-                 dtype=dtype, name=name)(x_BxTxC)
+def receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
+  """Samples one output frame of a conv stack reads (400 for fairseq's)."""
+  field, jump = 1, 1
+  for k, s in zip(kernels, strides):
+    field += (k - 1) * jump
+    jump *= s
+  return field
 
 
 class Waveform(nn.Module):
   """`BxT` samples. `none`: `BxTx1` for SampleCNN. `conv`: HuBERT's conv
-  feature extractor (group norm after the first conv, GELU) down to the
-  hop grid, `BxFxchannels`; `grad_scale` scales the gradient that reaches
-  it (fairseq's feature_grad_mult; the forward pass is unchanged)."""
+  feature extractor, `BxFxchannels`.
+
+  `padding="valid"` is fairseq's and `transformers`': every conv unpadded,
+  floor((T - R) / hop) + 1 frames for a receptive field of R samples, frame
+  k reading samples [k * hop, k * hop + R). `padding="same"` pads each conv
+  so that the stack gives T / hop frames, frame k centred on sample
+  k * hop as the prepared log-mel's and piano roll's frames are.
+  `norm="group"` is fairseq's default mode (a group norm, one group per
+  channel, after the first conv only); `norm="layer"` its layer_norm mode
+  (a LayerNorm over channels after every conv). `normalize` scales each
+  crop to zero mean and unit variance first (`transformers`'
+  Wav2Vec2FeatureExtractor with do_normalize, fairseq's `normalize`).
+  `grad_scale` scales the gradient that reaches the extractor (fairseq's
+  feature_grad_mult; the forward pass is unchanged)."""
   embed: str = "none"
   channels: int = 512
-  kernels: Sequence[int] = HUBERT_KERNELS
-  strides: Sequence[int] = HUBERT_STRIDES
+  kernels: Sequence[int] = CENTRED_KERNELS
+  strides: Sequence[int] = CENTRED_STRIDES
+  padding: str = "same"
+  norm: str = "group"
+  conv_bias: bool = False
+  normalize: bool = False
   grad_scale: float = 1.0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, wav_BxT, train: bool = False):
     x = wav_BxT.astype(jnp.float32)[..., None]
+    if self.normalize:
+      mean = jnp.mean(x, axis=1, keepdims=True)
+      x = (x - mean) / jnp.sqrt(jnp.var(x, axis=1, keepdims=True) + 1e-7)
     if self.embed == "none":
       return x
-    # Shifted by half a hop, so that frame k is centred on sample k * hop
-    # as the log-mel's and the piano roll's frames are.
-    half = math.prod(self.strides) // 2
-    x = jnp.pad(x, ((0, 0), (half, 0), (0, 0)))[:, :x.shape[1]]
+    if self.padding == "same":
+      # Shifted by half a hop, so that frame k is centred on sample k * hop.
+      half = math.prod(self.strides) // 2
+      x = jnp.pad(x, ((0, 0), (half, 0), (0, 0)))[:, :x.shape[1]]
     x = x.astype(self.dtype)
     for i, (k, s) in enumerate(zip(self.kernels, self.strides)):
-      x = _same_length_conv(x, self.channels, k, s, self.dtype, f"conv_{i}")
-      if i == 0:  # HuBERT's "default" mode: one group per channel
+      pad = ((0, 0),) if self.padding == "valid" else (
+          ((k - s) // 2, k - s - (k - s) // 2),)
+      x = nn.Conv(self.channels, (k,), strides=(s,), padding=pad,
+                  use_bias=self.conv_bias, dtype=self.dtype,
+                  name=f"conv_{i}")(x)
+      if self.norm == "layer":
+        x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
+                         use_fast_variance=False, name=f"layer_norm_{i}")(x)
+      elif i == 0:
         x = nn.GroupNorm(num_groups=self.channels, epsilon=1e-5,
-                         dtype=jnp.float32, name="group_norm")(x)
+                         dtype=jnp.float32, use_fast_variance=False,
+                         name="group_norm")(x)
       x = nn.gelu(x.astype(self.dtype), approximate=False)
     if self.grad_scale != 1.0:
       # x - sg(x) is exactly 0 forward: the output is bit-identical.
@@ -190,27 +228,55 @@ INPUT_FEATURE = {"waveform": "waveform", "mel": "waveform",
                  "text": "text"}
 
 
+def frame_hop(name: str, cfg, collection_hop: int) -> int | None:
+  """Samples between the encoder's frames: the waveform conv stack's
+  stride product, the mel frontend's hop (times its patch frames), the
+  collection's hop for the rolls (their frames are the prepared ones); 1
+  for raw samples, None for text (no time grid)."""
+  embed = cfg.get("embed")
+  if name == "waveform":
+    return math.prod(cfg.get("strides", CENTRED_STRIDES)) if \
+        embed == "conv" else 1
+  if name == "mel":
+    patch = cfg.get("patch_frames", 1) if embed == "patch" else 1
+    return cfg.get("hop", 512) * patch
+  if name == "text":
+    return None
+  return collection_hop
+
+
 def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
-  """Frames a crop of `crop_samples` gives, on the hop grid."""
-  if name == "waveform" and cfg.get("embed", "none") == "none":
-    return crop_samples
-  if name == "mel" and cfg.get("embed", "frame") == "patch":
-    return crop_samples // hop // cfg.get("patch_frames", 1)
-  return crop_samples // hop
+  """Frames a crop of `crop_samples` gives, on a collection whose hop is
+  `hop`."""
+  step = frame_hop(name, cfg, hop)
+  if name == "waveform" and cfg.get("embed") == "conv" and \
+      cfg.get("padding", "same") == "valid":
+    field = receptive_field(cfg.get("kernels", CENTRED_KERNELS),
+                            cfg.get("strides", CENTRED_STRIDES))
+    return max(0, (crop_samples - field) // step + 1)
+  return crop_samples // (step or hop)
 
 
 def validate(name: str, cfg, hop: int, fail):
+  """`hop` is the collection's: a frame-rate frontend's frames must fall
+  on whole multiples of it, so frame targets line up."""
   embed = cfg.get("embed")
   if name == "waveform" and embed == "conv":
-    strides = cfg.get("strides", HUBERT_STRIDES)
-    kernels = cfg.get("kernels", HUBERT_KERNELS)
+    strides = cfg.get("strides", CENTRED_STRIDES)
+    kernels = cfg.get("kernels", CENTRED_KERNELS)
     if len(strides) != len(kernels) or any(k < s for k, s in zip(kernels,
                                                                  strides)):
       fail("model.frontend.kernels", "needs one kernel >= its stride per "
            "stride")
-    if math.prod(strides) != hop:
-      fail("model.frontend.strides", f"multiply to {math.prod(strides)}, "
-           f"not the frame hop {hop}")
+    if cfg.get("padding", "same") not in PADDINGS:
+      fail("model.frontend.padding", f"use one of {PADDINGS}")
+    if cfg.get("norm", "group") not in CONV_NORMS:
+      fail("model.frontend.norm", f"use one of {CONV_NORMS}")
+  step = frame_hop(name, cfg, hop)
+  if name in ("waveform", "mel") and step > 1 and step % hop:
+    fail("model.frontend.strides" if name == "waveform" else
+         "model.frontend.hop", f"the encoder's hop of {step} samples is not "
+         f"a multiple of the collection's hop {hop} (data.hop_length)")
   if name == "mel" and cfg.get("n_mfcc", 0) > cfg.get("n_mels", 128):
     fail("model.frontend.n_mfcc", "must not exceed n_mels")
   if name == "mel" and embed == "patch":

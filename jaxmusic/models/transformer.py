@@ -2,10 +2,14 @@
 2023), over any frontend's `BxFxC` frames.
 
 Frames are layer-normed and projected to the model width (HuBERT's
-`post_extract_proj`), given positions, and run through pre-LN (default) or
-post-LN (HuBERT base's) encoder layers. Positions are HuBERT's convolutional
-relative embedding (a grouped conv over time, kernel 128, 16 groups, weight-
-normed over time, GELU), or learned or sinusoidal absolute embeddings.
+`post_extract_proj`), masked where masked prediction says (its `mask_emb`),
+given positions, and run through pre-LN (default) or post-LN (HuBERT base's)
+encoder layers. Positions are HuBERT's convolutional relative embedding (a
+grouped conv over time, kernel 128, 16 groups, weight-normed per kernel
+tap, GELU), or learned or sinusoidal absolute embeddings. The sown layers
+are `transformers`' `hidden_states`: the first layer's input, then every
+layer's output. `jaxmusic/interop/transformers.py` maps the parameters to
+and from `HubertModel` and `Wav2Vec2Model`.
 
 Compute runs in `dtype` (bfloat16 on accelerators); parameters stay float32
 and the attention softmax is float32. MERT's attention relaxation (from
@@ -63,9 +67,10 @@ def sinusoidal(n: int, width: int) -> np.ndarray:
 
 
 class ConvPositions(nn.Module):
-  """HuBERT's relative positions: a grouped conv over time, its kernel
-  weight-normed along time, then GELU; an even kernel drops the last
-  frame to keep the length."""
+  """HuBERT's relative positions: a grouped conv over time, weight-normed
+  as fairseq's and transformers' `weight_norm(conv, dim=2)`, one gain per
+  kernel tap over its (in, out) weights, then GELU; an even kernel drops
+  the last frame to keep the length."""
   kernel: int = 128
   groups: int = 16
   impl: str = "xla"  # "cpu_fast": jaxmusic/ops/grouped_conv.py
@@ -74,13 +79,12 @@ class ConvPositions(nn.Module):
   @nn.compact
   def __call__(self, x_BxFxD):
     d = x_BxFxD.shape[-1]
-    # Weight norm over the kernel's time axis, with one gain per (in, out)
-    # pair, as torch.nn.utils.weight_norm(dim=2) keeps it.
     v = self.param("kernel", nn.initializers.normal(
         math.sqrt(4.0 / (self.kernel * d))), (self.kernel, d // self.groups, d))
-    g = self.param("gain", lambda k, s: jnp.linalg.norm(v, axis=0), v.shape[1:])
+    tap_norm = lambda w: jnp.sqrt(jnp.sum(jnp.square(w), axis=(1, 2)))
+    g = self.param("gain", lambda k, s: tap_norm(v), (self.kernel,))
     b = self.param("bias", nn.initializers.zeros, (d,))
-    w = v * (g / jnp.maximum(jnp.linalg.norm(v, axis=0), 1e-12))
+    w = v * (g / jnp.maximum(tap_norm(v), 1e-12))[:, None, None]
     conv = (grouped_conv.grouped_conv1d if self.impl == "cpu_fast"
             else grouped_conv.plain_conv1d)
     y = conv(x_BxFxD.astype(self.dtype), w.astype(self.dtype), self.groups)
@@ -175,18 +179,37 @@ class Transformer(nn.Module):
   input_dropout: float = 0.0
   layerdrop: float = 0.0
   cls: bool = False
+  # transformers' feat_proj_layer_norm: a LayerNorm on the frontend's
+  # frames before the projection (fairseq's and wav2vec 2.0's always have
+  # it; some HubertModel configs drop it).
+  input_norm: bool = True
+  # Masked prediction's learned mask embedding (fairseq's mask_emb,
+  # transformers' masked_spec_embed), which replaces the masked frames
+  # after the projection and the input dropout, as fairseq masks them.
+  masked: bool = False
   impl: str = "xla"  # "cpu_fast": the positions' conv from jaxmusic/ops
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxFxC, train: bool = False, valid_BxF=None):
+  def __call__(self, x_BxFxC, train: bool = False, valid_BxF=None,
+               mask_BxF=None):
     s = shape_of(self.size, layers=self.layers, width=self.width,
                  heads=self.heads, ffn=self.ffn)
     drop = nn.Dropout(self.dropout, deterministic=not train)
-    x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="input_norm")(
-        x_BxFxC)
+    x = x_BxFxC
+    if self.input_norm:
+      x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="input_norm")(x)
     x = nn.Dense(s.width, dtype=self.dtype, name="input_proj")(x)
     x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
+    if self.masked:
+      # fairseq's mask_emb: uniform in [0, 1).
+      emb = self.param("mask_embedding", nn.initializers.uniform(1.0),
+                       (s.width,))
+      if mask_BxF is not None:
+        x = jnp.where(mask_BxF[..., None], emb.astype(x.dtype), x)
+    elif mask_BxF is not None:
+      raise ValueError("this transformer was built without a mask "
+                       "embedding (models.make_encoder(..., masked=True))")
     if self.cls:
       token = self.param("cls", nn.initializers.normal(0.02), (s.width,))
       x = jnp.concatenate([jnp.broadcast_to(token.astype(x.dtype),
@@ -208,6 +231,9 @@ class Transformer(nn.Module):
     else:  # HuBERT's post-LN encoder normalises before its first layer
       x = drop(nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
                             name="encoder_norm")(x).astype(self.dtype))
+    # transformers' hidden_states: the first layer's input, then each
+    # layer's output (a pre-LN encoder's last one before its final norm).
+    self.sow("intermediates", "layers", x[:, int(self.cls):])
     for i in range(s.layers):
       y = Layer(s.heads, s.ffn, self.norm_first, self.dropout,
                 self.attention_dropout, self.attention_relax, self.dtype,

@@ -1,23 +1,26 @@
 """HuBERT / MERT masked prediction of frame targets.
 
-HuBERT (Hsu et al., 2021): spans of the encoder's input frames are replaced
-by a learned mask embedding, and the transformer predicts each masked
-frame's k-means code. The logits are the cosine similarity between the
-frame's projection (`final_dim`, one chunk per target set: fairseq's
+HuBERT (Hsu et al., 2021): spans of the encoder's projected frames are
+replaced by a learned mask embedding, and the transformer predicts each
+masked frame's k-means code. The logits are the cosine similarity between
+the frame's projection (`final_dim`, one chunk per target set: fairseq's
 `untie_final_proj`) and a learned embedding per code, over a temperature
 of 0.1, with cross-entropy over the K codes. MERT (Li et al., 2023) adds a
-musical teacher, a linear head regressing the log-CQT of each masked frame
-(336 bins, 48 per octave, from 32.7 Hz), and in-batch noise mixing: with
-probability 0.5 an example gets 1..3 segments of other examples added, so
-the encoder must find the main source in a mixture. The CQT is computed
-from the clean crop, before mixing. Both add fairseq's feature penalty,
-the mean square of the frontend's output (weight 10).
+musical teacher, a linear head regressing the CQT magnitude of each
+masked frame (336 bins, 48 per octave, from 32.7 Hz), and in-batch noise
+mixing: a mixed example gets 1..3 segments of the batch's other clips
+added, so the encoder must find the main source in a mixture. The CQT is
+computed from the clean crop, before mixing. Both add fairseq's feature
+penalty, the mean square of the frontend's output (weight 10).
 
-Everything random is drawn on the device from the step's rng with static
-shapes, over the global batch, so the masks do not depend on how many
-devices or hosts share the batch. The loss is normalised by the number of
-masked frames of the global batch, as fairseq normalises by its sample
-size.
+The masks are fairseq's `compute_mask_indices` (`span_mask`). Targets are
+made on the collection's frames and read at the encoder's, every
+(encoder hop / collection hop)-th frame, as fairseq reads labels at
+`label_rate`. Everything random is drawn on the device from the step's rng
+with static shapes, over the global batch, so the masks do not depend on
+how many devices or hosts share the batch. The loss is normalised by the
+global batch's sample size as fairseq's hubert_criterion counts it: the
+masked frames, plus the unmasked ones where they are predicted too.
 
 The targets are the batch's target sets, named by `config.data.targets`
 and made by `python -m jaxmusic.targets`; each set's K and codebook count
@@ -37,35 +40,40 @@ from jaxmusic.models import frontends
 
 
 def span_mask(key, batch: int, frames: int, mask_prob: float,
-              mask_length: int):
-  """`BxF` bool: every frame that can start a whole span starts one with
-  probability `mask_prob / mask_length` (fairseq draws
-  `mask_prob * F / mask_length` starts: the same expected count), and the
-  `mask_length` frames from each start are masked; overlapping spans merge.
-  A row with no start gets one at a uniform position."""
-  k_start, k_fallback = jax.random.split(key)
-  last = frames - mask_length + 1  # starts that fit a whole span
-  can_start = jnp.arange(frames) < last
-  starts = (jax.random.uniform(k_start, (batch, frames))
-            < mask_prob / mask_length) & can_start
-  fallback = jax.random.randint(k_fallback, (batch, 1), 0, last)
-  starts |= (~starts.any(axis=1, keepdims=True)
-             & (jnp.arange(frames)[None] == fallback))
-  # Frame t is masked when a span starts in (t - mask_length, t].
-  count = jnp.cumsum(starts.astype(jnp.int32), axis=1)
-  before = jnp.pad(count, ((0, 0), (mask_length, 0)))[:, :frames]
-  return count - before > 0
-
-
-def expected_mask_fraction(frames: int, mask_prob: float,
-                           mask_length: int) -> float:
-  """The expected masked fraction of `span_mask`'s rows, ignoring the
-  at-least-one-span rule (exact when a row almost surely has a start)."""
-  p = mask_prob / mask_length
-  last = frames - mask_length + 1
-  covered = [1 - (1 - p) ** (min(t, last - 1) - max(0, t - mask_length + 1)
-                             + 1) for t in range(frames)]
-  return float(np.mean(covered))
+              mask_length: int, min_masks: int = 2,
+              same_count: bool = True):
+  """`BxF` bool, as fairseq's `compute_mask_indices` draws it (static
+  spans, overlap allowed, no padding): each row draws
+  `max(min_masks, int(mask_prob * F / mask_length + U))` distinct span
+  starts, U uniform in [0, 1), uniformly among the first
+  F - mask_length frames, and masks `mask_length` frames from each
+  (overlapping spans merge). With `same_count` (fairseq's
+  `require_same_masks`) every row then keeps a uniform random subset of
+  its masked frames, as many as the row with fewest has. Static shapes:
+  the starts are the first n of a random permutation of the candidates."""
+  k_n, k_perm, k_keep = jax.random.split(key, 3)
+  n_max = max(min_masks, int(mask_prob * frames / mask_length + 1.0))
+  n_BxO = jnp.maximum(min_masks, jnp.floor(
+      mask_prob * frames / mask_length
+      + jax.random.uniform(k_n, (batch, 1))).astype(jnp.int32))
+  # fairseq's candidates: F - mask_length starts, or n + 1 when that
+  # leaves fewer than the starts it draws.
+  candidates = jnp.where(frames - mask_length <= n_BxO, n_BxO + 1,
+                         frames - mask_length)
+  score = jnp.where(jnp.arange(frames)[None] < candidates,
+                    jax.random.uniform(k_perm, (batch, frames)), 2.0)
+  starts_BxN = jnp.argsort(score, axis=1)[:, :n_max]
+  use_BxN = jnp.arange(n_max)[None] < n_BxO
+  idx = (starts_BxN[..., None] + jnp.arange(mask_length)).reshape(batch, -1)
+  mask = jnp.zeros((batch, frames + mask_length), bool)
+  mask = mask.at[jnp.arange(batch)[:, None], idx].max(
+      jnp.repeat(use_BxN, mask_length, axis=1))[:, :frames]
+  if not same_count:
+    return mask
+  keep = jnp.min(jnp.sum(mask, axis=1))
+  score = jnp.where(mask, jax.random.uniform(k_keep, (batch, frames)), 2.0)
+  rank = jnp.argsort(jnp.argsort(score, axis=1), axis=1)
+  return mask & (rank < keep)
 
 
 def codeword_logits(proj_xD, codewords_KxD, temperature: float):
@@ -80,18 +88,41 @@ def codeword_logits(proj_xD, codewords_KxD, temperature: float):
                     precision=jax.lax.Precision.HIGHEST) / temperature
 
 
+def sample_size(mask_BxF, masked_weight: float, unmasked_weight: float):
+  """fairseq's hubert_criterion sample size: the masked frames when they
+  are predicted, plus the unmasked frames when they are."""
+  n_masked = jnp.sum(mask_BxF)
+  return ((n_masked if masked_weight > 0 else 0)
+          + (mask_BxF.size - n_masked if unmasked_weight > 0 else 0))
+
+
 def masked_prediction_loss(logits_sets, targets_sets, mask_BxF,
                            masked_weight: float = 1.0,
                            unmasked_weight: float = 0.0):
   """Cross-entropy summed over target sets and weighted frames, over the
-  number of masked frames of the whole batch."""
+  whole batch's `sample_size`."""
   w_BxF = jnp.where(mask_BxF, masked_weight, unmasked_weight)
   total = 0.0
   for logits_BxFxK, t_BxF in zip(logits_sets, targets_sets):
     logp = jax.nn.log_softmax(logits_BxFxK.astype(jnp.float32), axis=-1)
     nll = -jnp.take_along_axis(logp, t_BxF[..., None], axis=-1)[..., 0]
     total = total + jnp.sum(w_BxF * nll)
-  return total / jnp.maximum(jnp.sum(mask_BxF), 1)
+  return total / jnp.maximum(
+      sample_size(mask_BxF, masked_weight, unmasked_weight), 1)
+
+
+CQT_TARGETS = ("magnitude", "log_standardized")
+
+
+def label_ratio(config, collection_hop: int) -> int | None:
+  """Collection frames per encoder frame (fairseq's feat2tar_ratio, label
+  rate over frame rate); None where the encoder's hop is no whole
+  multiple of the collection's."""
+  fcfg = models.frontend_config(config.model)
+  step = frontends.frame_hop(fcfg["name"], fcfg, collection_hop)
+  if not step or step % collection_hop:
+    return None
+  return step // collection_hop
 
 
 class Heads(nn.Module):
@@ -147,7 +178,12 @@ class MaskedPrediction:
                        obj.logit_temp)
     self.obj = obj
     self.sample_rate = config.data.sample_rate
-    self.hop = manifest["hop_length"] if manifest else 512
+    self.hop = manifest["hop_length"] if manifest else \
+        config.data.get("hop_length", 512)
+    self.fcfg = models.frontend_config(config.model)
+    # fairseq's feat2tar_ratio: collection frames (label_rate) per encoder
+    # frame.
+    self.ratio = label_ratio(config, self.hop)
 
   @staticmethod
   def validate(config, fail):
@@ -163,12 +199,17 @@ class MaskedPrediction:
            "prediction needs a backbone whose frames stay on the hop grid "
            f"({sorted(k for k, v in models.BACKBONES.items() if v.on_grid)})")
     fcfg = models.frontend_config(config.model)
+    hop = config.data.get("hop_length", 512)
     frames = frontends.frames_per_crop(fcfg["name"], fcfg,
-                                       config.data.crop_samples, 512)
-    if frames != config.data.crop_samples // 512:
-      fail("model.frontend", "masked prediction needs one encoder frame per "
-           "target frame (the hop grid); this frontend gives "
-           f"{frames} frames for {config.data.crop_samples // 512}")
+                                       config.data.crop_samples, hop)
+    ratio = label_ratio(config, hop)
+    if ratio is None or frames > config.data.crop_samples // hop // ratio:
+      fail("model.frontend", "masked prediction reads one target frame per "
+           "encoder frame, every (encoder hop / collection hop) collection "
+           f"frames; this frontend gives {frames} frames for "
+           f"{config.data.crop_samples // hop} collection frames")
+    if obj.get("cqt_target", "magnitude") not in CQT_TARGETS:
+      fail("objective.cqt_target", f"use one of {CQT_TARGETS}")
     if not 1 <= obj.mask_length < frames:
       fail("objective.mask_length", f"must be in 1..{frames - 1} (frames "
            "per crop)")
@@ -199,22 +240,37 @@ class MaskedPrediction:
             "model_state": {"encoder": state}}
 
   def _cqt_target(self, wav_BxT, frames):
-    """MERT's musical target: the standardised log-CQT of the clean crop,
-    `BxFxK`, standardised over the whole batch."""
+    """MERT's musical target from the clean crop, `BxFxK`, at the encoder's
+    frames (hop: sample rate / label rate, as MERT's `model_cqt_pred`):
+    the CQT magnitude (`cqt_target="magnitude"`, MERT's), or its log
+    standardised over the whole batch (`"log_standardized"`, the treatment
+    MERT gives its mel head)."""
     obj = self.obj
     cqt_BxKxN = audio_frontend.cqt(
-        wav_BxT, self.sample_rate, self.hop, fmin=obj.cqt_fmin,
+        wav_BxT, self.sample_rate, self.hop * self.ratio, fmin=obj.cqt_fmin,
         n_bins=obj.cqt_bins, bins_per_octave=obj.cqt_bins_per_octave)
-    log_cqt = jnp.log(jnp.swapaxes(cqt_BxKxN, 1, 2)[:, :frames] + 1e-5)
+    cqt_BxFxK = jnp.swapaxes(cqt_BxKxN, 1, 2)[:, :frames]
+    if obj.get("cqt_target", "magnitude") == "magnitude":
+      return jax.lax.stop_gradient(cqt_BxFxK)
+    log_cqt = jnp.log(cqt_BxFxK + 1e-5)
     return jax.lax.stop_gradient(
         (log_cqt - jnp.mean(log_cqt)) / (jnp.std(log_cqt) + 1e-5))
+
+  def encoder_frames(self, x) -> int:
+    """Frames the encoder gives for the input `x` (a waveform crop, or a
+    roll's frames)."""
+    if frontends.INPUT_FEATURE[self.fcfg["name"]] == "waveform":
+      crop = x.shape[-1]
+    else:
+      crop = x.shape[-1] * self.hop
+    return frontends.frames_per_crop(self.fcfg["name"], self.fcfg, crop,
+                                     self.hop)
 
   def loss_fn(self, params, model_state, batch, rng):
     obj = self.obj
     x = batch["inputs"]
     k_mask, k_mix, k_drop, k_aug = jax.random.split(rng, 4)
-    first = batch[self.names[0]]
-    b, frames = first.shape[0], first.shape[-1]
+    b, frames = x.shape[0], self.encoder_frames(x)
     cqt_target = self._cqt_target(x, frames) if obj.cqt_weight else None
     if obj.get("mix_prob", 0.0):
       lo, hi = (int(s * self.sample_rate) for s in obj.mix_seconds)
@@ -222,14 +278,18 @@ class MaskedPrediction:
                                     max_len=hi,
                                     max_segments=obj.mix_max_segments,
                                     volume=obj.mix_volume)
-    mask_BxF = span_mask(k_mask, b, frames, obj.mask_prob, obj.mask_length)
+    mask_BxF = span_mask(k_mask, b, frames, obj.mask_prob, obj.mask_length,
+                         obj.get("min_masks", 2),
+                         obj.get("same_mask_count", True))
     (frames_BxFxD, _), state, features_BxFxC = models.apply(
         self.encoder, params["encoder"], model_state["encoder"], x,
         train=True, mask_BxF=mask_BxF, features=True,
         rngs={"dropout": k_drop, "augment": k_aug})
     logits, cqt_pred = self.heads.apply({"params": params["heads"]},
                                         frames_BxFxD)
-    targets = [batch[name][:, c] for name, c, _ in self.sets]
+    # fairseq's forward_targets: every ratio-th collection frame.
+    targets = [batch[name][:, c, ::self.ratio][:, :frames]
+               for name, c, _ in self.sets]
     loss = masked_prediction_loss(logits, targets, mask_BxF,
                                   obj.masked_weight, obj.unmasked_weight)
     metrics = self._metrics(logits, targets, mask_BxF)
@@ -242,6 +302,7 @@ class MaskedPrediction:
     if cqt_pred is not None:
       sq = jnp.mean(jnp.square(cqt_pred.astype(jnp.float32) - cqt_target),
                     axis=-1)
+      # MERT's nn.MSELoss over the masked frames' bins.
       cqt_loss = jnp.sum(sq * mask_BxF) / jnp.maximum(jnp.sum(mask_BxF), 1)
       metrics["cqt_mse"] = cqt_loss
       loss = loss + obj.cqt_weight * cqt_loss

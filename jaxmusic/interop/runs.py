@@ -1,0 +1,87 @@
+"""A foreign checkpoint as a jaxmusic run directory (its `config.json` and
+an Orbax checkpoint of the encoder), and a run's encoder as a foreign
+checkpoint. Everything that reads a run (export, probe, the HEAR API,
+`config.model_init`) reads a converted one."""
+
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxmusic import checkpoint
+from jaxmusic import config as config_lib
+from jaxmusic import storage
+from jaxmusic.interop import transformers as hf_interop
+
+# The recipe a converted encoder continues pre-training under, by the
+# checkpoint's model_type.
+RECIPES = {"hubert": "hubert", "wav2vec2": "hubert", "mert_model": "mert"}
+
+
+def run_config(model_cfg: dict, sample_rate: int, recipe: str
+               ) -> ml_collections.ConfigDict:
+  """The full recipe (`ml_collections_configs/RECIPE.py`) with this
+  encoder and its sample rate: the config masked pre-training continues
+  under, and the grid export cuts crops on."""
+  config = config_lib.load_config(recipe, "size=330m" if model_cfg[
+      "layers"] == 24 and recipe == "mert" else None)
+  config.model = ml_collections.ConfigDict(model_cfg)
+  if config.data.sample_rate != sample_rate:
+    # Not the recipe's grid: labels on the encoder's own frames.
+    hop = int(np.prod(model_cfg["frontend"]["strides"]))
+    config.data.update(sample_rate=sample_rate, hop_length=hop,
+                       crop_samples=5 * sample_rate)
+  return config
+
+
+def import_hf(directory: str, out: str, recipe: str | None = None) -> dict:
+  """Converts a `transformers` checkpoint directory into the run directory
+  `out`; returns its config as a dict."""
+  hf, weights, sample_rate = hf_interop.read_dir(directory)
+  params = hf_interop.params_from_hf(hf, weights)
+  config = run_config(hf_interop.model_config(hf), sample_rate,
+                      recipe or RECIPES[hf["model_type"]])
+  from jaxmusic import models  # pylint: disable=g-import-not-at-top
+  encoder = models.make_encoder(config.model)
+  want = jax.eval_shape(lambda: encoder.init(
+      jax.random.key(0), np.zeros((1, config.data.crop_samples), np.float32),
+      method="embed"))["params"]
+  _check_shapes(want, params, directory)
+  storage.path(out).mkdir(parents=True, exist_ok=True)
+  config_lib.save_run_config(config, out)
+  checkpoint.save_encoder(os.fspath(storage.path(out) / "checkpoints"),
+                          params)
+  return config.to_dict()
+
+
+def _check_shapes(want, have, source):
+  from flax import traverse_util  # pylint: disable=g-import-not-at-top
+  want = traverse_util.flatten_dict(want, sep="/")
+  have = traverse_util.flatten_dict(have, sep="/")
+  for key, leaf in want.items():
+    if key not in have or tuple(have[key].shape) != tuple(leaf.shape):
+      raise hf_interop.ConversionError(
+          f"{source}: the converted {key} has shape "
+          f"{getattr(have.get(key), 'shape', 'none')}, the encoder its "
+          f"config describes needs {leaf.shape}")
+
+
+def export_hf(run: str, out: str, step: int | None = None) -> str:
+  """Writes the run's encoder as a `transformers` HubertModel directory
+  (`config.json`, `model.safetensors`, `preprocessor_config.json`)."""
+  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+  from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
+  encoder = frozen.load(run, step)
+  params = jax.tree.map(np.asarray, jax.device_get(encoder.params))
+  hf, weights, preprocessor = hf_interop.hf_from_params(
+      encoder.config.model.to_dict(), params, encoder.sample_rate)
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "config.json"), "w") as f:
+    json.dump(hf, f, indent=2)
+  with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
+    json.dump(preprocessor, f, indent=2)
+  save_file(weights, os.path.join(out, "model.safetensors"),
+            metadata={"format": "pt"})
+  return out

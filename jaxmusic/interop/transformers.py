@@ -1,0 +1,363 @@
+"""`transformers`' HubertModel, Wav2Vec2Model and MERT's port, both ways.
+
+A `transformers` checkpoint is a `config.json` and its weights
+(`model.safetensors`, sharded safetensors with an index, or
+`pytorch_model.bin`). Its encoder is jaxmusic's transformer on the
+waveform conv frontend with fairseq's valid layout:
+
+  feature_extractor.conv_layers.i.conv         frontend.conv_i
+  feature_extractor.conv_layers.0.layer_norm   frontend.group_norm ("group")
+  feature_extractor.conv_layers.i.layer_norm   frontend.layer_norm_i ("layer")
+  feature_projection.layer_norm / .projection  input_norm / input_proj
+  masked_spec_embed                            mask_embedding
+  encoder.pos_conv_embed.conv (weight norm)    positions (gain per tap)
+  encoder.layer_norm                           encoder_norm (post-LN) or
+                                               final_norm (pre-LN)
+  encoder.layers.i.attention.{q,k,v,out}_proj  layer_i.attention.{query,...}
+  encoder.layers.i.layer_norm                  layer_i.attention_norm
+  encoder.layers.i.feed_forward.*_dense        layer_i.ffn_in / ffn_out
+  encoder.layers.i.final_layer_norm            layer_i.ffn_norm
+
+Torch Linear weights are `out x in` and Conv1d weights `out x in x k`; Flax
+kernels are `in x out` and `k x in x out`. Everything here is numpy; torch
+is imported only to read a `pytorch_model.bin`.
+"""
+
+import json
+import os
+import re
+
+import numpy as np
+
+# model_type -> (the architecture written out, the sample rate its
+# released checkpoints read when no preprocessor_config.json says).
+MODEL_TYPES = {"hubert": ("HubertModel", 16000),
+               "wav2vec2": ("Wav2Vec2Model", 16000),
+               "mert_model": ("MERTModel", 24000)}
+# Prefixes of task heads' checkpoints (HubertForCTC, ...), dropped.
+_PREFIXES = ("hubert.", "wav2vec2.", "model.")
+
+
+class ConversionError(ValueError):
+  """A checkpoint or run that this mapping cannot express, with why."""
+
+
+def read_dir(directory: str) -> tuple[dict, dict[str, np.ndarray], int]:
+  """`(config, weights, sample_rate)` of a `transformers` checkpoint
+  directory; weights are numpy arrays under the base model's key names."""
+  path = os.path.join(directory, "config.json")
+  if not os.path.exists(path):
+    raise ConversionError(f"{path}: missing; --from needs a transformers "
+                          "checkpoint directory (config.json + weights)")
+  with open(path) as f:
+    config = json.load(f)
+  model_type = config.get("model_type")
+  if model_type not in MODEL_TYPES:
+    raise ConversionError(f"{path}: model_type {model_type!r} is not one of "
+                          f"{sorted(MODEL_TYPES)}")
+  weights = _read_weights(directory)
+  sample_rate = MODEL_TYPES[model_type][1]
+  pre = os.path.join(directory, "preprocessor_config.json")
+  normalize = False
+  if os.path.exists(pre):
+    with open(pre) as f:
+      pre_cfg = json.load(f)
+    sample_rate = int(pre_cfg.get("sampling_rate", sample_rate))
+    normalize = bool(pre_cfg.get("do_normalize", False))
+  config["_jaxmusic_normalize"] = normalize
+  return config, weights, sample_rate
+
+
+def _read_weights(directory: str) -> dict[str, np.ndarray]:
+  names = os.listdir(directory)
+  files = sorted(n for n in names if n.endswith(".safetensors"))
+  if files:
+    from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+    out = {}
+    for name in files:
+      out.update(load_file(os.path.join(directory, name)))
+  elif "pytorch_model.bin" in names:
+    try:
+      import torch  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ConversionError(
+          f"{directory}/pytorch_model.bin: reading it needs torch "
+          "(pip install torch), or save the model as safetensors") from e
+    state = torch.load(os.path.join(directory, "pytorch_model.bin"),
+                       map_location="cpu", weights_only=True)
+    out = {k: v.float().numpy() for k, v in state.items()}
+  else:
+    raise ConversionError(f"{directory}: no model.safetensors or "
+                          "pytorch_model.bin")
+  stripped = {}
+  for key, value in out.items():
+    for prefix in _PREFIXES:
+      if key.startswith(prefix):
+        key = key[len(prefix):]
+        break
+    stripped[key] = np.asarray(value, np.float32)
+  return stripped
+
+
+def model_config(hf: dict) -> dict:
+  """jaxmusic's `config.model` for a `transformers` config, or a
+  ConversionError naming the key it cannot express."""
+  path = f"config.json ({hf.get('model_type')})"
+
+  def need(key, ok, want):
+    if not ok:
+      raise ConversionError(f"{path}: {key}={hf.get(key)!r} is not supported "
+                            f"(jaxmusic's transformer needs {want})")
+
+  for key in ("hidden_act", "feat_extract_activation"):
+    need(key, hf.get(key, "gelu") == "gelu", "gelu")
+  need("layer_norm_eps", abs(hf.get("layer_norm_eps", 1e-5) - 1e-5) < 1e-12,
+       "1e-5")
+  conv_dim = tuple(hf.get("conv_dim", (512,) * 7))
+  need("conv_dim", len(set(conv_dim)) == 1, "one width for every conv")
+  need("conv_pos_batch_norm", not hf.get("conv_pos_batch_norm", False),
+       "the weight-normed positional conv")
+  need("add_adapter", not hf.get("add_adapter", False), "no adapter")
+  need("feature_extractor_cqt", not hf.get("feature_extractor_cqt", False),
+       "no CQT input features")
+  need("deepnorm", not hf.get("deepnorm", False), "no DeepNorm")
+  need("num_conv_pos_embeddings",
+       hf.get("num_conv_pos_embeddings", 128) > 0, "a positional conv")
+  relax = hf.get("attention_relax", -1.0) or -1.0
+  return {
+      "name": "transformer",
+      "frontend": {
+          "name": "waveform", "embed": "conv", "channels": conv_dim[0],
+          "kernels": tuple(hf.get("conv_kernel", (10, 3, 3, 3, 3, 2, 2))),
+          "strides": tuple(hf.get("conv_stride", (5, 2, 2, 2, 2, 2, 2))),
+          "padding": "valid", "norm": hf.get("feat_extract_norm", "group"),
+          "conv_bias": bool(hf.get("conv_bias", False)),
+          "normalize": bool(hf.get("_jaxmusic_normalize", False)),
+          "grad_scale": 1.0},
+      "size": "base", "layers": hf["num_hidden_layers"],
+      "width": hf["hidden_size"], "heads": hf["num_attention_heads"],
+      "ffn": hf["intermediate_size"],
+      "norm_first": bool(hf.get("do_stable_layer_norm", False)),
+      "positions": "conv",
+      "conv_pos_kernel": hf.get("num_conv_pos_embeddings", 128),
+      "conv_pos_groups": hf.get("num_conv_pos_embedding_groups", 16),
+      # wav2vec 2.0's projection is always layer-normed; HuBERT's may not be.
+      "input_norm": bool(hf.get("feat_proj_layer_norm", True)),
+      "dropout": hf.get("hidden_dropout", 0.1),
+      "attention_dropout": hf.get("attention_dropout", 0.1),
+      "activation_dropout": hf.get("activation_dropout", 0.0),
+      "input_dropout": hf.get("feat_proj_dropout", 0.0),
+      "layerdrop": hf.get("layerdrop", 0.0),
+      # MERT's attention relaxation is the same softmax (transformer.py).
+      "attention_relax": float(relax) if relax > 0 else 0.0,
+      "dtype": "float32", "impl": "auto", "pooling": "mean",
+  }
+
+
+def _linear(w, b):
+  return {"kernel": w.T, "bias": b}
+
+
+def _norm(w, b):
+  return {"scale": w, "bias": b}
+
+
+def _pos_conv(weights):
+  base = "encoder.pos_conv_embed.conv."
+  if base + "weight_g" in weights:
+    g, v = weights[base + "weight_g"], weights[base + "weight_v"]
+  else:
+    g = weights[base + "parametrizations.weight.original0"]
+    v = weights[base + "parametrizations.weight.original1"]
+  if g.size != v.shape[-1]:
+    raise ConversionError(f"{base}weight_g: shape {g.shape} is not a gain "
+                          "per kernel tap (weight_norm dim=2)")
+  return {"kernel": v.transpose(2, 1, 0), "gain": g.reshape(-1),
+          "bias": weights[base + "bias"]}
+
+
+def params_from_hf(hf: dict, weights: dict[str, np.ndarray]) -> dict:
+  """The encoder's parameters (`params["encoder"]`) from the checkpoint's
+  weights; raises ConversionError naming a missing or unused key."""
+  used = set()
+
+  def w(key):
+    if key not in weights:
+      raise ConversionError(f"weights: no {key!r} (a {hf.get('model_type')} "
+                            "checkpoint of another architecture?)")
+    used.add(key)
+    return weights[key]
+
+  cfg = model_config(hf)
+  heads, width = cfg["heads"], cfg["width"]
+  frontend = {}
+  for i in range(len(cfg["frontend"]["kernels"])):
+    pre = f"feature_extractor.conv_layers.{i}."
+    conv = {"kernel": w(pre + "conv.weight").transpose(2, 1, 0)}
+    if cfg["frontend"]["conv_bias"]:
+      conv["bias"] = w(pre + "conv.bias")
+    frontend[f"conv_{i}"] = conv
+    if cfg["frontend"]["norm"] == "layer":
+      frontend[f"layer_norm_{i}"] = _norm(w(pre + "layer_norm.weight"),
+                                          w(pre + "layer_norm.bias"))
+    elif i == 0:
+      frontend["group_norm"] = _norm(w(pre + "layer_norm.weight"),
+                                     w(pre + "layer_norm.bias"))
+  params = {"frontend": frontend,
+            "input_proj": _linear(w("feature_projection.projection.weight"),
+                                  w("feature_projection.projection.bias"))}
+  if cfg["input_norm"]:
+    params["input_norm"] = _norm(w("feature_projection.layer_norm.weight"),
+                                 w("feature_projection.layer_norm.bias"))
+  params["positions"] = _pos_conv(weights)
+  used |= {k for k in weights if k.startswith("encoder.pos_conv_embed.")}
+  params["final_norm" if cfg["norm_first"] else "encoder_norm"] = _norm(
+      w("encoder.layer_norm.weight"), w("encoder.layer_norm.bias"))
+  for i in range(cfg["layers"]):
+    pre = f"encoder.layers.{i}."
+    attn = {}
+    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
+      attn[ours] = {
+          "kernel": w(f"{pre}attention.{theirs}_proj.weight").T.reshape(
+              width, heads, width // heads),
+          "bias": w(f"{pre}attention.{theirs}_proj.bias").reshape(
+              heads, width // heads)}
+    attn["out"] = {"kernel": w(f"{pre}attention.out_proj.weight").T.reshape(
+        heads, width // heads, width),
+                   "bias": w(f"{pre}attention.out_proj.bias")}
+    params[f"layer_{i}"] = {
+        "attention": attn,
+        "attention_norm": _norm(w(pre + "layer_norm.weight"),
+                                w(pre + "layer_norm.bias")),
+        "ffn_in": _linear(w(pre + "feed_forward.intermediate_dense.weight"),
+                          w(pre + "feed_forward.intermediate_dense.bias")),
+        "ffn_out": _linear(w(pre + "feed_forward.output_dense.weight"),
+                           w(pre + "feed_forward.output_dense.bias")),
+        "ffn_norm": _norm(w(pre + "final_layer_norm.weight"),
+                          w(pre + "final_layer_norm.bias")),
+    }
+  if "masked_spec_embed" in weights:
+    params["mask_embedding"] = w("masked_spec_embed")
+  unused = sorted(k for k in weights if k not in used and not re.match(
+      r"(lm_head|projector|classifier|quantizer|project_|"
+      r"encoder_cqt_model|label_embs|final_proj)", k))
+  if unused:
+    raise ConversionError(f"weights: {len(unused)} keys jaxmusic's "
+                          f"transformer has no place for, e.g. {unused[0]!r}")
+  return params
+
+
+def hf_from_params(model_cfg, params, sample_rate: int
+                   ) -> tuple[dict, dict[str, np.ndarray], dict]:
+  """`(config, weights, preprocessor_config)` of a `transformers`
+  HubertModel holding a jaxmusic encoder; raises ConversionError where the
+  encoder is not one HubertModel can express."""
+  front = dict(model_cfg.get("frontend") or {})
+
+  def need(key, ok, want):
+    if not ok:
+      raise ConversionError(f"config.model.{key}: HubertModel needs {want}")
+
+  need("name", model_cfg.get("name") == "transformer", "the transformer")
+  need("frontend.name", front.get("name") == "waveform" and
+       front.get("embed") == "conv", "the waveform conv frontend")
+  need("frontend.padding", front.get("padding", "same") == "valid",
+       "fairseq's valid conv layout (padding='valid'); the centred layout "
+       "pads, which HubertModel's extractor does not")
+  need("positions", model_cfg.get("positions", "conv") == "conv",
+       "the convolutional positions")
+  need("pooling", model_cfg.get("pooling", "mean") != "cls", "no CLS token")
+  need("bottleneck", not model_cfg.get("bottleneck", 0), "no bottleneck")
+  from jaxmusic.models import transformer  # pylint: disable=g-import-not-at-top
+  shape = transformer.shape_of(
+      model_cfg.get("size", "tiny"), **{k: model_cfg.get(k, 0) for k in (
+          "layers", "width", "heads", "ffn")})
+  kernels = tuple(front.get("kernels"))
+  strides = tuple(front.get("strides"))
+  channels = front.get("channels", 512)
+  norm_first = bool(model_cfg.get("norm_first", True))
+  input_norm = bool(model_cfg.get("input_norm", True))
+  config = {
+      "model_type": "hubert", "architectures": ["HubertModel"],
+      "hidden_size": shape.width, "num_hidden_layers": shape.layers,
+      "num_attention_heads": shape.heads,
+      "intermediate_size": shape.ffn, "hidden_act": "gelu",
+      "feat_extract_activation": "gelu",
+      "feat_extract_norm": front.get("norm", "group"),
+      "conv_dim": [channels] * len(kernels), "conv_kernel": list(kernels),
+      "conv_stride": list(strides),
+      "conv_bias": bool(front.get("conv_bias", False)),
+      "num_conv_pos_embeddings": model_cfg.get("conv_pos_kernel", 128),
+      "num_conv_pos_embedding_groups": model_cfg.get("conv_pos_groups", 16),
+      "do_stable_layer_norm": norm_first, "feat_proj_layer_norm": input_norm,
+      "layer_norm_eps": 1e-5,
+      "hidden_dropout": model_cfg.get("dropout", 0.1),
+      "attention_dropout": model_cfg.get("attention_dropout", 0.1),
+      "activation_dropout": model_cfg.get("activation_dropout") or 0.0,
+      "feat_proj_dropout": model_cfg.get("input_dropout", 0.0),
+      "layerdrop": model_cfg.get("layerdrop", 0.0),
+      # HubertModel keeps masked_spec_embed only where it masks.
+      "mask_time_prob": 0.05 if "mask_embedding" in params else 0.0,
+      "apply_spec_augment": "mask_embedding" in params,
+  }
+  np_ = lambda x: np.asarray(x, np.float32)
+  out = {}
+  for i in range(len(kernels)):
+    pre = f"feature_extractor.conv_layers.{i}."
+    out[pre + "conv.weight"] = np_(
+        params["frontend"][f"conv_{i}"]["kernel"]).transpose(2, 1, 0)
+    if config["conv_bias"]:
+      out[pre + "conv.bias"] = np_(params["frontend"][f"conv_{i}"]["bias"])
+    norm = (params["frontend"].get(f"layer_norm_{i}")
+            if config["feat_extract_norm"] == "layer"
+            else params["frontend"]["group_norm"] if i == 0 else None)
+    if norm is not None:
+      out[pre + "layer_norm.weight"] = np_(norm["scale"])
+      out[pre + "layer_norm.bias"] = np_(norm["bias"])
+  if input_norm:
+    out["feature_projection.layer_norm.weight"] = np_(
+        params["input_norm"]["scale"])
+    out["feature_projection.layer_norm.bias"] = np_(
+        params["input_norm"]["bias"])
+  out["feature_projection.projection.weight"] = np_(
+      params["input_proj"]["kernel"]).T
+  out["feature_projection.projection.bias"] = np_(params["input_proj"]["bias"])
+  pos = params["positions"]
+  base = "encoder.pos_conv_embed.conv."
+  out[base + "parametrizations.weight.original0"] = np_(pos["gain"]).reshape(
+      1, 1, -1)
+  out[base + "parametrizations.weight.original1"] = np_(
+      pos["kernel"]).transpose(2, 1, 0)
+  out[base + "bias"] = np_(pos["bias"])
+  final = params["final_norm" if norm_first else "encoder_norm"]
+  out["encoder.layer_norm.weight"] = np_(final["scale"])
+  out["encoder.layer_norm.bias"] = np_(final["bias"])
+  d = shape.width
+  for i in range(shape.layers):
+    layer, pre = params[f"layer_{i}"], f"encoder.layers.{i}."
+    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
+      out[f"{pre}attention.{theirs}_proj.weight"] = np_(
+          layer["attention"][ours]["kernel"]).reshape(d, d).T
+      out[f"{pre}attention.{theirs}_proj.bias"] = np_(
+          layer["attention"][ours]["bias"]).reshape(d)
+    out[f"{pre}attention.out_proj.weight"] = np_(
+        layer["attention"]["out"]["kernel"]).reshape(d, d).T
+    out[f"{pre}attention.out_proj.bias"] = np_(layer["attention"]["out"]["bias"])
+    for ours, theirs in (("attention_norm", "layer_norm"),
+                         ("ffn_norm", "final_layer_norm")):
+      out[f"{pre}{theirs}.weight"] = np_(layer[ours]["scale"])
+      out[f"{pre}{theirs}.bias"] = np_(layer[ours]["bias"])
+    for ours, theirs in (("ffn_in", "intermediate_dense"),
+                         ("ffn_out", "output_dense")):
+      out[f"{pre}feed_forward.{theirs}.weight"] = np_(
+          layer[ours]["kernel"]).T
+      out[f"{pre}feed_forward.{theirs}.bias"] = np_(layer[ours]["bias"])
+  if "mask_embedding" in params:
+    out["masked_spec_embed"] = np_(params["mask_embedding"])
+  preprocessor = {
+      "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+      "feature_size": 1, "padding_side": "right", "padding_value": 0.0,
+      "do_normalize": bool(front.get("normalize", False)),
+      "return_attention_mask": True, "sampling_rate": int(sample_rate)}
+  return config, {k: np.ascontiguousarray(v) for k, v in out.items()}, \
+      preprocessor

@@ -1,0 +1,248 @@
+"""Pretrained weights in and out: random-init `transformers` models saved
+locally, converted, and run on the same samples through both."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jaxmusic import checkpoint
+from jaxmusic import config as config_lib
+from jaxmusic import export
+from jaxmusic import models
+from jaxmusic.eval import frozen
+from jaxmusic.interop import runs
+from jaxmusic.interop import transformers as hf_interop
+
+torch = pytest.importorskip("torch")
+hf = pytest.importorskip("transformers")
+
+# fairseq's conv layout (320 samples a frame), narrow.
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=64, conv_dim=(16,) * 7,
+            conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
+            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+
+
+def _hf_model(cls_name="HubertModel", seed=0, **overrides):
+  """A random-init model whose norms and biases are moved off their init
+  (1 and 0), so that a mapping that drops one shows."""
+  torch.manual_seed(seed)
+  config_cls = getattr(hf, cls_name.replace("Model", "Config"))
+  model = getattr(hf, cls_name)(config_cls(**{**TINY, **overrides})).eval()
+  with torch.no_grad():
+    for _, p in model.named_parameters():
+      if p.ndim == 1:
+        p.add_(0.1 * torch.randn_like(p))
+  return model
+
+
+def _hidden_states(model, wav_BxT):
+  with torch.no_grad():
+    out = model(torch.from_numpy(wav_BxT), output_hidden_states=True)
+  return [h.numpy() for h in out.hidden_states], out.last_hidden_state.numpy()
+
+
+def _ours(run, wav_BxT):
+  encoder = frozen.load(run)
+  (frames, _), _, layers = models.apply(encoder.module, encoder.params,
+                                        encoder.state, jnp.asarray(wav_BxT),
+                                        intermediates=True)
+  return [np.asarray(l) for l in layers], np.asarray(frames)
+
+
+def _assert_close(got, want, rtol=1e-4):
+  scale = np.max(np.abs(want))
+  np.testing.assert_allclose(got, want, rtol=0, atol=rtol * scale)
+
+
+def _wav(batch=2, samples=8000, seed=0):
+  return (0.1 * np.random.default_rng(seed).standard_normal(
+      (batch, samples))).astype(np.float32)
+
+
+@pytest.mark.parametrize("cls_name,overrides", [
+    ("HubertModel", dict(do_stable_layer_norm=False, feat_extract_norm="group")),
+    ("HubertModel", dict(do_stable_layer_norm=True, feat_extract_norm="layer",
+                         conv_bias=True)),
+    ("HubertModel", dict(do_stable_layer_norm=False, feat_extract_norm="layer",
+                         feat_proj_layer_norm=False)),
+    ("Wav2Vec2Model", dict(do_stable_layer_norm=False,
+                           feat_extract_norm="group")),
+    ("Wav2Vec2Model", dict(do_stable_layer_norm=True,
+                           feat_extract_norm="layer", conv_bias=True)),
+])
+def test_every_layer_matches_transformers(tmp_path, cls_name, overrides):
+  model = _hf_model(cls_name, **overrides)
+  model.save_pretrained(tmp_path / "hf")
+  runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run"))
+  wav = _wav()
+  want, want_last = _hidden_states(model, wav)
+  got, got_last = _ours(str(tmp_path / "run"), wav)
+  assert len(got) == len(want) == TINY["num_hidden_layers"] + 1
+  for g, w in zip(got, want):
+    assert g.shape == w.shape
+    _assert_close(g, w)
+  _assert_close(got_last, want_last)
+  config = config_lib.load_run_config(str(tmp_path / "run"))
+  assert config.data.sample_rate == 16000
+  assert config.model.frontend.padding == "valid"
+
+
+def test_pytorch_bin_and_task_head_prefixes_convert(tmp_path):
+  """A `pytorch_model.bin` of a task model (keys under `hubert.`) reads as
+  its base model."""
+  model = _hf_model()
+  (tmp_path / "hf").mkdir()
+  model.config.save_pretrained(tmp_path / "hf")
+  torch.save({f"hubert.{k}": v for k, v in model.state_dict().items()},
+             tmp_path / "hf" / "pytorch_model.bin")
+  runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run"))
+  wav = _wav()
+  for g, w in zip(_ours(str(tmp_path / "run"), wav)[0],
+                  _hidden_states(model, wav)[0]):
+    _assert_close(g, w)
+
+
+def test_mert_release_layout_converts_at_24khz_with_its_normalisation(
+    tmp_path):
+  """MERT's release: its own model_type and config keys, HuBERT's key
+  names, and a preprocessor that reads 24 kHz and normalises each input."""
+  model = _hf_model(do_stable_layer_norm=False, feat_extract_norm="group")
+  model.save_pretrained(tmp_path / "hf")
+  cfg = json.loads((tmp_path / "hf" / "config.json").read_text())
+  cfg.update(model_type="mert_model", architectures=["MERTModel"],
+             feature_extractor_cqt=False, feature_extractor_cqt_bins=336,
+             deepnorm=False, attention_relax=-1.0)
+  (tmp_path / "hf" / "config.json").write_text(json.dumps(cfg))
+  (tmp_path / "hf" / "preprocessor_config.json").write_text(json.dumps(
+      {"feature_extractor_type": "Wav2Vec2FeatureExtractor",
+       "sampling_rate": 24000, "do_normalize": True}))
+  runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run"))
+  config = config_lib.load_run_config(str(tmp_path / "run"))
+  assert (config.data.sample_rate, config.data.hop_length) == (24000, 320)
+  assert config.objective.name == "mert"
+  wav = _wav() * 3 + 0.05
+  extractor = hf.Wav2Vec2FeatureExtractor(sampling_rate=24000,
+                                          do_normalize=True)
+  normalised = np.stack([extractor(w, sampling_rate=24000)["input_values"][0]
+                         for w in wav]).astype(np.float32)
+  for g, w in zip(_ours(str(tmp_path / "run"), wav)[0],
+                  _hidden_states(model, normalised)[0]):
+    _assert_close(g, w)
+  cfg["feature_extractor_cqt"] = True
+  (tmp_path / "hf" / "config.json").write_text(json.dumps(cfg))
+  with pytest.raises(hf_interop.ConversionError,
+                     match="feature_extractor_cqt=True"):
+    runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run2"))
+
+
+def test_export_cli_gives_the_hidden_states_frame_means(tmp_path):
+  """`export --audio FILE --layers all --pooling mean` on a file one crop
+  long: each layer's row is that layer's hidden states averaged over
+  frames."""
+  model = _hf_model(do_stable_layer_norm=True, feat_extract_norm="layer")
+  model.save_pretrained(tmp_path / "hf")
+  run = str(tmp_path / "run")
+  runs.import_hf(str(tmp_path / "hf"), run)
+  config = json.loads((tmp_path / "run" / "config.json").read_text())
+  rate, crop = config["data"]["sample_rate"], config["data"]["crop_samples"]
+  wav = _wav(1, crop, seed=3)
+  sf.write(tmp_path / "one_crop.wav", wav[0], rate, subtype="FLOAT")
+  export.run(run, str(tmp_path / "emb"), audio=[str(tmp_path / "one_crop.wav")],
+             layers="all", pooling="mean", baseline_names=(), batch_size=4,
+             progress=False)
+  layers = np.load(tmp_path / "emb" / "audio" / "encoder" / "segment" /
+                   "layers.npy")
+  want, _ = _hidden_states(model, wav)
+  assert layers.shape == (1, len(want), TINY["hidden_size"])
+  for i, h in enumerate(want):
+    np.testing.assert_allclose(layers[0, i], h[0].mean(0), rtol=1e-4,
+                               atol=1e-4 * np.abs(h).max())
+
+
+def test_round_trip_is_exact_and_transformers_loads_it(tmp_path):
+  model = _hf_model(do_stable_layer_norm=False, feat_extract_norm="group")
+  model.save_pretrained(tmp_path / "hf")
+  runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run"))
+  runs.export_hf(str(tmp_path / "run"), str(tmp_path / "out"))
+  runs.import_hf(str(tmp_path / "out"), str(tmp_path / "run2"))
+  a = frozen.load(str(tmp_path / "run")).params
+  b = frozen.load(str(tmp_path / "run2")).params
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  loaded = hf.HubertModel.from_pretrained(tmp_path / "out").eval()
+  wav = _wav()
+  for g, w in zip(_hidden_states(loaded, wav)[0],
+                  _hidden_states(model, wav)[0]):
+    np.testing.assert_array_equal(g, w)
+
+
+def _native_run(tmp_path, norm_first):
+  """A jaxmusic-made run of the published HuBERT recipe's encoder, shrunk,
+  at random init (no transformers anywhere)."""
+  config = config_lib.load_config("hubert")
+  config.model.update(size="tiny", layers=2, width=32, heads=4, ffn=64,
+                      conv_pos_kernel=16, conv_pos_groups=4,
+                      norm_first=norm_first)
+  config.model.frontend.channels = 16
+  encoder = models.make_encoder(config.model, masked=True)
+  params, _, _ = models.init(encoder, jax.random.key(0),
+                             jnp.zeros((1, 4000)))
+  params = jax.tree.map(
+      lambda p: p + 0.1 * jax.random.normal(jax.random.key(1), p.shape),
+      params)
+  run = tmp_path / "native"
+  run.mkdir()
+  config_lib.save_run_config(config, str(run))
+  checkpoint.save_encoder(str(run / "checkpoints"), params)
+  return str(run)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_jaxmusic_encoder_out_to_transformers(tmp_path, norm_first):
+  run = _native_run(tmp_path, norm_first)
+  runs.export_hf(run, str(tmp_path / "out"))
+  loaded = hf.HubertModel.from_pretrained(tmp_path / "out").eval()
+  pre = json.loads((tmp_path / "out" / "preprocessor_config.json")
+                   .read_text())
+  assert pre["sampling_rate"] == 16000 and not pre["do_normalize"]
+  wav = _wav()
+  want, want_last = _hidden_states(loaded, wav)
+  got, got_last = _ours(run, wav)
+  for g, w in zip(got, want):
+    _assert_close(g, w)
+  _assert_close(got_last, want_last)
+  with torch.no_grad():
+    masked_spec_embed = loaded.masked_spec_embed.numpy()
+  np.testing.assert_array_equal(
+      masked_spec_embed, np.asarray(frozen.load(run).params["mask_embedding"]))
+
+
+def test_conversion_errors_name_the_key(tmp_path):
+  model = _hf_model(hidden_act="relu")
+  model.save_pretrained(tmp_path / "relu")
+  with pytest.raises(hf_interop.ConversionError, match="hidden_act='relu'"):
+    runs.import_hf(str(tmp_path / "relu"), str(tmp_path / "run"))
+  model = _hf_model()
+  model.save_pretrained(tmp_path / "cut")
+  cfg = json.loads((tmp_path / "cut" / "config.json").read_text())
+  cfg["num_hidden_layers"] = 3  # the weights hold 2
+  (tmp_path / "cut" / "config.json").write_text(json.dumps(cfg))
+  with pytest.raises(hf_interop.ConversionError, match="encoder.layers.2"):
+    runs.import_hf(str(tmp_path / "cut"), str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")
+  centred = config_lib.load_config("hubert", "runlocal")
+  (tmp_path / "centred").mkdir()
+  config_lib.save_run_config(centred, str(tmp_path / "centred"))
+  encoder = models.make_encoder(centred.model)
+  params, _, _ = models.init(encoder, jax.random.key(0),
+                             jnp.zeros((1, 65536)))
+  checkpoint.save_encoder(str(tmp_path / "centred" / "checkpoints"), params)
+  with pytest.raises(hf_interop.ConversionError, match="padding"):
+    runs.export_hf(str(tmp_path / "centred"), str(tmp_path / "out"))
