@@ -82,12 +82,13 @@ def abstract_with_shardings(abstract_tree, shardings):
       abstract_tree, shardings)
 
 
-def save_encoder(directory: str, params, step: int = 0) -> None:
-  """Writes a checkpoint holding only `params["encoder"]` at `step`, in
-  the layout train writes (`DIR/STEP/state`), which export, the HEAR API
-  and `config.model_init` read (converted weights)."""
+def save_params(directory: str, params, step: int = 0) -> None:
+  """Writes a checkpoint holding only `params` (`{"encoder": ...}`, and
+  the objective's `"heads"` where there are any) at `step`, in the layout
+  train writes (`DIR/STEP/state`), which export, the HEAR API and
+  `config.model_init` read: converted weights."""
   manager = ocp.CheckpointManager(storage.path(directory))
   manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(
-      {"params": {"encoder": params}})), force=True)
+      {"params": params})), force=True)
   manager.wait_until_finished()
   manager.close()

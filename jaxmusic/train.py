@@ -103,9 +103,25 @@ def encoder_from_run(state, spec: str, shardings):
   model_state = take("state", state["model_state"]["encoder"], loaded.state)
   logging.info("encoder initialised from %s at step %d", loaded.workdir,
                loaded.step)
-  return {**state,
-          "params": {**state["params"], "encoder": jax.device_put(
-              params, shardings["params"]["encoder"])},
+  new_params = {**state["params"], "encoder": jax.device_put(
+      params, shardings["params"]["encoder"])}
+  if "heads" in state["params"]:
+    # Masked prediction continues with the run's heads (a converted
+    # fairseq checkpoint's final_proj and label embeddings) where they fit
+    # this config's label sets; new label sets start new heads.
+    heads = frozen.load_heads(loaded.workdir, loaded.step)
+    shapes = lambda t: jax.tree.map(lambda a: tuple(a.shape), t)
+    if heads is not None and shapes(heads) == shapes(state["params"]["heads"]):
+      new_params["heads"] = jax.device_put(
+          jax.tree.map(lambda h, w: h.astype(w.dtype), heads,
+                       state["params"]["heads"]),
+          shardings["params"]["heads"])
+      logging.info("heads initialised from %s", loaded.workdir)
+    elif heads is not None:
+      logging.warning("config.model_init=%s: its heads do not fit this "
+                      "config's label sets (data.targets); they start anew",
+                      spec)
+  return {**state, "params": new_params,
           "model_state": {**state["model_state"], "encoder": jax.device_put(
               model_state, shardings["model_state"]["encoder"])}}
 

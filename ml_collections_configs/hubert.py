@@ -151,7 +151,11 @@ def get_config(arg=None):
   if arg.input == "waveform" and not arg.runlocal:
     recipe = "mert330m" if big else arg.recipe
     rate, hop, crop_samples = PUBLISHED_GRID[recipe]
-    c.data.update(sample_rate=rate, hop_length=hop, crop_samples=crop_samples)
+    # Export cuts a track's crops within its prepared segments. HuBERT's
+    # MFCC frames are 25 ms (fairseq's), the embedded corpus's too.
+    c.data.update(sample_rate=rate, hop_length=hop, crop_samples=crop_samples,
+                  segment_seconds=float(-(-crop_samples // rate)),
+                  n_fft=400 if arg.recipe == "hubert" else 2048)
     # fairseq's extractor: valid convs; MERT-330M's is layer-normed
     # (extractor_mode=layer_norm, HuBERT Large's).
     c.model.frontend.update(kernels=FAIRSEQ_KERNELS, strides=FAIRSEQ_STRIDES,
@@ -168,6 +172,9 @@ def get_config(arg=None):
       name=arg.recipe, mask_prob=0.8, mask_length=5 if mert else 10,
       feature_penalty=10.0 if arg.input == "waveform" else 0.0,
       final_dim=(128 if big else 64) if mert else 256, logit_temp=0.1,
+      # MERT-95M predicts each codebook from its own chunk; MERT-330M from
+      # one shared projection (HuBERT's one set: the same either way).
+      untie_final_proj=not big,
       min_masks=2, same_mask_count=True,
       masked_weight=1.0, unmasked_weight=0.0,
       cqt_weight=1.0 if mert and audio else 0.0, cqt_bins=336,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -229,3 +230,24 @@ def test_target_codes_bags_each_tracks_codes(tiny_targets, tmp_path):
   assert 0.0 <= float(row.split("|")[2].split("±")[0]) <= 1.0
   with open(tmp_path / "report.md") as f:
     assert row in f.read()
+
+
+@pytest.mark.slow
+def test_pretrained_runlocal_converts_exports_and_weights_layers(
+    tmp_path, monkeypatch):
+  """The MERT user's path end to end on a random model in MERT's release
+  layout: converted, its 24 kHz collection prepared, every layer exported
+  (input embedding + 2 layers), probed per layer and as MARBLE's weighted
+  sum."""
+  pytest.importorskip("transformers")
+  monkeypatch.setenv("JAXMUSIC_CACHE", str(tmp_path / "cache"))
+  pretrained = _experiment_module("pretrained")
+  report = pretrained.main(["--runlocal", "--out", str(tmp_path / "out")])
+  config = json.loads((tmp_path / "out" / "run" / "config.json").read_text())
+  assert config["data"]["sample_rate"] == 24000
+  layers = {row["layer"] for row in report["rows"]
+            if row["representation"] == "encoder"}
+  assert {"0", "1", "2", "all"} <= layers
+  weighted = [row for row in report["rows"] if row["layer"] == "all"][0]
+  weights = np.asarray(weighted["layer_weights"])
+  assert weights.shape == (3,) and abs(weights.sum() - 1) < 1e-3

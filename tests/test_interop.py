@@ -200,7 +200,7 @@ def _native_run(tmp_path, norm_first):
   run = tmp_path / "native"
   run.mkdir()
   config_lib.save_run_config(config, str(run))
-  checkpoint.save_encoder(str(run / "checkpoints"), params)
+  checkpoint.save_params(str(run / "checkpoints"), {"encoder": params})
   return str(run)
 
 
@@ -243,6 +243,173 @@ def test_conversion_errors_name_the_key(tmp_path):
   encoder = models.make_encoder(centred.model)
   params, _, _ = models.init(encoder, jax.random.key(0),
                              jnp.zeros((1, 65536)))
-  checkpoint.save_encoder(str(tmp_path / "centred" / "checkpoints"), params)
+  checkpoint.save_params(str(tmp_path / "centred" / "checkpoints"),
+                         {"encoder": params})
   with pytest.raises(hf_interop.ConversionError, match="padding"):
     runs.export_hf(str(tmp_path / "centred"), str(tmp_path / "out"))
+
+
+def _fairseq_checkpoint(path, model, final_dim=8, label_sizes=(16,),
+                        untie=True, cqt_bins=0, sample_rate=16000,
+                        conv_layers="[(16,10,5)] + [(16,3,2)] * 4 + "
+                        "[(16,2,2)] * 2"):
+  """A fairseq-format HuBERT checkpoint holding `model`'s weights under
+  fairseq's names (hubert.py, wav2vec2.py's ConvFeatureExtractionModel and
+  TransformerEncoder), with random pre-training heads."""
+  cfg = model.config
+  rename = [
+      (r"feature_extractor\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
+      (r"feature_extractor\.conv_layers\.(\d+)\.layer_norm\.",
+       r"feature_extractor.conv_layers.\1.2.1." if cfg.feat_extract_norm == "layer"
+       else r"feature_extractor.conv_layers.\1.2."),
+      (r"feature_projection\.layer_norm\.", "layer_norm."),
+      (r"feature_projection\.projection\.", "post_extract_proj."),
+      (r"masked_spec_embed", "mask_emb"),
+      (r"encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original0", "encoder.pos_conv.0.weight_g"),
+      (r"encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original1", "encoder.pos_conv.0.weight_v"),
+      (r"encoder\.pos_conv_embed\.conv\.bias", "encoder.pos_conv.0.bias"),
+      (r"\.attention\.", ".self_attn."),
+      (r"(layers\.\d+)\.layer_norm\.", r"\1.self_attn_layer_norm."),
+      (r"feed_forward\.intermediate_dense", "fc1"),
+      (r"feed_forward\.output_dense", "fc2"),
+  ]
+  import re
+  state = {}
+  for key, value in model.state_dict().items():
+    for pattern, repl in rename:
+      key = re.sub(pattern, repl, key)
+    state[key] = value.clone()
+  gen = torch.Generator().manual_seed(5)
+  sets = len(label_sizes)
+  state["final_proj.weight"] = torch.randn(
+      final_dim * (sets if untie else 1), cfg.hidden_size, generator=gen)
+  state["final_proj.bias"] = torch.randn(final_dim * (sets if untie else 1),
+                                         generator=gen)
+  state["label_embs_concat"] = torch.rand(sum(label_sizes), final_dim,
+                                          generator=gen)
+  if cqt_bins:
+    state["encoder_cqt_model.fc.weight"] = torch.randn(
+        cqt_bins, cfg.hidden_size, generator=gen)
+    state["encoder_cqt_model.fc.bias"] = torch.randn(cqt_bins, generator=gen)
+  model_cfg = {
+      "_name": "mert" if cqt_bins else "hubert",
+      "encoder_layers": cfg.num_hidden_layers,
+      "encoder_embed_dim": cfg.hidden_size,
+      "encoder_ffn_embed_dim": cfg.intermediate_size,
+      "encoder_attention_heads": cfg.num_attention_heads,
+      "activation_fn": "gelu", "conv_feature_layers": conv_layers,
+      "conv_bias": cfg.conv_bias,
+      "extractor_mode": "layer_norm" if cfg.feat_extract_norm == "layer"
+                        else "default",
+      "conv_pos": cfg.num_conv_pos_embeddings,
+      "conv_pos_groups": cfg.num_conv_pos_embedding_groups,
+      "layer_norm_first": cfg.do_stable_layer_norm, "final_dim": final_dim,
+      "untie_final_proj": untie, "logit_temp": 0.1, "label_rate": 50.0}
+  if cqt_bins:
+    model_cfg.update(audio_cqt_loss_m=True, audio_cqt_bins=cqt_bins)
+  torch.save({"cfg": {"model": model_cfg, "task": {
+      "sample_rate": sample_rate, "normalize": False,
+      "labels": [f"km{i}" for i in range(sets)]}}, "model": state}, path)
+  return state
+
+
+@pytest.mark.parametrize("norm,untie,cqt", [("group", True, 0),
+                                            ("layer", False, 12)])
+def test_fairseq_checkpoint_converts_with_its_heads(tmp_path, norm, untie,
+                                                    cqt):
+  model = _hf_model(do_stable_layer_norm=norm == "layer",
+                    feat_extract_norm=norm, conv_bias=norm == "layer")
+  sizes = (16,) if cqt == 0 else (16, 16)
+  state = _fairseq_checkpoint(tmp_path / "it1.pt", model, untie=untie,
+                              label_sizes=sizes, cqt_bins=cqt)
+  run = str(tmp_path / "run")
+  runs.import_fairseq(str(tmp_path / "it1.pt"), run)
+  wav = _wav()
+  got, _ = _ours(run, wav)
+  for g, w in zip(got, _hidden_states(model, wav)[0]):
+    _assert_close(g, w)
+  config = config_lib.load_run_config(run)
+  assert config.objective.name == ("mert" if cqt else "hubert")
+  assert config.objective.untie_final_proj == untie
+  assert [int(n.rsplit("_k", 1)[1]) for n in config.data.targets] == \
+      list(sizes)
+  # The heads give fairseq's logits: cosine of final_proj's chunk and each
+  # label embedding, over logit_temp.
+  from jaxmusic.objectives import masked
+  heads = frozen.load_heads(run, 0)
+  frames = got[-1] if not config.model.norm_first else _ours(run, wav)[1]
+  logits, cqt_pred = masked.Heads(sizes, 8, cqt, 0.1, untie).apply(
+      {"params": heads}, jnp.asarray(frames))
+  proj = frames @ state["final_proj.weight"].numpy().T + \
+      state["final_proj.bias"].numpy()
+  codes = state["label_embs_concat"].numpy()
+  for i, k in enumerate(sizes):
+    p = proj[..., i * 8:(i + 1) * 8] if untie else proj
+    c = codes[sum(sizes[:i]):sum(sizes[:i]) + k]
+    cos = (p / np.linalg.norm(p, axis=-1, keepdims=True)) @ (
+        c / np.linalg.norm(c, axis=-1, keepdims=True)).T
+    np.testing.assert_allclose(np.asarray(logits[i]), cos / 0.1, rtol=1e-4,
+                               atol=1e-4)
+  if cqt:
+    np.testing.assert_allclose(
+        np.asarray(cqt_pred), frames @ state[
+            "encoder_cqt_model.fc.weight"].numpy().T + state[
+                "encoder_cqt_model.fc.bias"].numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_masked_pretraining_continues_from_a_fairseq_checkpoint(
+    tmp_path, tiny_targets):
+  """`config.model_init` on a converted fairseq run starts masked
+  prediction from its encoder and its heads, on a collection at its
+  grid."""
+  from jaxmusic import train
+  model = _hf_model(conv_dim=(16,) * 8, conv_kernel=(8,) + (3,) * 7,
+                    conv_stride=(4,) + (2,) * 7)
+  _fairseq_checkpoint(tmp_path / "it1.pt", model, sample_rate=22050,
+                      conv_layers="[(16,8,4)] + [(16,3,2)] * 7")
+  run = str(tmp_path / "run")
+  runs.import_fairseq(str(tmp_path / "it1.pt"), run)
+  config = config_lib.load_run_config(run)
+  assert (config.data.sample_rate, config.data.hop_length) == (22050, 512)
+  config.update(model_init=run, total_steps=2, batch_size=8, log_every=1)
+  config.data.update(dir=tiny_targets, targets=("mfcc_k16",),
+                     crop_samples=16 * 512)
+  config.objective.update(mix_prob=0.0, cqt_weight=0.0, mask_length=2)
+  config.optimizer.update(warmup_steps=0, learning_rate=1e-12)
+  config.checkpoint.every = 1
+  config.monitor.every = 0
+  workdir = str(tmp_path / "continued")
+  train.train_and_evaluate(config, workdir)
+  first = frozen.load(workdir, 1).params
+  converted = frozen.load(run).params
+  for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(converted)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+  heads = frozen.load_heads(workdir, 1)
+  np.testing.assert_allclose(heads["codewords"],
+                             frozen.load_heads(run, 0)["codewords"],
+                             atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [
+    {},  # HuBERT Base: post-LN, group-norm extractor
+    dict(num_hidden_layers=4, hidden_size=1024, num_attention_heads=16,
+         intermediate_size=4096, do_stable_layer_norm=True,
+         feat_extract_norm="layer", conv_bias=True),  # MERT-330M's layers
+])
+def test_base_size_parity(tmp_path, overrides):
+  """The published widths (HuBERT Base and MERT-95M: 12 x 768; MERT-330M's
+  1024-wide pre-LN layers, 4 of its 24), 1 s of audio, every hidden state
+  within 1e-4."""
+  torch.manual_seed(0)
+  model = hf.HubertModel(hf.HubertConfig(**overrides)).eval()
+  model.save_pretrained(tmp_path / "hf")
+  runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run"))
+  wav = _wav(1, 16000)
+  want, want_last = _hidden_states(model, wav)
+  got, got_last = _ours(str(tmp_path / "run"), wav)
+  assert len(got) == model.config.num_hidden_layers + 1
+  for g, w in zip(got, want):
+    _assert_close(g, w)
+  _assert_close(got_last, want_last)

@@ -272,3 +272,68 @@ def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
   np.testing.assert_array_equal(stored[0], targets.assign(frames, centroids))
   with pytest.raises(ValueError, match="--layer=3"):
     targets.run_layer_frames(encoder, data, 3)("test", track)
+
+
+def test_targets_are_read_at_the_encoder_frames(tiny_targets):
+  """A collection at a 256-sample hop under 512-sample encoder frames:
+  the loss reads every second target frame, as fairseq reads 100 Hz labels
+  at 50 Hz frames, and the CQT teacher sits on the encoder's frames."""
+  config = conftest.small_transformer(config_lib.load_config(
+      "hubert", "input=waveform,runlocal"))
+  config.data.hop_length = 256
+  config.data.targets = ("codes_k4",)
+  config.objective.unmasked_weight = 1.0
+  config_lib.validate(config)
+  obj = objectives.make_objective(config, {
+      "hop_length": 256, "targets": {"codes_k4": {"k": 4, "codebooks": 1}}})
+  assert obj.ratio == 2
+  rng = np.random.default_rng(0)
+  wav = jnp.asarray(0.1 * rng.standard_normal((4, 32 * 512)), jnp.float32)
+  codes = rng.integers(0, 4, (4, 1, 64)).astype(np.int32)
+  variables = obj.init(jax.random.key(0), {"inputs": wav})
+  run = jax.jit(lambda c: obj.loss_fn(variables["params"],
+                                      variables["model_state"],
+                                      {"inputs": wav, "codes_k4": c},
+                                      jax.random.key(1))[0])
+  loss = lambda c: float(run(jnp.asarray(c)))
+  base = loss(codes)
+  odd = codes.copy()
+  odd[..., 1::2] = (odd[..., 1::2] + 1) % 4
+  assert loss(odd) == base
+  even = codes.copy()
+  even[..., 0::2] = (even[..., 0::2] + 1) % 4
+  assert loss(even) != base
+  assert obj._cqt_target(wav, 32).shape[1] == 32
+
+
+def test_mert_330m_counts_its_published_updates():
+  """400,000 updates and 32,000 warm-up updates at update_freq 8: the loop
+  runs 8 micro-steps an update."""
+  from jaxmusic import optim
+  config = config_lib.load_config("mert", "size=330m")
+  assert config.optimizer.accumulate_steps == 8
+  assert config.total_steps == 8 * 400_000
+  _, lr_at_step = optim.make_optimizer(config.optimizer, config.total_steps)
+  peak = config.optimizer.learning_rate
+  assert float(lr_at_step(8 * 16_000)) == pytest.approx(peak / 2, rel=1e-3)
+  assert float(lr_at_step(8 * 32_000)) == pytest.approx(peak, rel=1e-3)
+  assert float(lr_at_step(8 * 216_000)) == pytest.approx(peak / 2, rel=1e-3)
+
+
+def test_a_collection_on_another_grid_stops_training(tiny_corpus, tmp_path):
+  from jaxmusic import train
+  config = conftest.small_transformer(config_lib.load_config(
+      "hubert", "input=waveform,runlocal"))
+  config.data.update(dir=tiny_corpus, sample_rate=16000, hop_length=160,
+                     targets=("mfcc_k16",))
+  config.model.frontend.update(kernels=(10, 3, 3, 3, 3, 2, 2),
+                               strides=(5, 2, 2, 2, 2, 2, 2),
+                               padding="valid")
+  config.data.crop_samples = 16000
+  with pytest.raises(ValueError) as e:
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  line = str(e.value)
+  assert "\n" not in line
+  for part in ("22050 Hz", "512-sample hop", "16000 Hz", "160-sample hop",
+               "--sample_rate 16000 --hop_length 160"):
+    assert part in line

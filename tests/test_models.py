@@ -349,3 +349,57 @@ def test_layerdrop_and_frontend_features():
   direct = enc.apply({"params": params}, x,
                      method=lambda m, x: m.frontend(x))
   np.testing.assert_allclose(feats, direct, rtol=1e-6)
+
+
+def test_the_mask_embedding_replaces_the_projected_frames():
+  """fairseq's (and MERT's) order: LayerNorm, projection, input dropout,
+  then the mask embedding, before the positions are added; sinusoidal
+  positions make layer 0's input readable."""
+  tr = transformer.Transformer(size="tiny", width=16, heads=2, ffn=32,
+                               layers=1, positions="sinusoidal",
+                               dropout=0.0, attention_dropout=0.0,
+                               input_dropout=0.5, masked=True)
+  x = jax.random.normal(jax.random.key(0), (2, 10, 6))
+  mask = jnp.zeros((2, 10), bool).at[:, 2:5].set(True)
+  variables = tr.init(jax.random.key(1), x)
+  (_, _), sown = tr.apply(variables, x, train=True, mask_BxF=mask,
+                          rngs={"dropout": jax.random.key(2)},
+                          mutable=["intermediates"])
+  first = sown["intermediates"]["layers"][0] - transformer.sinusoidal(10, 16)
+  p = variables["params"]
+  np.testing.assert_allclose(first[:, 2:5], jnp.broadcast_to(
+      p["mask_embedding"], (2, 3, 16)), rtol=1e-5, atol=1e-6)
+  proj = nn.Dense(16).apply({"params": p["input_proj"]}, nn.LayerNorm(
+      epsilon=1e-5).apply({"params": p["input_norm"]}, x))
+  unmasked = np.asarray(first)[:, [0, 1, 5, 6, 7, 8, 9]]
+  want = np.asarray(proj)[:, [0, 1, 5, 6, 7, 8, 9]]
+  # Input dropout (0.5) zeroes or doubles each projected value; the
+  # masked frames show none of it.
+  kept = unmasked != 0
+  np.testing.assert_allclose(unmasked[kept], 2 * want[kept], rtol=1e-5,
+                             atol=1e-5)
+  assert 0.3 < kept.mean() < 0.7
+
+
+@pytest.mark.parametrize("crop", [250_000, 120_000, 400, 8000])
+def test_fairseq_extractor_gives_its_frame_count(crop):
+  cfg = {"name": "waveform", "embed": "conv", "channels": 4,
+         "kernels": frontends.FAIRSEQ_KERNELS,
+         "strides": frontends.FAIRSEQ_STRIDES, "padding": "valid"}
+  assert frontends.receptive_field(frontends.FAIRSEQ_KERNELS,
+                                   frontends.FAIRSEQ_STRIDES) == 400
+  want = (crop - 400) // 320 + 1
+  assert frontends.frames_per_crop("waveform", cfg, crop, 160) == want
+  if crop <= 8000:
+    front = frontends.Waveform(**{k: v for k, v in cfg.items()
+                                  if k != "name"})
+    x = jnp.zeros((1, crop))
+    assert front.apply(front.init(jax.random.key(0), x), x).shape[1] == want
+
+
+def test_an_encoder_hop_off_the_collection_grid_is_named():
+  cfg = load_config("hubert")  # fairseq's 320-sample frames
+  cfg.data.hop_length = 512
+  with pytest.raises(ValueError, match=r"model\.frontend\.strides.*320.*512"):
+    from jaxmusic import config as config_lib
+    config_lib.validate(cfg)

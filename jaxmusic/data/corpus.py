@@ -22,7 +22,7 @@ def default_cache_dir() -> str:
 def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
                     segment_seconds: float, cache_dir: str | None = None,
                     workers: int = 1, target_sets=(),
-                    hop_length: int = 512) -> str:
+                    hop_length: int = 512, n_fft: int = 2048) -> str:
   """The synthetic corpus generated and prepared on first use, with the
   k-means target sets named in their default form (`mfcc_k100`, ...)
   computed on first use too; returns the prepared directory (reused when
@@ -40,15 +40,16 @@ def ensure_prepared(cfg: synthetic.SyntheticConfig, features,
   cache_dir = cache_dir or default_cache_dir()
   raw = os.path.join(cache_dir, f"synthetic-{cfg.key()}")
   csv_path = synthetic.generate(os.path.join(raw, "raw"), cfg)
-  # The default hop keeps the directory name it always had.
-  tag = hashlib.sha1(json.dumps(
-      [sorted(features), segment_seconds]
-      + ([hop_length] if hop_length != 512 else [])).encode()).hexdigest()[:8]
+  # The default grid keeps the directory name it always had.
+  grid = [hop_length, n_fft] if (hop_length, n_fft) != (512, 2048) else []
+  tag = hashlib.sha1(json.dumps([sorted(features), segment_seconds] + grid)
+                     .encode()).hexdigest()[:8]
   out = os.path.join(raw, f"prepared-{tag}")
   build.prepare("csv", csv_path, out, features=tuple(features),
                 segment_seconds=segment_seconds, workers=workers,
                 cfg=features_lib.FeatureConfig(sample_rate=cfg.sample_rate,
-                                               hop_length=hop_length),
+                                               hop_length=hop_length,
+                                               n_fft=n_fft),
                 progress=False)
   ensure_targets(out, target_sets)
   return out
@@ -93,7 +94,8 @@ def resolve_data_dir(config) -> str:
       config.data.segment_seconds,
       config.data.get("cache_dir") or None, workers=syn.workers,
       target_sets=tuple(config.data.get("targets", ())),
-      hop_length=config.data.get("hop_length", 512))
+      hop_length=config.data.get("hop_length", 512),
+      n_fft=config.data.get("n_fft", 2048))
   if jax.process_index() == 0:
     path = make()
   multihost_utils.sync_global_devices("synthetic data ready")

@@ -87,7 +87,8 @@ def latest_steps(workdir: str) -> list[int]:
 
 def _restore_encoder(path: str, key: str = "encoder"):
   """Reads only params[key] and model_state[key] from a checkpoint's state
-  item (Orbax partial restore), onto one device."""
+  item (Orbax partial restore), onto one device; `(None, {})` where the
+  checkpoint has no params[key] (a converted encoder has no heads)."""
   checkpointer = ocp.PyTreeCheckpointer()
   absl_logger = logging.getLogger("absl")
   level = absl_logger.level
@@ -99,6 +100,8 @@ def _restore_encoder(path: str, key: str = "encoder"):
   finally:
     absl_logger.setLevel(level)
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  if key not in tree["params"]:
+    return None, {}
   wanted = {"params": {key: tree["params"][key]}}
   # A stateless encoder (the transformer) may leave no model_state node.
   state_tree = (tree.get("model_state") or {}).get(key) or {}
@@ -142,6 +145,13 @@ def load(workdir: str, step: int | None = None,
                        os.fspath(storage.path(workdir)),
                        tower or (models.tower_names(run_config.model)
                                  or (None,))[0])
+
+
+def load_heads(workdir: str, step: int):
+  """The objective's heads (`params["heads"]`) of the run's checkpoint at
+  `step`, or None where it has none."""
+  path = storage.path(workdir) / "checkpoints" / str(step) / "state"
+  return _restore_encoder(path, "heads")[0]
 
 
 def load_spec(spec: str) -> FrozenEncoder:

@@ -7,12 +7,14 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
 from jaxmusic import storage
+from jaxmusic.interop import fairseq
 from jaxmusic.interop import transformers as hf_interop
 
 # The recipe a converted encoder continues pre-training under, by the
@@ -32,7 +34,8 @@ def run_config(model_cfg: dict, sample_rate: int, recipe: str
     # Not the recipe's grid: labels on the encoder's own frames.
     hop = int(np.prod(model_cfg["frontend"]["strides"]))
     config.data.update(sample_rate=sample_rate, hop_length=hop,
-                       crop_samples=5 * sample_rate)
+                       crop_samples=5 * sample_rate,
+                       segment_seconds=max(config.data.segment_seconds, 5.0))
   return config
 
 
@@ -43,16 +46,64 @@ def import_hf(directory: str, out: str, recipe: str | None = None) -> dict:
   params = hf_interop.params_from_hf(hf, weights)
   config = run_config(hf_interop.model_config(hf), sample_rate,
                       recipe or RECIPES[hf["model_type"]])
+  return _write(directory, out, config, {"encoder": params})
+
+
+def import_fairseq(path: str, out: str, recipe: str | None = None) -> dict:
+  """Converts a fairseq HuBERT (or MERT) `.pt` checkpoint into the run
+  directory `out`, its pre-training heads too, so that masked prediction
+  continues from them (`config.model_init`); returns its config."""
+  model_cfg, task_cfg, state = fairseq.read(path)
+  hf = fairseq.hf_config(model_cfg, task_cfg)
+  params = {"encoder": hf_interop.params_from_hf(
+      hf, fairseq.encoder_weights(state))}
+  heads, settings = fairseq.heads_params(model_cfg, task_cfg, state)
+  mert = "cqt_bins" in settings or "audio_cqt_loss_m" in model_cfg
+  config = run_config(hf_interop.model_config(hf),
+                      int(task_cfg.get("sample_rate", 16000)),
+                      recipe or ("mert" if mert else "hubert"))
+  if heads:
+    params["heads"] = heads
+    sizes = settings.pop("label_sizes")
+    config.objective.update(settings)
+    config.objective.cqt_weight = 1.0 if "cqt_bins" in settings else 0.0
+    # The run's label sets: the recipe's where their sizes agree, else
+    # names that say the size the heads need (the collection's own sets
+    # replace them: --config.data.targets).
+    names = list(config.data.targets)
+    if len(names) != len(sizes) or any(
+        not n.endswith(f"_k{k}") for n, k in zip(names, sizes)):
+      names = [f"labels{i}_k{k}" for i, k in enumerate(sizes)]
+    config.data.targets = tuple(names)
+  return _write(path, out, config, params)
+
+
+def _write(source, out, config, params) -> dict:
+  """Checks `params` against the encoder (and heads) `config` describes,
+  then writes the run directory."""
+  from jaxmusic import objectives  # pylint: disable=g-import-not-at-top
   from jaxmusic import models  # pylint: disable=g-import-not-at-top
-  encoder = models.make_encoder(config.model)
+  encoder = models.make_encoder(config.model, masked=True)
+  x = np.zeros((1, config.data.crop_samples), np.float32)
   want = jax.eval_shape(lambda: encoder.init(
-      jax.random.key(0), np.zeros((1, config.data.crop_samples), np.float32),
-      method="embed"))["params"]
-  _check_shapes(want, params, directory)
+      jax.random.key(0), x, method="embed"))["params"]
+  if "mask_embedding" not in params["encoder"]:
+    want = {k: v for k, v in want.items() if k != "mask_embedding"}
+  _check_shapes(want, params["encoder"], source)
+  if "heads" in params:
+    # The objective sized by a manifest holding the run's label sets.
+    heads = objectives.make_objective(config, {
+        "hop_length": config.data.hop_length,
+        "targets": {n: {"k": int(n.rsplit("_k", 1)[1]), "codebooks": 1}
+                    for n in config.data.targets}}).heads
+    width = params["encoder"]["input_proj"]["kernel"].shape[1]
+    _check_shapes(jax.eval_shape(lambda: heads.init(
+        jax.random.key(0), jnp.zeros((1, 1, width))))["params"],
+                  params["heads"], source)
   storage.path(out).mkdir(parents=True, exist_ok=True)
   config_lib.save_run_config(config, out)
-  checkpoint.save_encoder(os.fspath(storage.path(out) / "checkpoints"),
-                          params)
+  checkpoint.save_params(os.fspath(storage.path(out) / "checkpoints"),
+                         params)
   return config.to_dict()
 
 

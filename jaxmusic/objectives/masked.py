@@ -126,24 +126,29 @@ def label_ratio(config, collection_hop: int) -> int | None:
 
 
 class Heads(nn.Module):
-  """The projection (one `final_dim` chunk per target set), the codeword
-  embeddings of every set, and MERT's CQT regression head."""
+  """The projection (fairseq's `final_proj`: one `final_dim` chunk per
+  target set with `untie`, fairseq's `untie_final_proj`, else one shared by
+  every set), the codeword embeddings of every set (`label_embs_concat`),
+  and MERT's CQT regression head."""
   ks: tuple[int, ...]
   final_dim: int
   cqt_bins: int = 0
   temperature: float = 0.1
+  untie: bool = True
 
   @nn.compact
   def __call__(self, frames_BxFxD):
-    proj = nn.Dense(self.final_dim * len(self.ks), name="final_proj")(
+    chunks = len(self.ks) if self.untie else 1
+    proj = nn.Dense(self.final_dim * chunks, name="final_proj")(
         frames_BxFxD.astype(jnp.float32))
     # fairseq's label_embs_concat: uniform in [0, 1).
     codewords = self.param("codewords", nn.initializers.uniform(1.0),
                            (sum(self.ks), self.final_dim))
     offsets = np.cumsum((0,) + self.ks)
-    logits = [codeword_logits(
-        proj[..., i * self.final_dim:(i + 1) * self.final_dim],
-        codewords[offsets[i]:offsets[i + 1]], self.temperature)
+    chunk = lambda i: proj[..., (i if self.untie else 0) * self.final_dim:
+                           ((i if self.untie else 0) + 1) * self.final_dim]
+    logits = [codeword_logits(chunk(i), codewords[offsets[i]:offsets[i + 1]],
+                              self.temperature)
               for i in range(len(self.ks))]
     cqt = (nn.Dense(self.cqt_bins, name="cqt_head")(frames_BxFxD)
            if self.cqt_bins else None)
@@ -175,7 +180,7 @@ class MaskedPrediction:
     self.encoder = models.make_encoder(config.model, masked=True)
     self.heads = Heads(tuple(k for _, _, k in self.sets), obj.final_dim,
                        obj.cqt_bins if obj.cqt_weight else 0,
-                       obj.logit_temp)
+                       obj.logit_temp, obj.get("untie_final_proj", True))
     self.obj = obj
     self.sample_rate = config.data.sample_rate
     self.hop = manifest["hop_length"] if manifest else \
