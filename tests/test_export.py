@@ -155,8 +155,9 @@ def test_mel_run_exports_from_prepared_data_and_audio_files(
   info = export.run(mel_run, out, data_dir=tiny_corpus, splits=("valid",),
                     layers="all", baseline_names=("random_init", "mfcc"),
                     batch_size=16, progress=False)
+  # The transformer's input embedding, then its two layers.
   assert info["feature"] == "waveform" and info["layer_widths"]["encoder"] \
-      == [32, 32]
+      == [32, 32, 32]
   seg = os.path.join(out, "valid", "encoder", "segment")
   emb = np.load(os.path.join(seg, "embeddings.npy"))
   encoder = export.frozen.load(mel_run)

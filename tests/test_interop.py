@@ -413,3 +413,39 @@ def test_base_size_parity(tmp_path, overrides):
   for g, w in zip(got, want):
     _assert_close(g, w)
   _assert_close(got_last, want_last)
+
+
+def test_ast_converts_with_its_kaldi_fbank(tmp_path):
+  """ASTModel behind its feature extractor (Kaldi fbank, AudioSet
+  normalisation) against jaxmusic's mel frontend (`spectrum="kaldi"`,
+  `embed="ast"`) on the same waveform: every layer's patch tokens and the
+  pooled (CLS + distillation) output."""
+  torch.manual_seed(0)
+  cfg = hf.ASTConfig(hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=4, intermediate_size=64,
+                     num_mel_bins=32, max_length=64)
+  model = hf.ASTModel(cfg).eval()
+  with torch.no_grad():
+    for _, p in model.named_parameters():
+      p.add_(0.1 * torch.randn_like(p))
+  model.save_pretrained(tmp_path / "hf")
+  extractor = hf.ASTFeatureExtractor(num_mel_bins=32, max_length=64)
+  extractor.save_pretrained(tmp_path / "hf")
+  run = str(tmp_path / "run")
+  runs.import_hf(str(tmp_path / "hf"), run)
+  config = config_lib.load_run_config(run)
+  assert config.data.crop_samples == 400 + 63 * 160
+  wav = _wav(2, config.data.crop_samples, seed=4)
+  inputs = np.stack([extractor(w, sampling_rate=16000)["input_values"][0]
+                     for w in wav]).astype(np.float32)
+  with torch.no_grad():
+    out = model(torch.from_numpy(inputs), output_hidden_states=True)
+  encoder = frozen.load(run)
+  (frames, pooled), _, layers = models.apply(
+      encoder.module, encoder.params, encoder.state, jnp.asarray(wav),
+      intermediates=True)
+  assert len(layers) == len(out.hidden_states) == 3
+  for g, w in zip(layers, out.hidden_states):
+    _assert_close(np.asarray(g), w.numpy()[:, 2:])
+  _assert_close(np.asarray(frames), out.last_hidden_state.numpy()[:, 2:])
+  _assert_close(np.asarray(pooled), out.pooler_output.numpy())

@@ -403,3 +403,10 @@ def test_an_encoder_hop_off_the_collection_grid_is_named():
   with pytest.raises(ValueError, match=r"model\.frontend\.strides.*320.*512"):
     from jaxmusic import config as config_lib
     config_lib.validate(cfg)
+
+
+def test_the_published_configs_use_fairseqs_extractor():
+  for arg in ("", "recipe=mert", "recipe=mert,size=330m"):
+    front = load_config("hubert", arg).model.frontend
+    assert (tuple(front.kernels), tuple(front.strides), front.padding) == (
+        frontends.FAIRSEQ_KERNELS, frontends.FAIRSEQ_STRIDES, "valid")

@@ -151,6 +151,50 @@ def logmel(wav_xT, sr=22050, n_fft=2048, hop_length=512, n_mels=128,
 
 
 @functools.lru_cache(maxsize=None)
+def kaldi_mel_banks(sr: int, n_fft: int, n_mels: int, low_freq: float = 20.0,
+                    high_freq: float = 0.0) -> np.ndarray:
+  """Kaldi's mel filters, `n_fft // 2 + 1 x n_mels`: triangles in the mel
+  domain (mel = 1127 ln(1 + f / 700)) between `low_freq` and `high_freq`
+  (<= 0: that far below Nyquist), unnormalised; the Nyquist bin gets no
+  weight, as torchaudio.compliance.kaldi pads it."""
+  mel = lambda f: 1127.0 * np.log(1.0 + np.asarray(f, np.float64) / 700.0)
+  high = high_freq if high_freq > 0 else sr / 2 + high_freq
+  lo, hi = mel(low_freq), mel(high)
+  delta = (hi - lo) / (n_mels + 1)
+  left = lo + delta * np.arange(n_mels)
+  centre, right = left + delta, left + 2 * delta
+  bins = mel(np.arange(n_fft // 2) * sr / n_fft)[:, None]
+  up = (bins - left) / (centre - left)
+  down = (right - bins) / (right - centre)
+  weights = np.maximum(0.0, np.minimum(up, down))
+  return np.concatenate([weights, np.zeros((1, n_mels))]).astype(np.float32)
+
+
+def kaldi_fbank(wav_xT, sr=16000, frame_length=400, hop_length=160,
+                n_mels=128, preemphasis=0.97, low_freq=20.0, high_freq=0.0):
+  """Kaldi's log mel filterbank, `...xNxM` (frames by bands), as
+  `torchaudio.compliance.kaldi.fbank` with AST's settings (window_type
+  "hanning", no dither, no energy): uncentred frames ("snip edges", 1 +
+  (T - frame_length) // hop of them), each with its mean removed,
+  pre-emphasised (the first sample against itself), Hann-windowed
+  (symmetric), zero-padded to a power of two; the log of the mel energies,
+  floored at float32's epsilon."""
+  n_fft = 1 << (frame_length - 1).bit_length()
+  frames = frame(wav_xT.astype(jnp.float32), frame_length, hop_length)
+  frames = frames - jnp.mean(frames, axis=-1, keepdims=True)
+  previous = jnp.concatenate([frames[..., :1], frames[..., :-1]], axis=-1)
+  frames = frames - preemphasis * previous
+  n = np.arange(frame_length)
+  window = 0.5 - 0.5 * np.cos(2 * np.pi * n / (frame_length - 1))
+  spec = jnp.abs(jnp.fft.rfft(frames * window.astype(np.float32), n=n_fft,
+                              axis=-1)) ** 2
+  energies = jnp.einsum("...nf,fm->...nm", spec, kaldi_mel_banks(
+      sr, n_fft, n_mels, low_freq, high_freq),
+                        precision=jax.lax.Precision.HIGHEST)
+  return jnp.log(jnp.maximum(energies, np.finfo(np.float32).eps))
+
+
+@functools.lru_cache(maxsize=None)
 def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
   return scipy.fft.dct(np.eye(n_in), type=2, norm="ortho",
                        axis=0)[:n_out].astype(np.float32)

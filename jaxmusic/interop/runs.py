@@ -19,7 +19,9 @@ from jaxmusic.interop import transformers as hf_interop
 
 # The recipe a converted encoder continues pre-training under, by the
 # checkpoint's model_type.
-RECIPES = {"hubert": "hubert", "wav2vec2": "hubert", "mert_model": "mert"}
+RECIPES = {"hubert": "hubert", "wav2vec2": "hubert", "mert_model": "mert",
+           # AST was trained on AudioSet's labels.
+           hf_interop.AST: "supervised"}
 
 
 def run_config(model_cfg: dict, sample_rate: int, recipe: str
@@ -27,10 +29,21 @@ def run_config(model_cfg: dict, sample_rate: int, recipe: str
   """The full recipe (`ml_collections_configs/RECIPE.py`) with this
   encoder and its sample rate: the config masked pre-training continues
   under, and the grid export cuts crops on."""
-  config = config_lib.load_config(recipe, "size=330m" if model_cfg[
-      "layers"] == 24 and recipe == "mert" else None)
+  arg = {"mert": "size=330m" if model_cfg["layers"] == 24 else None,
+         "supervised": "model=transformer,input=mel"}.get(recipe)
+  config = config_lib.load_config(recipe, arg)
   config.model = ml_collections.ConfigDict(model_cfg)
-  if config.data.sample_rate != sample_rate:
+  front = model_cfg["frontend"]
+  if front.get("embed") == "ast":
+    # AST's fixed input: max_length Kaldi frames, a crop that makes them.
+    frames = front["fbank_frames"]
+    config.data.update(sample_rate=sample_rate, hop_length=front["hop"],
+                       crop_samples=front["n_fft"] + (frames - 1)
+                       * front["hop"], features=("waveform",))
+    config.data.segment_seconds = max(
+        config.data.segment_seconds,
+        float(-(-config.data.crop_samples // sample_rate)))
+  elif config.data.sample_rate != sample_rate:
     # Not the recipe's grid: labels on the encoder's own frames.
     hop = int(np.prod(model_cfg["frontend"]["strides"]))
     config.data.update(sample_rate=sample_rate, hop_length=hop,

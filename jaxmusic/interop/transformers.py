@@ -1,4 +1,5 @@
-"""`transformers`' HubertModel, Wav2Vec2Model and MERT's port, both ways.
+"""`transformers`' HubertModel, Wav2Vec2Model and MERT's port, both ways;
+ASTModel in.
 
 A `transformers` checkpoint is a `config.json` and its weights
 (`model.safetensors`, sharded safetensors with an index, or
@@ -18,6 +19,18 @@ waveform conv frontend with fairseq's valid layout:
   encoder.layers.i.feed_forward.*_dense        layer_i.ffn_in / ffn_out
   encoder.layers.i.final_layer_norm            layer_i.ffn_norm
 
+ASTModel is the transformer on the mel frontend's Kaldi fbank and patch
+conv (`spectrum="kaldi"`, `embed="ast"`), pre-LN, learned positions, CLS
+and distillation tokens, no input norm or projection:
+
+  embeddings.patch_embeddings.projection       frontend.patch
+  embeddings.cls_token / distillation_token    cls / distillation
+  embeddings.position_embeddings               positions
+  layers.i.attention.{q,k,v,o}_proj            layer_i.attention.{query,...}
+  layers.i.layernorm_before / _after           layer_i.attention_norm / ffn_norm
+  layers.i.mlp.fc1 / fc2                       layer_i.ffn_in / ffn_out
+  layernorm                                    final_norm
+
 Torch Linear weights are `out x in` and Conv1d weights `out x in x k`; Flax
 kernels are `in x out` and `k x in x out`. Everything here is numpy; torch
 is imported only to read a `pytorch_model.bin`.
@@ -33,9 +46,22 @@ import numpy as np
 # released checkpoints read when no preprocessor_config.json says).
 MODEL_TYPES = {"hubert": ("HubertModel", 16000),
                "wav2vec2": ("Wav2Vec2Model", 16000),
-               "mert_model": ("MERTModel", 24000)}
+               "mert_model": ("MERTModel", 24000),
+               "audio-spectrogram-transformer": ("ASTModel", 16000)}
+AST = "audio-spectrogram-transformer"
 # Prefixes of task heads' checkpoints (HubertForCTC, ...), dropped.
-_PREFIXES = ("hubert.", "wav2vec2.", "model.")
+_PREFIXES = ("hubert.", "wav2vec2.", "audio_spectrogram_transformer.",
+             "model.")
+# ASTModel's names before transformers 5 -> its names now.
+_AST_RENAMES = [
+    (r"^encoder\.layer\.(\d+)\.attention\.attention\.query\.", r"layers.\1.attention.q_proj."),
+    (r"^encoder\.layer\.(\d+)\.attention\.attention\.key\.", r"layers.\1.attention.k_proj."),
+    (r"^encoder\.layer\.(\d+)\.attention\.attention\.value\.", r"layers.\1.attention.v_proj."),
+    (r"^encoder\.layer\.(\d+)\.attention\.output\.dense\.", r"layers.\1.attention.o_proj."),
+    (r"^encoder\.layer\.(\d+)\.intermediate\.dense\.", r"layers.\1.mlp.fc1."),
+    (r"^encoder\.layer\.(\d+)\.output\.dense\.", r"layers.\1.mlp.fc2."),
+    (r"^encoder\.layer\.(\d+)\.", r"layers.\1."),
+]
 
 
 class ConversionError(ValueError):
@@ -58,14 +84,24 @@ def read_dir(directory: str) -> tuple[dict, dict[str, np.ndarray], int]:
   weights = _read_weights(directory)
   sample_rate = MODEL_TYPES[model_type][1]
   pre = os.path.join(directory, "preprocessor_config.json")
-  normalize = False
+  pre_cfg = {}
   if os.path.exists(pre):
     with open(pre) as f:
       pre_cfg = json.load(f)
     sample_rate = int(pre_cfg.get("sampling_rate", sample_rate))
-    normalize = bool(pre_cfg.get("do_normalize", False))
-  config["_jaxmusic_normalize"] = normalize
+  config["_jaxmusic_preprocessor"] = pre_cfg
+  config["_jaxmusic_normalize"] = bool(pre_cfg.get("do_normalize", False))
+  if model_type == AST:
+    weights = {_ast_name(k): v for k, v in weights.items()}
   return config, weights, sample_rate
+
+
+def _ast_name(key: str) -> str:
+  for pattern, repl in _AST_RENAMES:
+    key, n = re.subn(pattern, repl, key)
+    if n:
+      break
+  return key
 
 
 def _read_weights(directory: str) -> dict[str, np.ndarray]:
@@ -102,6 +138,8 @@ def _read_weights(directory: str) -> dict[str, np.ndarray]:
 def model_config(hf: dict) -> dict:
   """jaxmusic's `config.model` for a `transformers` config, or a
   ConversionError naming the key it cannot express."""
+  if hf.get("model_type") == AST:
+    return ast_model_config(hf)
   path = f"config.json ({hf.get('model_type')})"
 
   def need(key, ok, want):
@@ -176,6 +214,87 @@ def _pos_conv(weights):
           "bias": weights[base + "bias"]}
 
 
+def ast_model_config(hf: dict) -> dict:
+  """`config.model` for an ASTModel config (and its feature extractor's,
+  under `_jaxmusic_preprocessor`)."""
+  if hf.get("hidden_act", "gelu") != "gelu":
+    raise ConversionError(f"config.json ({AST}): hidden_act="
+                          f"{hf['hidden_act']!r} is not supported (gelu)")
+  pre = hf.get("_jaxmusic_preprocessor") or {}
+  mels = hf.get("num_mel_bins", 128)
+  patch = hf.get("patch_size", 16)
+  strides = (hf.get("frequency_stride", 10), hf.get("time_stride", 10))
+  length = hf.get("max_length", 1024)
+  patches = (((mels - patch) // strides[0] + 1)
+             * ((length - patch) // strides[1] + 1))
+  normalize = pre.get("do_normalize", True)
+  return {
+      "name": "transformer",
+      "frontend": {
+          "name": "mel", "embed": "ast", "spectrum": "kaldi",
+          "dim": hf.get("hidden_size", 768),
+          "sample_rate": int(pre.get("sampling_rate", 16000)),
+          # Kaldi's 25 ms frames every 10 ms.
+          "n_fft": int(pre.get("sampling_rate", 16000)) * 25 // 1000,
+          "hop": int(pre.get("sampling_rate", 16000)) // 100,
+          "n_mels": mels, "patch_bands": patch, "patch_frames": patch,
+          "patch_stride": strides, "fbank_frames": length,
+          "fbank_mean": float(pre.get("mean", -4.2677393)) if normalize
+                        else 0.0,
+          "fbank_std": float(pre.get("std", 4.5689974)) if normalize
+                       else 0.5},
+      "size": "base", "layers": hf["num_hidden_layers"],
+      "width": hf["hidden_size"], "heads": hf["num_attention_heads"],
+      "ffn": hf["intermediate_size"], "norm_first": True,
+      "positions": "learned", "max_frames": patches + 2,
+      "input_norm": False, "input_proj": False, "distillation": True,
+      "norm_eps": hf.get("layer_norm_eps", 1e-12),
+      "dropout": hf.get("hidden_dropout_prob", 0.0),
+      "attention_dropout": hf.get("attention_probs_dropout_prob", 0.0),
+      "activation_dropout": 0.0, "input_dropout": 0.0,
+      "dtype": "float32", "impl": "auto", "pooling": "cls",
+  }
+
+
+def _ast_params(hf: dict, w) -> dict:
+  cfg = ast_model_config(hf)
+  heads, width = cfg["heads"], cfg["width"]
+  qkv_bias = hf.get("qkv_bias", True)
+  pre = "embeddings."
+  params = {
+      "frontend": {"patch": {
+          "kernel": w(pre + "patch_embeddings.projection.weight").transpose(
+              2, 3, 1, 0),
+          "bias": w(pre + "patch_embeddings.projection.bias")}},
+      "cls": w(pre + "cls_token").reshape(-1),
+      "distillation": w(pre + "distillation_token").reshape(-1),
+      "positions": w(pre + "position_embeddings")[0],
+      "final_norm": _norm(w("layernorm.weight"), w("layernorm.bias")),
+  }
+  for i in range(cfg["layers"]):
+    pre = f"layers.{i}."
+    attn = {}
+    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
+      bias = (w(f"{pre}attention.{theirs}_proj.bias") if qkv_bias
+              else np.zeros((width,), np.float32))
+      attn[ours] = {
+          "kernel": w(f"{pre}attention.{theirs}_proj.weight").T.reshape(
+              width, heads, width // heads),
+          "bias": bias.reshape(heads, width // heads)}
+    attn["out"] = {"kernel": w(f"{pre}attention.o_proj.weight").T.reshape(
+        heads, width // heads, width), "bias": w(f"{pre}attention.o_proj.bias")}
+    params[f"layer_{i}"] = {
+        "attention": attn,
+        "attention_norm": _norm(w(pre + "layernorm_before.weight"),
+                                w(pre + "layernorm_before.bias")),
+        "ffn_norm": _norm(w(pre + "layernorm_after.weight"),
+                          w(pre + "layernorm_after.bias")),
+        "ffn_in": _linear(w(pre + "mlp.fc1.weight"), w(pre + "mlp.fc1.bias")),
+        "ffn_out": _linear(w(pre + "mlp.fc2.weight"), w(pre + "mlp.fc2.bias")),
+    }
+  return params
+
+
 def params_from_hf(hf: dict, weights: dict[str, np.ndarray]) -> dict:
   """The encoder's parameters (`params["encoder"]`) from the checkpoint's
   weights; raises ConversionError naming a missing or unused key."""
@@ -188,6 +307,10 @@ def params_from_hf(hf: dict, weights: dict[str, np.ndarray]) -> dict:
     used.add(key)
     return weights[key]
 
+  if hf.get("model_type") == AST:
+    params = _ast_params(hf, w)
+    _check_unused(weights, used)
+    return params
   cfg = model_config(hf)
   heads, width = cfg["heads"], cfg["width"]
   frontend = {}
@@ -238,13 +361,19 @@ def params_from_hf(hf: dict, weights: dict[str, np.ndarray]) -> dict:
     }
   if "masked_spec_embed" in weights:
     params["mask_embedding"] = w("masked_spec_embed")
+  _check_unused(weights, used)
+  return params
+
+
+def _check_unused(weights, used):
+  # Task heads (a classifier, CTC's lm_head, pre-training's projections)
+  # are not the encoder's.
   unused = sorted(k for k in weights if k not in used and not re.match(
       r"(lm_head|projector|classifier|quantizer|project_|"
       r"encoder_cqt_model|label_embs|final_proj)", k))
   if unused:
     raise ConversionError(f"weights: {len(unused)} keys jaxmusic's "
                           f"transformer has no place for, e.g. {unused[0]!r}")
-  return params
 
 
 def hf_from_params(model_cfg, params, sample_rate: int

@@ -87,6 +87,15 @@ def _validate_samplecnn(model_cfg, data_cfg, fail):
 def _validate_transformer(model_cfg, data_cfg, fail):
   del data_cfg
   transformer.validate(model_cfg, fail)
+  if not model_cfg.get("input_proj", True):
+    fcfg = frontend_config(model_cfg)
+    width = transformer.shape_of(model_cfg.get("size", "tiny"), **{
+        k: model_cfg.get(k, 0) for k in ("layers", "width", "heads", "ffn")
+    }).width
+    if _frontend_width(fcfg["name"], fcfg) != width:
+      fail("model.input_proj", f"False needs the frontend's width "
+           f"({_frontend_width(fcfg['name'], fcfg)}) to be the model's "
+           f"({width})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +112,7 @@ class Backbone:
 BACKBONES = {
     "transformer": Backbone(
         lambda cfg, impl: transformer.Transformer,
-        {"waveform": ("conv",), "mel": ("frame", "patch", "none"),
+        {"waveform": ("conv",), "mel": ("frame", "patch", "none", "ast"),
          "pianoroll": ("linear", "conv", "none"),
          "multitrack": ("linear", "conv", "none"), "text": ("bytes",)},
         _validate_transformer),
@@ -321,7 +330,7 @@ def validate(model_cfg, data_cfg, fail) -> None:
       model_cfg.name != "transformer":
     fail("model.pooling", "cls needs the transformer backbone")
   module = entry.module(model_cfg, "xla")
-  bad = set(model_cfg) - set(ENCODER_KEYS) - _fields(module)
+  bad = set(model_cfg) - set(ENCODER_KEYS) - (_fields(module) - {"masked"})
   if bad:
     fail(f"model.{sorted(bad)[0]}", f"not a key of the {model_cfg.name} "
          f"backbone; known: "
@@ -334,13 +343,14 @@ def validate(model_cfg, data_cfg, fail) -> None:
     fail("model.bottleneck", "must be >= 0 (0: none)")
   step = frontends.frame_hop(name, fcfg, hop)
   valid_conv = name == "waveform" and fcfg.get("padding") == "valid"
-  if step and step > 1 and not valid_conv and data_cfg.crop_samples % step:
+  uncentred = valid_conv or fcfg.get("spectrum") == "kaldi"
+  if step and step > 1 and not uncentred and data_cfg.crop_samples % step:
     fail("data.crop_samples", f"the {name} frontend's frames need a "
          f"multiple of its hop {step}")
-  if valid_conv and frontends.frames_per_crop(
+  if uncentred and frontends.frames_per_crop(
       name, fcfg, data_cfg.crop_samples, hop) < 1:
-    fail("data.crop_samples", "shorter than the conv extractor's receptive "
-         "field")
+    fail("data.crop_samples", f"shorter than the {name} frontend's first "
+         "frame")
   entry.validate(model_cfg, data_cfg, fail)
 
 

@@ -40,6 +40,7 @@ FAIRSEQ_STRIDES = (5, 2, 2, 2, 2, 2, 2)
 CENTRED_KERNELS = (8, 3, 3, 3, 3, 3, 2, 2)
 CENTRED_STRIDES = (4, 2, 2, 2, 2, 2, 2, 2)
 PADDINGS = ("same", "valid")
+SPECTRA = ("librosa", "kaldi")
 CONV_NORMS = ("group", "layer")
 
 
@@ -120,7 +121,18 @@ class Mel(nn.Module):
   embeds each frame linearly; `patch` embeds AST-style patches of
   `patch_frames` x `patch_bands`, concatenated over the bands. `n_mfcc`
   > 0 turns the frames into MFCCs: the orthonormal DCT-II of the scaled
-  log-mel (librosa's MFCC of it), `BxFxn_mfcc`."""
+  log-mel (librosa's MFCC of it), `BxFxn_mfcc`.
+
+  `spectrum="kaldi"` is AST's input instead: Kaldi's log fbank
+  (audio_frontend.kaldi_fbank: `n_fft` the frame length, 400 at 16 kHz,
+  uncentred, 1 + (T - n_fft) // hop frames), zero-padded or cut to
+  `fbank_frames` frames where that is > 0 (ASTFeatureExtractor's
+  max_length), then standardised as AST does, (x - fbank_mean) /
+  (2 fbank_std). `embed="ast"` is AST's patch
+  embedding: one conv of `patch_bands` x `patch_frames` over the
+  bands x frames image with strides `patch_stride` (bands, frames), its
+  patches in band-major order, `Bx(F'T')xdim`: tokens, not frames on the
+  time grid."""
   embed: str = "frame"
   dim: int = 512
   sample_rate: int = 22050
@@ -129,12 +141,36 @@ class Mel(nn.Module):
   n_mels: int = 128
   patch_frames: int = 1
   patch_bands: int = 16
+  patch_stride: Sequence[int] = (10, 10)
   n_mfcc: int = 0
+  spectrum: str = "librosa"
+  fbank_frames: int = 0
+  fbank_mean: float = 0.0
+  fbank_std: float = 0.5
   spec_augment: Any = None  # e.g. {"n_time_masks": 2, "max_time_width": 10}
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, wav_BxT, train: bool = False):
+    if self.spectrum == "kaldi":
+      x = audio_frontend.kaldi_fbank(
+          wav_BxT, self.sample_rate, self.n_fft, self.hop, self.n_mels)
+      if self.fbank_frames:
+        x = jnp.pad(x, ((0, 0), (0, max(0, self.fbank_frames - x.shape[1])),
+                        (0, 0)))[:, :self.fbank_frames]
+      x = (x - self.fbank_mean) / (2.0 * self.fbank_std)
+    else:
+      x = self._logmel(wav_BxT, train)
+    if self.embed == "ast":
+      # Bands x frames as an image, one conv of overlapping patches.
+      x = nn.Conv(self.dim, (self.patch_bands, self.patch_frames),
+                  strides=tuple(self.patch_stride), padding="VALID",
+                  dtype=self.dtype, name="patch")(
+                      jnp.swapaxes(x, 1, 2)[..., None].astype(self.dtype))
+      return x.reshape(x.shape[0], -1, self.dim)
+    return self._embed(x)
+
+  def _logmel(self, wav_BxT, train):
     n_frames = wav_BxT.shape[-1] // self.hop
     db_BxMxN = audio_frontend.logmel(
         wav_BxT.astype(jnp.float32), sr=self.sample_rate, n_fft=self.n_fft,
@@ -144,7 +180,9 @@ class Mel(nn.Module):
           lambda k, s: augment.spec_augment(k, s, **dict(self.spec_augment)),
           self.make_rng("augment"), db_BxMxN)
     # dB to about unit range: power_to_db's floor is 80 dB below the peak.
-    x = (jnp.swapaxes(db_BxMxN, 1, 2) + 40.0) / 20.0
+    return (jnp.swapaxes(db_BxMxN, 1, 2) + 40.0) / 20.0
+
+  def _embed(self, x):
     if self.n_mfcc:
       x = jnp.einsum("bfm,cm->bfc", x, audio_frontend.dct_matrix(
           self.n_mels, self.n_mfcc), precision=jax.lax.Precision.HIGHEST)
@@ -238,6 +276,8 @@ def frame_hop(name: str, cfg, collection_hop: int) -> int | None:
     return math.prod(cfg.get("strides", CENTRED_STRIDES)) if \
         embed == "conv" else 1
   if name == "mel":
+    if embed == "ast":  # a 2-D grid of patches
+      return None
     patch = cfg.get("patch_frames", 1) if embed == "patch" else 1
     return cfg.get("hop", 512) * patch
   if name == "text":
@@ -254,6 +294,16 @@ def frames_per_crop(name: str, cfg, crop_samples: int, hop: int) -> int:
     field = receptive_field(cfg.get("kernels", CENTRED_KERNELS),
                             cfg.get("strides", CENTRED_STRIDES))
     return max(0, (crop_samples - field) // step + 1)
+  if name == "mel" and cfg.get("spectrum", "librosa") == "kaldi":
+    frames = cfg.get("fbank_frames", 0) or max(
+        0, (crop_samples - cfg.get("n_fft", 2048)) // cfg.get("hop", 512) + 1)
+    if cfg.get("embed") != "ast":
+      return frames // (cfg.get("patch_frames", 1)
+                        if cfg.get("embed") == "patch" else 1)
+    bands_stride, frames_stride = cfg.get("patch_stride", (10, 10))
+    return (((cfg.get("n_mels", 128) - cfg.get("patch_bands", 16))
+             // bands_stride + 1)
+            * ((frames - cfg.get("patch_frames", 1)) // frames_stride + 1))
   return crop_samples // (step or hop)
 
 
@@ -273,10 +323,14 @@ def validate(name: str, cfg, hop: int, fail):
     if cfg.get("norm", "group") not in CONV_NORMS:
       fail("model.frontend.norm", f"use one of {CONV_NORMS}")
   step = frame_hop(name, cfg, hop)
-  if name in ("waveform", "mel") and step > 1 and step % hop:
+  if name in ("waveform", "mel") and step and step > 1 and step % hop:
     fail("model.frontend.strides" if name == "waveform" else
          "model.frontend.hop", f"the encoder's hop of {step} samples is not "
          f"a multiple of the collection's hop {hop} (data.hop_length)")
+  if name == "mel" and cfg.get("spectrum", "librosa") not in SPECTRA:
+    fail("model.frontend.spectrum", f"use one of {SPECTRA}")
+  if name == "mel" and embed == "ast" and cfg.get("spectrum") != "kaldi":
+    fail("model.frontend.embed", "ast patches read spectrum='kaldi'")
   if name == "mel" and cfg.get("n_mfcc", 0) > cfg.get("n_mels", 128):
     fail("model.frontend.n_mfcc", "must not exceed n_mels")
   if name == "mel" and embed == "patch":

@@ -130,6 +130,7 @@ class Layer(nn.Module):
   relax: float = 0.0
   dtype: Any = jnp.float32
   activation_dropout: float | None = None  # None: `dropout`
+  norm_eps: float = 1e-5
 
   @nn.compact
   def __call__(self, x_BxFxD, train: bool, valid_BxF=None):
@@ -138,8 +139,8 @@ class Layer(nn.Module):
     # (and the pinned losses) the module drew before the option existed.
     act_drop = drop if self.activation_dropout is None else nn.Dropout(
         self.activation_dropout, deterministic=not train)
-    norm = lambda name: nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
-                                     name=name)
+    norm = lambda name: nn.LayerNorm(epsilon=self.norm_eps,
+                                     dtype=jnp.float32, name=name)
     attn = Attention(self.heads, self.attention_dropout, self.relax,
                      self.dtype, name="attention")
     ffn = lambda h: nn.Dense(x_BxFxD.shape[-1], dtype=self.dtype,
@@ -181,8 +182,14 @@ class Transformer(nn.Module):
   cls: bool = False
   # transformers' feat_proj_layer_norm: a LayerNorm on the frontend's
   # frames before the projection (fairseq's and wav2vec 2.0's always have
-  # it; some HubertModel configs drop it).
+  # it; some HubertModel configs drop it). AST has neither: its patch conv
+  # is the projection (`input_proj=False`).
   input_norm: bool = True
+  input_proj: bool = True
+  # AST's (DeiT's) distillation token, after the CLS token (`cls`); the
+  # pooled `cls` output is then their mean, as ASTModel's pooler.
+  distillation: bool = False
+  norm_eps: float = 1e-5  # AST's (ViT's): 1e-12
   # Masked prediction's learned mask embedding (fairseq's mask_emb,
   # transformers' masked_spec_embed), which replaces the masked frames
   # after the projection and the input dropout, as fairseq masks them.
@@ -198,8 +205,10 @@ class Transformer(nn.Module):
     drop = nn.Dropout(self.dropout, deterministic=not train)
     x = x_BxFxC
     if self.input_norm:
-      x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="input_norm")(x)
-    x = nn.Dense(s.width, dtype=self.dtype, name="input_proj")(x)
+      x = nn.LayerNorm(epsilon=self.norm_eps, dtype=jnp.float32,
+                       name="input_norm")(x)
+    if self.input_proj:
+      x = nn.Dense(s.width, dtype=self.dtype, name="input_proj")(x)
     x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
     if self.masked:
       # fairseq's mask_emb: uniform in [0, 1).
@@ -210,12 +219,16 @@ class Transformer(nn.Module):
     elif mask_BxF is not None:
       raise ValueError("this transformer was built without a mask "
                        "embedding (models.make_encoder(..., masked=True))")
-    if self.cls:
-      token = self.param("cls", nn.initializers.normal(0.02), (s.width,))
-      x = jnp.concatenate([jnp.broadcast_to(token.astype(x.dtype),
-                                            (x.shape[0], 1, s.width)), x], 1)
+    prefix = int(self.cls) + int(self.cls and self.distillation)
+    if prefix:
+      names = ("cls", "distillation")[:prefix]
+      tokens = [self.param(n, nn.initializers.normal(0.02), (s.width,))
+                for n in names]
+      x = jnp.concatenate([jnp.broadcast_to(t.astype(x.dtype), (
+          x.shape[0], 1, s.width)) for t in tokens] + [x], 1)
       if valid_BxF is not None:
-        valid_BxF = jnp.pad(valid_BxF, ((0, 0), (1, 0)), constant_values=True)
+        valid_BxF = jnp.pad(valid_BxF, ((0, 0), (prefix, 0)),
+                            constant_values=True)
     n = x.shape[1]
     if self.positions == "conv":
       x = x + ConvPositions(self.conv_pos_kernel, self.conv_pos_groups,
@@ -229,25 +242,27 @@ class Transformer(nn.Module):
     if self.norm_first:
       x = drop(x)
     else:  # HuBERT's post-LN encoder normalises before its first layer
-      x = drop(nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32,
+      x = drop(nn.LayerNorm(epsilon=self.norm_eps, dtype=jnp.float32,
                             name="encoder_norm")(x).astype(self.dtype))
     # transformers' hidden_states: the first layer's input, then each
     # layer's output (a pre-LN encoder's last one before its final norm).
-    self.sow("intermediates", "layers", x[:, int(self.cls):])
+    self.sow("intermediates", "layers", x[:, prefix:])
     for i in range(s.layers):
       y = Layer(s.heads, s.ffn, self.norm_first, self.dropout,
                 self.attention_dropout, self.attention_relax, self.dtype,
-                self.activation_dropout, name=f"layer_{i}")(x, train,
-                                                            valid_BxF)
+                self.activation_dropout, self.norm_eps,
+                name=f"layer_{i}")(x, train, valid_BxF)
       if train and self.layerdrop:
         keep = jax.random.uniform(self.make_rng("dropout")) >= self.layerdrop
         y = jnp.where(keep, y, x)
       x = y
-      self.sow("intermediates", "layers", x[:, int(self.cls):])
+      self.sow("intermediates", "layers", x[:, prefix:])
     if self.norm_first:
-      x = nn.LayerNorm(epsilon=1e-5, dtype=jnp.float32, name="final_norm")(x)
+      x = nn.LayerNorm(epsilon=self.norm_eps, dtype=jnp.float32,
+                       name="final_norm")(x)
     x = x.astype(jnp.float32)
-    return x[:, int(self.cls):], (x[:, 0] if self.cls else None)
+    return x[:, prefix:], (jnp.mean(x[:, :prefix], axis=1) if prefix
+                           else None)
 
 
 def validate(cfg, fail):
@@ -260,6 +275,9 @@ def validate(cfg, fail):
     fail("model.heads", f"must divide the width {s.width}")
   if cfg.get("positions", "conv") not in POSITIONS:
     fail("model.positions", f"unknown; known: {POSITIONS}")
+  if cfg.get("distillation") and cfg.get("pooling", "mean") != "cls":
+    fail("model.distillation", "the distillation token pools with the CLS "
+         "token: needs model.pooling='cls'")
   if cfg.get("positions", "conv") == "conv" and s.width % cfg.get(
       "conv_pos_groups", 16):
     fail("model.conv_pos_groups", f"must divide the width {s.width}")
