@@ -449,3 +449,21 @@ def test_ast_converts_with_its_kaldi_fbank(tmp_path):
     _assert_close(np.asarray(g), w.numpy()[:, 2:])
   _assert_close(np.asarray(frames), out.last_hidden_state.numpy()[:, 2:])
   _assert_close(np.asarray(pooled), out.pooler_output.numpy())
+
+
+def test_the_hear_api_reads_a_converted_run(tmp_path):
+  """The HEAR model of a converted run embeds a window as transformers'
+  frame mean of the last hidden state (a post-LN model's last layer), and
+  gives scene embeddings from it."""
+  from jaxmusic import hear
+  model = _hf_model(do_stable_layer_norm=False, feat_extract_norm="group")
+  model.save_pretrained(tmp_path / "hf")
+  runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run"))
+  heard = hear.load_model(str(tmp_path / "run"))
+  assert heard.sample_rate == 16000
+  crop = config_lib.load_run_config(str(tmp_path / "run")).data.crop_samples
+  wav = _wav(1, crop, seed=7)
+  _, last = _hidden_states(model, wav)
+  _assert_close(np.asarray(heard.embed_windows(wav))[0], last[0].mean(0))
+  scene = np.asarray(hear.get_scene_embeddings(wav[:, :16000], heard))
+  assert scene.shape == (1, TINY["hidden_size"]) and np.isfinite(scene).all()

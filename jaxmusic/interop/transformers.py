@@ -192,6 +192,41 @@ def model_config(hf: dict) -> dict:
   }
 
 
+# An encoder layer's parts: jaxmusic's name -> the family's module name.
+HUBERT_LAYER = {"query": "attention.q_proj", "key": "attention.k_proj",
+                "value": "attention.v_proj", "out": "attention.out_proj",
+                "attention_norm": "layer_norm",
+                "ffn_norm": "final_layer_norm",
+                "ffn_in": "feed_forward.intermediate_dense",
+                "ffn_out": "feed_forward.output_dense"}
+AST_LAYER = {**HUBERT_LAYER, "out": "attention.o_proj",
+             "attention_norm": "layernorm_before",
+             "ffn_norm": "layernorm_after", "ffn_in": "mlp.fc1",
+             "ffn_out": "mlp.fc2"}
+
+
+def _layer(w, pre: str, names: dict, heads: int, width: int,
+           qkv_bias: bool = True) -> dict:
+  """One encoder layer's parameters, read through `w(key)`."""
+  attn = {}
+  for ours in ("query", "key", "value"):
+    bias = (w(f"{pre}{names[ours]}.bias") if qkv_bias
+            else np.zeros((width,), np.float32))
+    attn[ours] = {"kernel": w(f"{pre}{names[ours]}.weight").T.reshape(
+        width, heads, width // heads), "bias": bias.reshape(
+            heads, width // heads)}
+  attn["out"] = {"kernel": w(f"{pre}{names['out']}.weight").T.reshape(
+      heads, width // heads, width), "bias": w(f"{pre}{names['out']}.bias")}
+  layer = {"attention": attn}
+  for ours in ("attention_norm", "ffn_norm"):
+    layer[ours] = _norm(w(f"{pre}{names[ours]}.weight"),
+                        w(f"{pre}{names[ours]}.bias"))
+  for ours in ("ffn_in", "ffn_out"):
+    layer[ours] = _linear(w(f"{pre}{names[ours]}.weight"),
+                          w(f"{pre}{names[ours]}.bias"))
+  return layer
+
+
 def _linear(w, b):
   return {"kernel": w.T, "bias": b}
 
@@ -259,7 +294,6 @@ def ast_model_config(hf: dict) -> dict:
 def _ast_params(hf: dict, w) -> dict:
   cfg = ast_model_config(hf)
   heads, width = cfg["heads"], cfg["width"]
-  qkv_bias = hf.get("qkv_bias", True)
   pre = "embeddings."
   params = {
       "frontend": {"patch": {
@@ -272,26 +306,8 @@ def _ast_params(hf: dict, w) -> dict:
       "final_norm": _norm(w("layernorm.weight"), w("layernorm.bias")),
   }
   for i in range(cfg["layers"]):
-    pre = f"layers.{i}."
-    attn = {}
-    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
-      bias = (w(f"{pre}attention.{theirs}_proj.bias") if qkv_bias
-              else np.zeros((width,), np.float32))
-      attn[ours] = {
-          "kernel": w(f"{pre}attention.{theirs}_proj.weight").T.reshape(
-              width, heads, width // heads),
-          "bias": bias.reshape(heads, width // heads)}
-    attn["out"] = {"kernel": w(f"{pre}attention.o_proj.weight").T.reshape(
-        heads, width // heads, width), "bias": w(f"{pre}attention.o_proj.bias")}
-    params[f"layer_{i}"] = {
-        "attention": attn,
-        "attention_norm": _norm(w(pre + "layernorm_before.weight"),
-                                w(pre + "layernorm_before.bias")),
-        "ffn_norm": _norm(w(pre + "layernorm_after.weight"),
-                          w(pre + "layernorm_after.bias")),
-        "ffn_in": _linear(w(pre + "mlp.fc1.weight"), w(pre + "mlp.fc1.bias")),
-        "ffn_out": _linear(w(pre + "mlp.fc2.weight"), w(pre + "mlp.fc2.bias")),
-    }
+    params[f"layer_{i}"] = _layer(w, f"layers.{i}.", AST_LAYER, heads, width,
+                                  hf.get("qkv_bias", True))
   return params
 
 
@@ -337,28 +353,8 @@ def params_from_hf(hf: dict, weights: dict[str, np.ndarray]) -> dict:
   params["final_norm" if cfg["norm_first"] else "encoder_norm"] = _norm(
       w("encoder.layer_norm.weight"), w("encoder.layer_norm.bias"))
   for i in range(cfg["layers"]):
-    pre = f"encoder.layers.{i}."
-    attn = {}
-    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
-      attn[ours] = {
-          "kernel": w(f"{pre}attention.{theirs}_proj.weight").T.reshape(
-              width, heads, width // heads),
-          "bias": w(f"{pre}attention.{theirs}_proj.bias").reshape(
-              heads, width // heads)}
-    attn["out"] = {"kernel": w(f"{pre}attention.out_proj.weight").T.reshape(
-        heads, width // heads, width),
-                   "bias": w(f"{pre}attention.out_proj.bias")}
-    params[f"layer_{i}"] = {
-        "attention": attn,
-        "attention_norm": _norm(w(pre + "layer_norm.weight"),
-                                w(pre + "layer_norm.bias")),
-        "ffn_in": _linear(w(pre + "feed_forward.intermediate_dense.weight"),
-                          w(pre + "feed_forward.intermediate_dense.bias")),
-        "ffn_out": _linear(w(pre + "feed_forward.output_dense.weight"),
-                           w(pre + "feed_forward.output_dense.bias")),
-        "ffn_norm": _norm(w(pre + "final_layer_norm.weight"),
-                          w(pre + "final_layer_norm.bias")),
-    }
+    params[f"layer_{i}"] = _layer(w, f"encoder.layers.{i}.", HUBERT_LAYER,
+                                  heads, width)
   if "masked_spec_embed" in weights:
     params["mask_embedding"] = w("masked_spec_embed")
   _check_unused(weights, used)
@@ -462,25 +458,19 @@ def hf_from_params(model_cfg, params, sample_rate: int
   out["encoder.layer_norm.weight"] = np_(final["scale"])
   out["encoder.layer_norm.bias"] = np_(final["bias"])
   d = shape.width
+  names = HUBERT_LAYER
   for i in range(shape.layers):
     layer, pre = params[f"layer_{i}"], f"encoder.layers.{i}."
-    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
-      out[f"{pre}attention.{theirs}_proj.weight"] = np_(
-          layer["attention"][ours]["kernel"]).reshape(d, d).T
-      out[f"{pre}attention.{theirs}_proj.bias"] = np_(
-          layer["attention"][ours]["bias"]).reshape(d)
-    out[f"{pre}attention.out_proj.weight"] = np_(
-        layer["attention"]["out"]["kernel"]).reshape(d, d).T
-    out[f"{pre}attention.out_proj.bias"] = np_(layer["attention"]["out"]["bias"])
-    for ours, theirs in (("attention_norm", "layer_norm"),
-                         ("ffn_norm", "final_layer_norm")):
-      out[f"{pre}{theirs}.weight"] = np_(layer[ours]["scale"])
-      out[f"{pre}{theirs}.bias"] = np_(layer[ours]["bias"])
-    for ours, theirs in (("ffn_in", "intermediate_dense"),
-                         ("ffn_out", "output_dense")):
-      out[f"{pre}feed_forward.{theirs}.weight"] = np_(
-          layer[ours]["kernel"]).T
-      out[f"{pre}feed_forward.{theirs}.bias"] = np_(layer[ours]["bias"])
+    for ours in ("query", "key", "value", "out"):
+      part = layer["attention"][ours]
+      out[f"{pre}{names[ours]}.weight"] = np_(part["kernel"]).reshape(d, d).T
+      out[f"{pre}{names[ours]}.bias"] = np_(part["bias"]).reshape(d)
+    for ours in ("attention_norm", "ffn_norm"):
+      out[f"{pre}{names[ours]}.weight"] = np_(layer[ours]["scale"])
+      out[f"{pre}{names[ours]}.bias"] = np_(layer[ours]["bias"])
+    for ours in ("ffn_in", "ffn_out"):
+      out[f"{pre}{names[ours]}.weight"] = np_(layer[ours]["kernel"]).T
+      out[f"{pre}{names[ours]}.bias"] = np_(layer[ours]["bias"])
   if "mask_embedding" in params:
     out["masked_spec_embed"] = np_(params["mask_embedding"])
   preprocessor = {
