@@ -13,10 +13,12 @@ An encoder is a frontend composed with a backbone, both chosen by name from
 `x` is the frontend's input: a `BxT` waveform crop (waveform and mel), a
 `Bx128xF` piano-roll crop, or a `Bx191xF` multitrack-roll crop (the
 transformer only: its instrument and drum lanes are no pitch axis for a
-2-D CNN). The waveform, mel and piano-roll frontends put
-their frames on one grid, the prepared features' hop (see frontends.py).
-Where `mask_BxF` is given, those frontend frames are replaced by a learned
-mask embedding before the backbone (built with `masked=True`). Pooling to
+2-D CNN). The frame grid is the collection's and the encoder's (see
+frontends.py: an encoder's hop is a whole multiple of the collection's).
+Where `mask_BxF` is given (built with `masked=True`), those frames are
+replaced by a learned mask embedding: by the transformer after its input
+projection, as fairseq masks, and by the Encoder on the frontend's output
+for backbones without a `masked` field. Pooling to
 `BxD` is one shared function, `pool`, chosen by `model.pooling`: `mean`
 or `max` over frames (over the valid ones, for padded text), or `cls`, the
 transformer's CLS token; `model.bottleneck`, when set, projects the pooled
