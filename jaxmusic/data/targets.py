@@ -437,8 +437,8 @@ def kmeans_targets(data, name: str, frames_fn: Callable, spec: KMeansSpec,
   beam_args); returns the manifest entry."""
   info = {**info, "method": "kmeans", **dataclasses.asdict(spec)}
   if not spec.standardize:
-    # Unstandardized fits are named as before the option, so their
-    # finished fits and codes stay valid.
+    # An unstandardized fit's info has no `standardize` key: the form its
+    # stored fits and codes carry, so they are found and reused.
     del info["standardize"]
   centroids, scale = _centroids(data, name, info, frames_fn, spec, progress)
   return write_codes(

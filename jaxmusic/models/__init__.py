@@ -153,8 +153,8 @@ def pool(frames_BxFxD, how: str = "mean", cls_BxD=None, valid_BxF=None):
 
 class Encoder(nn.Module):
   """A frontend, an optional mask embedding, and a backbone whose
-  parameters sit at the encoder's top level (so SampleCNN checkpoints keep
-  the tree they always had)."""
+  parameters sit at the encoder's top level (a SampleCNN's tree is its
+  layers, with no backbone scope between them and the encoder)."""
   frontend: nn.Module
   backbone: nn.Module
   pooling: str = "mean"

@@ -135,8 +135,8 @@ class Layer(nn.Module):
   @nn.compact
   def __call__(self, x_BxFxD, train: bool, valid_BxF=None):
     drop = nn.Dropout(self.dropout, deterministic=not train)
-    # One module for both when they share a rate keeps the dropout masks
-    # (and the pinned losses) the module drew before the option existed.
+    # One module for both when they share a rate: both draw from one
+    # dropout stream, so the pinned one-step losses stay fixed.
     act_drop = drop if self.activation_dropout is None else nn.Dropout(
         self.activation_dropout, deterministic=not train)
     norm = lambda name: nn.LayerNorm(epsilon=self.norm_eps,
