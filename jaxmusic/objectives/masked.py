@@ -186,6 +186,7 @@ class MaskedPrediction:
     self.hop = manifest["hop_length"] if manifest else \
         config.data.get("hop_length", 512)
     self.fcfg = models.frontend_config(config.model)
+    self.reads_waveform = _reads_waveform(config)
     # fairseq's feat2tar_ratio: collection frames (label_rate) per encoder
     # frame.
     self.ratio = label_ratio(config, self.hop)
@@ -264,7 +265,7 @@ class MaskedPrediction:
   def encoder_frames(self, x) -> int:
     """Frames the encoder gives for the input `x` (a waveform crop, or a
     roll's frames)."""
-    if frontends.INPUT_FEATURE[self.fcfg["name"]] == "waveform":
+    if self.reads_waveform:
       crop = x.shape[-1]
     else:
       crop = x.shape[-1] * self.hop
