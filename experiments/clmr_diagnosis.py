@@ -16,8 +16,8 @@ and then, without augmentation (the first finding):
   optimisation   learning rate 3e-4, 1e-3 (the recipe), 3e-3; batch 64
   budget         4x the steps
 
-  python experiments/clmr_diagnosis.py                # 1 seed, 10 folds
-  python experiments/clmr_diagnosis.py --seeds 2 --arms recipe,no_aug
+  python -m experiments.clmr_diagnosis                # 1 seed, 10 folds
+  python -m experiments.clmr_diagnosis --seeds 2 --arms recipe,no_aug
 
 Writes the same report as `representation.py` to
 `experiments/results/clmr_diagnosis/`; the reading is in
@@ -26,18 +26,16 @@ Writes the same report as `representation.py` to
 
 import logging
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import common
 from jaxmusic import config as config_lib  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def arms(steps: int):
-  # Every arm starts from the recipe as it was before this diagnosis:
-  # CLMR's chain, both views in one pass.
+  # Every arm starts from CLMR's published augmentation (its chain, both
+  # views in one pass) and changes one thing.
   before = (("augment.chain",
              tuple(config_lib.load_config("clmr").augment.chain)),
             ("objective.joint_views", True))

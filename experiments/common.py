@@ -24,14 +24,12 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxmusic import config as config_lib
-from jaxmusic import export
+from jaxmusic.eval import embeddings
 from jaxmusic import models
-from jaxmusic import probe
+from jaxmusic.eval import report as report_lib
 from jaxmusic import train
 from jaxmusic.data import corpus
 from jaxmusic.data import records
@@ -182,9 +180,9 @@ def _probe_metrics(emb, tasks, folds=0):
   each metric's spread over folds is kept as `NAME_std`."""
   out = {}
   for task, target in tasks:
-    report = probe.run(emb, task=task, target=target, kinds=("linear",),
-                       out=os.path.join(emb, f"probe_{task}"),
-                       folds=folds if task != "retrieval" else 0)
+    report = report_lib.run(emb, task=task, target=target, kinds=("linear",),
+                            out=os.path.join(emb, f"probe_{task}"),
+                            folds=folds if task != "retrieval" else 0)
     for row in report["rows"]:
       if row["layer"] != "last":
         continue
@@ -245,8 +243,8 @@ def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
   # The handcrafted baselines do not depend on the arm or the seed: one
   # export computes them.
   names = [b for b in BASELINES if b == "random_init" or with_audio]
-  export.run(workdir, emb, data_dir=data_dir, baseline_names=names,
-             seed=seed, progress=False)
+  embeddings.run(workdir, emb, data_dir=data_dir, baseline_names=names,
+                 seed=seed, progress=False)
   manifest = records.load_manifest(data_dir)
   wanted = args.tasks.split(",")
   tasks = [(t, "label") for t in ("multiclass", "retrieval") if t in wanted]
@@ -366,7 +364,7 @@ def plot_clusters(runs, arms, path, seed=0):
   fig, axes = plt.subplots(2, len(panels), figsize=(3.2 * len(panels), 6.4),
                            squeeze=False)
   for j, (name, emb, rep) in enumerate(panels):
-    xys, c = probe.projections(emb, rep, seed=seed)
+    xys, c = report_lib.projections(emb, rep, seed=seed)
     for i, (_, xy) in enumerate(xys):
       ax = axes[i, j]
       ax.scatter(xy[:, 0], xy[:, 1], c=c, cmap="tab10", s=8)

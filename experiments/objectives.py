@@ -8,9 +8,9 @@ and by label), AE, VAE and the supervised reference; then exports and
 probes each beside MFCC, log-mel statistics, log-mel PCA and the random
 init, over 3 seeds. Writes the same report as `representation.py`.
 
-  python experiments/objectives.py
-  python experiments/objectives.py --input pianoroll --seeds 2
-  python experiments/objectives.py --data PREPARED --size base
+  python -m experiments.objectives
+  python -m experiments.objectives --input pianoroll --seeds 2
+  python -m experiments.objectives --data PREPARED --size base
 
 Each objective keeps its own recipe (batch, learning rate, augmentations:
 `ml_collections_configs/NAME.py`); the encoder, steps, seeds and data are
@@ -20,12 +20,10 @@ transformer's embedding, and their embedding is their 128-d code.
 
 import logging
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import common
 
 SAME = (("model.dropout", 0.0), ("model.attention_dropout", 0.0))
 

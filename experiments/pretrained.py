@@ -4,12 +4,12 @@ probe with MARBLE's layer weighting.
   # MERT-v1-95M, downloaded by you (e.g. `git clone` of its model page):
   python -m jaxmusic.prepare --source gtzan --input ~/gtzan \
       --output ~/prepared/gtzan_24k --sample_rate 24000 --hop_length 320
-  python experiments/pretrained.py --from ~/MERT-v1-95M \
+  python -m experiments.pretrained --from ~/MERT-v1-95M \
       --data ~/prepared/gtzan_24k --out /tmp/mert95m_gtzan
   # The same path on a random 2-layer model in MERT's release layout, built
   # here with transformers (pip install -e .[test]), and the embedded corpus
   # prepared at its 24 kHz grid:
-  python experiments/pretrained.py --runlocal --out /tmp/pretrained_runlocal
+  python -m experiments.pretrained --runlocal --out /tmp/pretrained_runlocal
 
 Writes OUT/run (the converted run directory), OUT/emb (every layer of
 every split, mean-pooled over frames, as MARBLE pools) and OUT/probe
@@ -20,16 +20,13 @@ layers with its weights).
 import argparse
 import json
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxmusic import config as config_lib
-from jaxmusic import export
-from jaxmusic import probe
+from jaxmusic.eval import embeddings
+from jaxmusic.eval import report as report_lib
 from jaxmusic.data import corpus
 from jaxmusic.interop import runs
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -94,10 +91,10 @@ def main(argv=None):
     config.data.synthetic.update(num_tracks=60, seconds=6.0)
   data = args.data or corpus.resolve_data_dir(config)
   emb = os.path.join(args.out, "emb")
-  export.run(run, emb, data_dir=data, layers="all", pooling="mean",
-             baseline_names=("mfcc",), batch_size=8)
-  report = probe.run(emb, task="multiclass", kinds=("linear",),
-                     out=os.path.join(args.out, "probe"), folds=args.folds)
+  embeddings.run(run, emb, data_dir=data, layers="all", pooling="mean",
+                 baseline_names=("mfcc",), batch_size=8)
+  report = report_lib.run(emb, task="multiclass", kinds=("linear",),
+                          out=os.path.join(args.out, "probe"), folds=args.folds)
   for row in report["rows"]:
     acc = row["metrics"].get("accuracy")
     print(f"{row['representation']:>12} {str(row['layer']):>9} "

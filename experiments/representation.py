@@ -9,10 +9,10 @@ table (mean ± std), `convergence.png` (loss and kNN accuracy at
 checkpoints, one line per input) and `clusters.png` (PCA and t-SNE per
 input, coloured by label).
 
-  python experiments/representation.py                      # masked (HuBERT)
-  python experiments/representation.py --objective clmr
-  python experiments/representation.py --objective two_tower  # each input <-> titles
-  python experiments/representation.py --data PREPARED_MAESTRO --size base
+  python -m experiments.representation                      # masked (HuBERT)
+  python -m experiments.representation --objective clmr
+  python -m experiments.representation --objective two_tower  # each input <-> titles
+  python -m experiments.representation --data PREPARED_MAESTRO --size base
 
 The data must be paired (audio and MIDI of the same tracks, MAESTRO's
 layout); the embedded corpus is. The waveform frontend is HuBERT's conv
@@ -22,12 +22,10 @@ embeddings, all into the same transformer.
 
 import logging
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import common
 
 INPUTS = ("waveform", "mel", "pianoroll")
 # Dropout off for every arm: the recipes' runlocal already train without

@@ -6,8 +6,8 @@ embedded corpus, and probes it beside its random init with the 10-fold
 linear genre probe over all 320 tracks (one track moves accuracy by 0.3
 points) and the kNN probe on track means:
 
-  python experiments/runlocals.py                   # every runlocal, seed 0
-  python experiments/runlocals.py --arms hubert_mel,mert_mel --seeds 3
+  python -m experiments.runlocals                   # every runlocal, seed 0
+  python -m experiments.runlocals --arms hubert_mel,mert_mel --seeds 3
 
 Writes the same report as `representation.py` to
 `experiments/results/runlocals/`, with a last table of each recipe's gain
@@ -16,14 +16,12 @@ over its random init in points; the reading is in `experiments/README.md`.
 
 import logging
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import common
 
-# Issue #17's bar: a runlocal that does not clear its random init by this
+# The bar: a runlocal that does not clear its random init by this
 # many points of 10-fold probe accuracy has not learned within its budget.
 BAR_POINTS = 10.0
 
@@ -33,6 +31,10 @@ def arms():
   for name in ("hubert", "mert"):
     for inp in ("waveform", "mel", "pianoroll"):
       out.append(common.Arm(f"{name}_{inp}", name, f"runlocal,input={inp}"))
+  # MERT-330M's runlocal: MERT's, with the large recipe's shared
+  # projection, longer mixing and 8 accumulated micro-batches an update.
+  out.append(common.Arm("mert_330m_waveform", "mert_330m",
+                        "runlocal,input=waveform"))
   out += [common.Arm("triplet", "triplet", "runlocal"),
           common.Arm("two_tower", "two_tower", "runlocal"),
           # The same objective with the titles as partner: which pair, not

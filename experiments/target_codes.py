@@ -7,21 +7,19 @@ embeddings (`probe --folds 10`, tracks never straddle folds). A target
 set whose bag of codes probes near the encoder's random init cannot teach
 it much genre, however long it trains.
 
-  python experiments/target_codes.py          # the embedded corpus's sets
-  python experiments/target_codes.py --data DIR --sets mfcc_k100,it2_k500
+  python -m experiments.target_codes          # the embedded corpus's sets
+  python -m experiments.target_codes --data DIR --sets mfcc_k100,it2_k500
 
 Prints a markdown table (and writes it to `--out` when given).
 """
 
 import argparse
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import common
 from jaxmusic.data import records  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxmusic.data import targets  # pylint: disable=g-import-not-at-top,wrong-import-position
 from jaxmusic.eval import probes  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -92,3 +92,80 @@ def save_params(directory: str, params, step: int = 0) -> None:
       {"params": params})), force=True)
   manager.wait_until_finished()
   manager.close()
+
+
+def latest_steps(workdir: str) -> list[int]:
+  """The run's readable-looking checkpoint steps, newest first."""
+  directory = storage.path(workdir) / "checkpoints"
+  if not directory.is_dir():
+    return []
+  return sorted((int(d.name) for d in directory.iterdir()
+                 if d.name.isdigit() and (d / "state").exists()),
+                reverse=True)
+
+
+def restore_subtree(path, key: str = "encoder"):
+  """`(params[key], model_state[key])` of a checkpoint's state item, read
+  alone (Orbax partial restore) onto one device; `(None, {})` where the
+  checkpoint has no params[key] (a converted encoder has no heads)."""
+  checkpointer = ocp.PyTreeCheckpointer()
+  absl_logger = logging.getLogger("absl")
+  level = absl_logger.level
+  # The state item has no metadata file of its own (the step has); Orbax
+  # warns about it on every read.
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    tree = checkpointer.metadata(path).item_metadata.tree
+  finally:
+    absl_logger.setLevel(level)
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  if key not in tree["params"]:
+    return None, {}
+  wanted = {"params": {key: tree["params"][key]}}
+  # A stateless encoder (the transformer) may leave no model_state node.
+  state_tree = (tree.get("model_state") or {}).get(key) or {}
+  if state_tree:
+    wanted["model_state"] = {key: state_tree}
+  item = jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      wanted)
+  restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
+      item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(
+          item), partial_restore=True))
+  return (restored["params"][key],
+          restored.get("model_state", {}).get(key) or {})
+
+
+def parse_spec(spec: str) -> tuple[str, int | None]:
+  """"RUN" or "RUN:STEP" -> (workdir, step or None); a suffix that is not
+  a step number stays part of the path, so `gs://...` run directories
+  read too."""
+  workdir, sep, step = spec.rpartition(":")
+  if not (sep and step.isdigit()):
+    return spec, None
+  return workdir, int(step)
+
+
+def step_dir(workdir: str, step: int):
+  return storage.path(workdir) / "checkpoints" / str(step) / "state"
+
+
+def restore_run(workdir: str, step: int | None = None,
+                key: str = "encoder"):
+  """`(params[key], model_state[key], step)` of the run in `workdir` at
+  `step` (default: the newest readable checkpoint; an unreadable newest
+  one is named and skipped)."""
+  steps = latest_steps(workdir)
+  if step is not None:
+    if step not in steps:
+      raise FileNotFoundError(
+          f"{os.path.join(workdir, 'checkpoints', str(step))}: no such "
+          f"checkpoint; have steps {sorted(steps) or 'none'}")
+    steps = [step]
+  if not steps:
+    raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
+                            "checkpoint to load")
+  (params, state), step = newest_readable(
+      os.fspath(storage.path(workdir) / "checkpoints"), steps,
+      lambda s: restore_subtree(step_dir(workdir, s), key))
+  return params, state, step

@@ -5,111 +5,78 @@ a comma-separated list like `runlocal,batch=64` (big_vision's convention).
 Validation runs once at start-up and names the key that is wrong.
 """
 
+import difflib
 import importlib.util
 import json
 import os
 
+import jax
 import ml_collections
 
+from jaxmusic import models
+from jaxmusic import objectives
+from jaxmusic import optim
 from jaxmusic import storage
+from jaxmusic.data import pipeline
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..",
                           "ml_collections_configs")
 
 
-CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
-# CLMR's SampleCNN crop: 3**10 samples, 2.68 s at 22,050 Hz.
-CLMR_CROP_SAMPLES = 59049
-# The piano-roll inputs, each a frontend reading the prepared feature of
-# its name (features.MIDI_FEATURES; not imported: configs load light).
-ROLL_INPUTS = ("pianoroll", "multitrack")
+def _dotted_keys(tree, prefix=""):
+  for key, value in tree.items():
+    yield prefix + key
+    if hasattr(value, "items"):
+      yield from _dotted_keys(value, f"{prefix}{key}.")
 
 
-def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
-                 spec_augment: bool = True):
-  """`config.model` for a backbone on a frontend (shared by the configs of
-  every objective); `spec_augment` adds SpecAugment to a mel frontend."""
-  if backbone == "samplecnn":
-    return dict(name="samplecnn", frontend=dict(name="waveform"),
-                channels=(16, 16, 32, 32, 32, 32, 64, 64, 64, 128)
-                if runlocal else CLMR_CHANNELS,
-                dtype="float32", impl="auto", pooling="mean")
-  if backbone == "cnn":
-    return dict(name="cnn", frontend=dict(name=frontend, embed="none"),
-                channels=(16, 32, 64, 64) if runlocal
-                else (64, 128, 128, 256, 256),
-                dtype="float32", pooling="mean")
-  if backbone == "shortchunk":  # Won et al. 2020: a global max over time
-    return dict(name="shortchunk", frontend=dict(name=frontend, embed="none"),
-                channels=(16, 16, 32, 32, 32, 32, 64) if runlocal
-                else (128, 128, 256, 256, 256, 256, 512),
-                dtype="float32", pooling="max")
-  if backbone == "crnn":  # Choi et al. 2017
-    return dict(name="crnn", frontend=dict(name=frontend, embed="none"),
-                channels=(16, 32, 32, 32) if runlocal else (64, 128, 128, 128),
-                gru=(32, 32), dtype="float32", pooling="mean")
-  front = dict(name=frontend)
-  width = {"tiny": 128}.get(size, 512)
-  if frontend == "mel":
-    front.update(embed="frame", dim=width)
-    if spec_augment:
-      front.update(spec_augment=dict(n_freq_masks=2, max_freq_width=16,
-                                     n_time_masks=2, max_time_width=10))
-  elif frontend in ROLL_INPUTS:
-    front.update(embed="linear", dim=width)
-  elif frontend == "text":
-    # Bytes are no time grid: learned positions, one per byte.
-    front.update(embed="bytes", dim=width)
-    return dict(name="transformer", frontend=front, size=size,
-                positions="learned", max_frames=256, dropout=0.1,
-                attention_dropout=0.1, dtype="float32", pooling="mean")
-  else:
-    # The conv extractor dominates a small model's step (its cost grows
-    # with channels squared at 1/2..1/256 of the sample rate).
-    front.update(embed="conv", channels=32 if runlocal else 512)
-  return dict(name="transformer", frontend=front, size=size,
-              positions="conv", conv_pos_kernel=16 if size == "tiny" else 128,
-              conv_pos_groups=16, norm_first=True, dropout=0.1,
-              attention_dropout=0.1, attention_relax=0.0, dtype="float32",
-              impl="auto", pooling="mean")
+def flag_error(argv, error: Exception) -> str:
+  """One line for a command line that failed to parse: the config
+  argument's own error, or the misspelt `--config.` key with the nearest
+  existing one."""
+  spec = next((a.split("=", 1)[1] if "=" in a else b
+               for a, b in zip(argv, list(argv[1:]) + [None])
+               if a.split("=", 1)[0] == "--config"), None)
+  if spec:
+    path, arg = spec.split(":", 1) if ":" in spec else (spec, None)
+    try:
+      config = load_config_file(path, arg or None)
+    except Exception as e:  # pylint: disable=broad-except
+      # The config's own error (an unknown argument or value) is the line.
+      return f"--config={spec}: {e}"
+    keys = list(_dotted_keys(config.to_dict()))
+    for a in argv:
+      if a.startswith("--config."):
+        key = a[len("--config."):].split("=", 1)[0]
+        if key not in keys:
+          near = difflib.get_close_matches(key, keys, n=1)
+          return (f"--config.{key}: no such key"
+                  + (f"; did you mean --config.{near[0]}?" if near else ""))
+  cause = error
+  while cause.__cause__ or cause.__context__:
+    cause = cause.__cause__ or cause.__context__
+  return str(cause).strip().splitlines()[-1] if str(cause).strip() else \
+      str(error).strip().splitlines()[-1]
 
 
-def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
-  """`"runlocal,batch=64"` -> {runlocal: True, batch: 64, ...defaults}."""
-  out = dict(defaults)
-  for item in filter(None, (arg or "").split(",")):
-    key, _, value = item.partition("=")
-    if key not in defaults:
-      raise ValueError(f"config arg {key!r}: unknown; known: "
-                       f"{sorted(defaults)}")
-    if not value:
-      out[key] = True
-    else:
-      out[key] = type(defaults[key])(value) if not isinstance(
-          defaults[key], bool) else value.lower() in ("1", "true", "yes")
-  return ml_collections.ConfigDict(out)
+def load_config_file(path: str, arg: str | None = None):
+  """`get_config(arg)` of the config file at `path`."""
+  spec = importlib.util.spec_from_file_location(
+      f"jaxmusic_config_{os.path.basename(path)[:-3]}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
 
 
 def load_config(name: str, arg: str | None = None):
   """`ml_collections_configs/NAME.py`'s `get_config(arg)`, outside the CLI."""
-  spec = importlib.util.spec_from_file_location(
-      f"jaxmusic_config_{name}", os.path.join(CONFIG_DIR, f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return load_config_file(os.path.join(CONFIG_DIR, f"{name}.py"), arg)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first inconsistent key. The loop's own
   keys are checked here; the objective, the encoder (frontend and
   backbone) and the optimizer each check theirs through their registries."""
-  # Imported here so that config files can import this module without jax.
-  # pylint: disable=g-import-not-at-top
-  import jax
-  from jaxmusic import models
-  from jaxmusic import objectives
-  from jaxmusic import optim
-  # pylint: enable=g-import-not-at-top
 
   def fail(key, why):
     try:
@@ -153,7 +120,6 @@ def tower_view(config: ml_collections.ConfigDict, tower: str | None):
   the tower's feature (towers and features pair up in order) comes first
   in `data.features`. A one-encoder config (tower None) is returned as
   is."""
-  from jaxmusic import models  # pylint: disable=g-import-not-at-top
   names = models.tower_names(config.model)
   if not names:
     models.encoder_config(config.model, tower)  # raises for a named tower
@@ -169,10 +135,9 @@ def tower_view(config: ml_collections.ConfigDict, tower: str | None):
     # A later tower reads its feature as the pair of the first tower's
     # crop (`Sampler.frames_at`), so a SampleCNN's 3**n samples can pair
     # with a piano roll.
-    from jaxmusic.data import pipeline  # pylint: disable=g-import-not-at-top
     view.data.crop_samples = pipeline.pair_samples(
         mine, config.data.crop_samples,
-        models.frontend_config(model).get("hop", 512))
+        config.data.get("hop_length", 512))
   return view
 
 

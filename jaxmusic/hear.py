@@ -16,6 +16,7 @@ scene embedding is their mean, as HEAR's baselines do.
 
 import numpy as np
 
+from jaxmusic.data import features as feats
 from jaxmusic.eval import frozen
 
 HOP_MS = 50.0  # HEAR asks for timestamps at most 50 ms apart.
@@ -26,7 +27,7 @@ class Model:
 
   def __init__(self, encoder: frozen.FrozenEncoder, hop_ms: float = HOP_MS,
                batch_size: int = 64):
-    if encoder.feature != "waveform":
+    if encoder.feature != feats.WAVEFORM:
       raise ValueError(f"the HEAR API takes audio encoders (waveform or mel "
                        f"frontends); this run's encoder reads "
                        f"{encoder.feature!r}")

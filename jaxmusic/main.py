@@ -14,6 +14,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from jaxmusic import config as config_lib
 from jaxmusic import train
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file.",
@@ -55,6 +56,15 @@ def main(argv):
     raise SystemExit(f"error: {e}") from None
 
 
+def _parse_flags(argv):
+  """absl's flag parsing, with a bad config argument or a misspelt
+  `--config.` key said in one line instead of a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # pylint: disable=broad-except
+    raise SystemExit(f"error: {config_lib.flag_error(argv, e)}") from None
+
+
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

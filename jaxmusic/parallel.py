@@ -11,6 +11,7 @@ import re
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 BATCH_AXES = ("data", "fsdp")
@@ -73,3 +74,13 @@ def global_batch(mesh: Mesh, local_batch):
   return jax.tree.map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
       local_batch)
+
+
+def first_process_first(fn, what: str):
+  """`fn()` on process 0, then on the others once it has finished (a
+  cache process 0 builds and the others find); one process: just `fn()`."""
+  if jax.process_count() == 1:
+    return fn()
+  out = fn() if jax.process_index() == 0 else None
+  multihost_utils.sync_global_devices(what)
+  return out if jax.process_index() == 0 else fn()

@@ -33,7 +33,10 @@ import sys
 from absl import app
 from absl import flags
 
+from jaxmusic.data import pipeline
 from jaxmusic.data import targets
+from jaxmusic.eval import frozen
+from jaxmusic.eval import layer_targets
 
 _DATA = flags.DEFINE_string("data", None, "Prepared directory.",
                             required=True)
@@ -78,7 +81,6 @@ def main(argv):
   if _RUNNER.value == "beam" and (_IMPORT.value or _FROM_RUN.value):
     sys.exit("error: --runner=beam runs iteration 1 (k-means on a feature); "
              "--from-run and --import-npy run here")
-  from jaxmusic.data import pipeline  # pylint: disable=g-import-not-at-top
   data = pipeline.PreparedData(_DATA.value)
   spec = targets.KMeansSpec(k=_K.value, fit_fraction=_FRACTION.value,
                             max_fit_frames=_MAX_FIT.value, seed=_SEED.value,
@@ -88,10 +90,9 @@ def main(argv):
     entry = targets.import_targets(data, name, _IMPORT.value, _K.value,
                                    _RATE.value)
   elif _FROM_RUN.value:
-    from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
     name = _NAME.value or targets.default_name(
         f"layer{_LAYER.value}", _K.value, _STANDARDIZE.value)
-    entry = targets.run_targets(data, name,
+    entry = layer_targets.run_targets(data, name,
                                 frozen.load(_FROM_RUN.value, _STEP.value),
                                 _LAYER.value, spec)
   else:

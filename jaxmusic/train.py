@@ -21,6 +21,8 @@ from tqdm import tqdm
 from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
 from jaxmusic import metrics_writer
+from jaxmusic import models
+from jaxmusic import monitor as knn_monitor
 from jaxmusic import objectives
 from jaxmusic import optim
 from jaxmusic import parallel
@@ -28,7 +30,6 @@ from jaxmusic import storage
 from jaxmusic.data import corpus
 from jaxmusic.data import pipeline
 from jaxmusic.data import records
-from jaxmusic.eval import knn
 
 
 def make_train_step(objective, tx, lr_at_step, seed: int):
@@ -50,73 +51,44 @@ def make_train_step(objective, tx, lr_at_step, seed: int):
   return train_step
 
 
-def make_monitor(config, data_dir, objective):
-  """kNN accuracy on the eval split's labels from train-split embeddings;
-  None when the data has no labels."""
-  data = pipeline.PreparedData(data_dir)
-  if not data.manifest["vocab"]["label"] or not config.monitor.every:
-    return None
-  embed = jax.jit(objective.embed)
-
-  def run(state) -> float:
-    variables = {"params": state["params"],
-                 "model_state": state["model_state"]}
-    if jax.process_count() > 1:
-      variables = multihost_utils.process_allgather(variables, tiled=True)
-    variables = jax.device_get(variables)
-    fn = lambda x: embed(variables, x)
-    sets = [knn.track_embeddings(fn, pipeline.make_dataset(
-        data, split, "sequential", batch_size=config.monitor.batch_size,
-        feature=config.data.features[0],
-        crop_samples=config.data.crop_samples))
-            for split in (config.data.split, config.data.eval_split)]
-    return knn.knn_accuracy(*sets[0], *sets[1], k=config.monitor.k)
-
-  return run
-
-
 def encoder_from_run(state, spec: str, shardings):
   """`state` with its encoder's params and model state replaced by those of
   the run `spec` ("RUN" or "RUN:STEP"), restored to the state's shardings:
   fine-tuning any objective's encoder. Leaves the run has that this
   encoder lacks (a masked run's mask embedding) are left out; a leaf this
   encoder needs that the run lacks, or of another shape, is an error."""
-  from flax import traverse_util  # pylint: disable=g-import-not-at-top
-  from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
-  loaded = frozen.load_spec(spec)
+  workdir, step = checkpoint.parse_spec(spec)
+  run_params, run_state, step = checkpoint.restore_run(workdir, step)
 
   def take(kind, target, source):
-    want = traverse_util.flatten_dict(target, sep="/")
-    have = traverse_util.flatten_dict(source, sep="/")
-    out = {}
-    for key, leaf in want.items():
-      if key not in have or have[key].shape != leaf.shape:
-        raise ValueError(
-            f"config.model_init={spec!r}: the run's encoder has no {kind} "
-            f"{key} of shape {leaf.shape} (found "
-            f"{getattr(have.get(key), 'shape', 'none')}); it must be the "
-            "same encoder as config.model")
-      out[key] = have[key].astype(leaf.dtype)
-    return traverse_util.unflatten_dict(out, sep="/")
+    try:
+      return models.fit(target, source)
+    except models.Mismatch as e:
+      raise ValueError(
+          f"config.model_init={spec!r}: the run's encoder has no {kind} "
+          f"{e.path} of shape {e.want} (found "
+          f"{'none' if e.have is None else e.have}); it must be the same "
+          "encoder as config.model") from None
 
-  params = take("parameter", state["params"]["encoder"], loaded.params)
-  model_state = take("state", state["model_state"]["encoder"], loaded.state)
-  logging.info("encoder initialised from %s at step %d", loaded.workdir,
-               loaded.step)
+  params = take("parameter", state["params"]["encoder"], run_params)
+  model_state = take("state", state["model_state"]["encoder"],
+                     models.state_from_checkpoint(run_state))
+  logging.info("encoder initialised from %s at step %d", workdir, step)
   new_params = {**state["params"], "encoder": jax.device_put(
       params, shardings["params"]["encoder"])}
   if "heads" in state["params"]:
     # Masked prediction continues with the run's heads (a converted
     # fairseq checkpoint's final_proj and label embeddings) where they fit
     # this config's label sets; new label sets start new heads.
-    heads = frozen.load_heads(loaded.workdir, loaded.step)
+    heads = checkpoint.restore_subtree(checkpoint.step_dir(workdir, step),
+                                       "heads")[0]
     shapes = lambda t: jax.tree.map(lambda a: tuple(a.shape), t)
     if heads is not None and shapes(heads) == shapes(state["params"]["heads"]):
       new_params["heads"] = jax.device_put(
           jax.tree.map(lambda h, w: h.astype(w.dtype), heads,
                        state["params"]["heads"]),
           shardings["params"]["heads"])
-      logging.info("heads initialised from %s", loaded.workdir)
+      logging.info("heads initialised from %s", workdir)
     elif heads is not None:
       logging.warning("config.model_init=%s: its heads do not fit this "
                       "config's label sets (data.targets); they start anew",
@@ -152,7 +124,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # ----- Mesh and input ---------------------------------------------------
   mesh = parallel.make_mesh(config.mesh)
-  data_dir = corpus.resolve_data_dir(config)
+  data_dir = parallel.first_process_first(
+      lambda: corpus.resolve_data_dir(config), "prepared data ready")
   manifest = records.load_manifest(data_dir)
   records.check_grid(config.data, manifest, data_dir)
   objective = objectives.make_objective(config, manifest)
@@ -202,7 +175,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # ----- Loop ---------------------------------------------------------------
   writer = metrics_writer.MetricsWriter(workdir)
-  monitor = make_monitor(config, data_dir, objective)
+  monitor = knn_monitor.make_monitor(config, data_dir, objective, mesh,
+                                     shardings)
   if monitor and start == 0:
     writer.write(0, {"knn_accuracy": monitor(state)})
   should_stop = _preemption_check()

@@ -30,35 +30,28 @@ Symphony2vec's Keras models trained.
       --workdir /tmp/vae
 """
 
-from jaxmusic.config import CLMR_CROP_SAMPLES
-from jaxmusic.config import load_config
-from jaxmusic.config import model_config
-from jaxmusic.config import parse_arg
+from jaxmusic import defaults
+from jaxmusic.defaults import parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, runlocal=False, variant="vae", input="",
-                  model="", latent=128, beta=1.0, size="")
-  # The runlocal reads the waveform: on the embedded corpus the untrained
-  # mel CNN already probes 0.84 for genre and the VAE moves it by +3.6
-  # over three seeds (+10 would pass what supervised training reaches,
-  # 0.94), where the SampleCNN's VAE learns +17 from 0.62
-  # (experiments/README.md, runlocals). The full recipe keeps
-  # Symphony2vec's log-mel.
-  arg.input = arg.input or ("waveform" if arg.runlocal else "mel")
-  if arg.input not in ("mel", "mfcc", "pianoroll", "waveform"):
-    raise ValueError(f"config arg input={arg.input!r}: use mel, mfcc, "
-                     "pianoroll or waveform")
+  arg = parse_arg(arg, runlocal=False, variant=("vae", "ae"),
+                  input=("", "mel", "mfcc", "pianoroll", "waveform"),
+                  model=("", "cnn", "shortchunk", "crnn", "transformer",
+                         "samplecnn"),
+                  latent=128, beta=1.0,
+                  size=("", "tiny", "base", "95m", "330m"))
+  # The runlocal reads the waveform (docs/results.md: on the embedded
+  # corpus an untrained mel CNN already probes near what supervised
+  # training reaches); the full recipe keeps Symphony2vec's log-mel.
+  model = arg.model or ("samplecnn" if arg.input == "waveform" or (
+      arg.runlocal and not arg.input) else "cnn")
+  arg.input = arg.input or ("waveform" if model == "samplecnn" or (
+      arg.runlocal and "waveform" in defaults.BACKBONE_INPUTS[model])
+                            else "mel")
   frontend = {"mfcc": "mel"}.get(arg.input, arg.input)
-  model = arg.model or ("samplecnn" if frontend == "waveform" else "cnn")
-  c = load_config("clmr", f"model={model},input={frontend}" +
-                  (",runlocal" if arg.runlocal else ""))
-  del c.augment
-  c.model = model_config(model, frontend,
-                         arg.size or ("tiny" if arg.runlocal else "base"),
-                         arg.runlocal, spec_augment=False)
-  if model == "samplecnn":
-    c.data.crop_samples = CLMR_CROP_SAMPLES  # 115 frames of its log-mel
+  size = arg.size or ("tiny" if arg.runlocal else "base")
+  c = defaults.base(model, frontend, size, arg.runlocal, spec_augment=False)
   if arg.input == "mfcc":
     c.model.frontend.n_mfcc = 20
   c.model.bottleneck = arg.latent
@@ -66,8 +59,12 @@ def get_config(arg=None):
                      reconstruction="", beta=arg.beta, kl_warmup_steps=2000,
                      decoder_channels=(64, 32, 16))
   c.optimizer.update(name="adam", learning_rate=1e-3)
+
   if arg.runlocal:
-    c.total_steps = 300
+    defaults.runlocal(c, model)
+    c.optimizer.learning_rate = 1e-3
+    if model == "samplecnn":
+      c.data.crop_samples = defaults.CLMR_CROP_SAMPLES  # 115 mel frames
     c.objective.kl_warmup_steps = 100
     c.objective.decoder_channels = (32, 16, 8)
   return c

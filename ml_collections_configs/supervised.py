@@ -2,10 +2,10 @@ r"""Supervised training on the data's labels (cross-entropy) or tags
 (binary cross-entropy): the reference for every self-supervised row.
 
 Args (comma-separated after the colon):
-  model=samplecnn|transformer|cnn   the backbone (default samplecnn)
-  input=waveform|mel|pianoroll      the frontend (default waveform)
-  size=tiny|base|95m|330m           the transformer's size
-  target=label|tags                 what to predict (default label)
+  target=label|tags   what to predict (default label)
+  model=samplecnn|transformer|cnn|shortchunk|crnn   the encoder, as clmr.py's
+  input=waveform|mel|pianoroll|multitrack           (the same defaults)
+  size=tiny|base|95m|330m
   runlocal      small enough to train on the embedded synthetic music in
                 minutes on a laptop CPU
 
@@ -17,20 +17,21 @@ CLMR row differ only in the objective.
       --workdir /tmp/supervised
 """
 
-import ml_collections
-
-from jaxmusic.config import load_config
-from jaxmusic.config import parse_arg
+from jaxmusic import defaults
+from jaxmusic.defaults import parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, runlocal=False, model="samplecnn", input="waveform",
-                  size="", target="label")
-  clmr_arg = [f"model={arg.model}", f"input={arg.input}"]
-  clmr_arg += [f"size={arg.size}"] if arg.size else []
-  clmr_arg += ["runlocal"] if arg.runlocal else []
-  c = load_config("clmr", ",".join(clmr_arg))
-  del c.augment
+  arg = parse_arg(arg, runlocal=False,
+                  model=("",) + tuple(defaults.BACKBONE_INPUTS),
+                  input=("", "waveform", "mel", "pianoroll", "multitrack"),
+                  size=("", "tiny", "base", "95m", "330m"),
+                  target=("label", "tags"))
+  arg.model, arg.input = defaults.encoder_args(arg.model, arg.input)
+  size = arg.size or ("tiny" if arg.runlocal else "base")
+  c = defaults.base(arg.model, arg.input, size, arg.runlocal)
   c.objective = dict(name="supervised", target=arg.target)
-  c.optimizer.update(learning_rate=1e-3 if arg.runlocal else 3e-4)
+  if arg.runlocal:
+    defaults.runlocal(c, arg.model)
+    c.optimizer.learning_rate = 1e-3
   return c

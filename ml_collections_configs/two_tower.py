@@ -47,41 +47,31 @@ then cosine decay.
 
 import ml_collections
 
-from jaxmusic.config import CLMR_CROP_SAMPLES
-from jaxmusic.config import load_config
-from jaxmusic.config import model_config
-from jaxmusic.config import parse_arg
-from jaxmusic.config import ROLL_INPUTS
+from jaxmusic import defaults
+from jaxmusic.defaults import parse_arg
 
 FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text"}
+TOWERS = ("audio+pianoroll", "pianoroll+text", "audio+text")
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, runlocal=False, towers="audio+pianoroll", audio="",
-                  audio_model="", roll="", roll_model="transformer",
-                  size="", projection=128, roll_transpose=-1)
+  arg = parse_arg(arg, runlocal=False, towers=TOWERS,
+                  audio=("", "mel", "waveform"),
+                  audio_model=("", "transformer", "cnn", "shortchunk", "crnn",
+                               "samplecnn"),
+                  roll=("", "pianoroll", "multitrack"),
+                  roll_model=("transformer", "cnn", "shortchunk", "crnn"),
+                  size=("", "tiny", "small", "base"), projection=128,
+                  roll_transpose=-1)
   towers = tuple(arg.towers.split("+"))
-  if len(towers) != 2 or len(set(towers)) != 2 or \
-      set(towers) - set(FEATURES):
-    raise ValueError(f"config arg towers={arg.towers!r}: two different of "
-                     f"{sorted(FEATURES)} joined by +, e.g. pianoroll+text")
+  with_audio = set(towers) == {"audio", "pianoroll"}
   size = arg.size or ("tiny" if arg.runlocal else "base")
-  # Each embedded track is in a random key, so absolute pitch is the
-  # cheapest way to match audio to its roll: the pairs are memorised
-  # (train top-1 0.98) and the audio tower keeps the key, not the music
-  # (genre probe below its random init). Moving the roll by up to a
-  # tritone either way makes every key equally likely to the audio tower,
-  # which then matches on rhythm, texture and intervals
-  # (experiments/README.md, runlocals).
+  # The runlocal's choices below are docs/results.md's (two-tower rows):
+  # the roll moved by up to a tritone, so that the audio tower cannot match
+  # on the key alone; CLMR's SampleCNN against the titles; the multitrack
+  # roll's instrument and drum lanes against audio.
   if arg.roll_transpose < 0:
-    arg.roll_transpose = 6 if arg.runlocal and set(towers) == {
-        "audio", "pianoroll"} else 0
-  # Against the titles the runlocal's audio tower is CLMR's SampleCNN on
-  # the waveform: over three seeds it probes 0.78 for genre, against 0.72
-  # for the tiny mel transformer, whose trained tower stays within a few
-  # points of its untrained one. Against the moved roll the mel
-  # transformer probes higher (0.78 against 0.65 on seed 0), so it stays
-  # (experiments/README.md, runlocals).
+    arg.roll_transpose = 6 if arg.runlocal and with_audio else 0
   if not arg.audio_model:
     arg.audio_model = "samplecnn" if arg.runlocal and set(towers) == {
         "audio", "text"} else "transformer"
@@ -90,29 +80,15 @@ def get_config(arg=None):
   if arg.audio_model == "samplecnn" and arg.audio != "waveform":
     raise ValueError(f"config arg audio={arg.audio!r}: the SampleCNN reads "
                      "the waveform")
-  c = load_config("clmr", "model=transformer,input=mel" +
-                  (",runlocal" if arg.runlocal else ""))
-  del c.augment
-  # The piano roll merges the instruments and drops the drums, from which
-  # the embedded corpus draws much of its genre: against it the audio
-  # tower learns little the untrained one lacks (+5.5 over three seeds).
-  # The multitrack roll's instrument and drum lanes give the audio tower
-  # timbre and rhythm to match (experiments/README.md, runlocals). The
-  # full recipe keeps the plain roll: a collection's MIDI may have no
-  # meaningful programs (a piano transcription fills one lane), and the
-  # lanes have been measured on the embedded corpus only.
   if not arg.roll:
-    arg.roll = "multitrack" if arg.runlocal and set(towers) == {
-        "audio", "pianoroll"} and arg.roll_model == "transformer" \
-        else "pianoroll"
-  if arg.roll not in ROLL_INPUTS:
-    raise ValueError(f"config arg roll={arg.roll!r}: pianoroll or "
-                     "multitrack")
+    arg.roll = "multitrack" if arg.runlocal and with_audio and \
+        arg.roll_model == "transformer" else "pianoroll"
+  c = defaults.base("transformer", "mel", size, arg.runlocal)
   features = dict(FEATURES, pianoroll=arg.roll)
   c.data.features = tuple(features[t] for t in towers)
   c.data.text_bytes = 64
   if "audio" in towers and arg.audio_model == "samplecnn":
-    c.data.crop_samples = CLMR_CROP_SAMPLES
+    c.data.crop_samples = defaults.CLMR_CROP_SAMPLES
   # The pair's crop starts where the input's does (CLIP's pairs). False
   # draws its start anywhere in the track: positives across the two
   # features, as CLMR's across two crops, for collections whose MIDI is
@@ -123,7 +99,8 @@ def get_config(arg=None):
               "text": "transformer"}
   c.model = ml_collections.ConfigDict({"towers": towers})
   for t in towers:
-    tower = model_config(backbone[t], frontend[t], size, arg.runlocal)
+    tower = defaults.model_config(backbone[t], frontend[t], size,
+                                  arg.runlocal)
     if t == "text":
       tower["max_frames"] = c.data.text_bytes
     tower["bottleneck"] = arg.projection
@@ -137,10 +114,11 @@ def get_config(arg=None):
                      weight_decay_on="matrices", warmup_steps=2000,
                      grad_clip_norm=1.0)
   c.batch_size = 256
+
   if arg.runlocal:
-    # On the embedded corpus's 228 training tracks the towers start to
+    defaults.runlocal(c, "transformer")
+    # The embedded corpus's 228 training tracks: the towers start to
     # memorise the pairs after about 300 steps.
     c.total_steps = 400
-    c.batch_size = 32
     c.optimizer.update(learning_rate=1e-3, warmup_steps=40)
   return c

@@ -8,6 +8,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxmusic.audio import augment
+from jaxmusic.models.frontends import pianoroll
 
 SR = 22050
 N = 59049
@@ -88,6 +89,7 @@ def test_delay_gives_autocorrelation_peak_at_delay():
   assert lag == delay_ms * SR // 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps", [-7, -2, 4, 7])
 def test_pitch_shift_moves_f0_and_keeps_length(steps):
   key = key_with(lambda k: int(jax.random.randint(k, (), -7, 8)) == steps)
@@ -174,6 +176,7 @@ def test_spec_augment_masks_bands():
   assert masked.sum() == rows * 200 + cols * 128 - rows * cols
 
 
+@pytest.mark.slow
 def test_inbatch_noise_mix_reads_the_pool_of_the_other_clips():
   """MERT's mixing: each added segment is a run of consecutive samples of
   the other clips laid end to end (it may run from one into the next,
@@ -212,27 +215,27 @@ def test_piano_roll_transforms():
   rng = np.random.default_rng(0)
   roll = np.zeros((128, 40), np.float32)
   roll[60:72, ::3] = rng.integers(1, 128, (12, 14))
-  out = augment.roll_transpose(jax.random.key(3), jnp.asarray(roll), 6)
+  out = pianoroll.roll_transpose(jax.random.key(3), jnp.asarray(roll), 6)
   shifts = [s for s in range(-6, 7)
             if np.array_equal(np.asarray(out), np.roll(roll, s, axis=0))]
   assert len(shifts) == 1  # a whole-roll move by one draw
   edge = np.zeros((128, 4), np.float32)
   edge[127] = 90.0
-  moved = np.asarray(augment.roll_transpose(jax.random.key(0),
+  moved = np.asarray(pianoroll.roll_transpose(jax.random.key(0),
                                             jnp.asarray(edge), 6))
   # A note pushed off the keyboard is dropped, never wrapped to the bottom.
   assert not moved[:6].any()
   # A multitrack roll's instrument and drum lanes stay: they are no pitch.
   multi = np.zeros((191, 40), np.float32)
   multi[:128], multi[128:] = roll, rng.integers(0, 128, (63, 40))
-  out = np.asarray(augment.roll_transpose(jax.random.key(3),
+  out = np.asarray(pianoroll.roll_transpose(jax.random.key(3),
                                           jnp.asarray(multi), 6))
   np.testing.assert_array_equal(out[128:], multi[128:])
   assert np.array_equal(out[:128], np.roll(roll, shifts[0], axis=0))
-  loud = np.asarray(augment.roll_velocity(jax.random.key(1),
+  loud = np.asarray(pianoroll.roll_velocity(jax.random.key(1),
                                           jnp.asarray(roll), 1.5, 1.5))
   np.testing.assert_allclose(loud, np.clip(roll * 1.5, 0, 127))
-  masked = np.asarray(augment.roll_time_mask(jax.random.key(2),
+  masked = np.asarray(pianoroll.roll_time_mask(jax.random.key(2),
                                              jnp.asarray(roll), 2, 10))
   cols = ~masked.any(axis=0) & roll.any(axis=0)
   assert cols.any()  # some frames silenced, whole columns at a time

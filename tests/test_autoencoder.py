@@ -9,6 +9,7 @@ import pytest
 
 from conftest import one_step_loss
 from jaxmusic import config as config_lib
+from jaxmusic import defaults
 from jaxmusic import models
 from jaxmusic import objectives
 from jaxmusic.data import pipeline
@@ -58,6 +59,7 @@ def _tiny(arg):
   return c
 
 
+@pytest.mark.slow
 def test_vae_kl_weight_warms_up_in_its_own_state(tiny_corpus):
   config = _tiny("variant=vae,input=pianoroll")
   config.data.dir = tiny_corpus
@@ -83,6 +85,7 @@ def test_vae_kl_weight_warms_up_in_its_own_state(tiny_corpus):
     ("variant=ae,input=mel", 8744.02734375),
     ("variant=vae,input=mfcc", 8276.400390625),
     ("variant=vae,input=pianoroll,model=crnn", 4050.38916015625)])
+@pytest.mark.slow
 def test_pinned_one_step_loss(tiny_corpus, arg, want):
   loss, _ = one_step_loss(_tiny(arg), tiny_corpus)
   assert loss == pytest.approx(want, rel=1e-4), loss
@@ -98,6 +101,7 @@ def test_the_embedding_is_the_bottleneck(tiny_corpus):
   assert v["params"]["encoder"]["bottleneck_proj"]["kernel"].shape[-1] == 16
 
 
+@pytest.mark.slow
 def test_the_transformer_reconstructs_the_frames_it_embeds(tiny_corpus):
   """With an embedding frontend the decoder targets the log-mel frames
   before the embedding (128 bands), not the transformer's width."""
@@ -111,9 +115,8 @@ def test_the_transformer_reconstructs_the_frames_it_embeds(tiny_corpus):
   batch = next(iter(pipeline.from_config(tiny_corpus, config.data, "train",
                                          obj.data_mode, batch_size=4)))
   v = obj.init(jax.random.key(0), batch)
-  _, _, raw = models.apply(obj.encoder, v["params"]["encoder"],
-                           v["model_state"]["encoder"], batch["inputs"],
-                           raw=True)
+  raw = models.apply(obj.encoder, v["params"]["encoder"],
+                     v["model_state"]["encoder"], batch["inputs"])[0].raw
   assert raw.shape == (4, 32, 128)
   loss, (metrics, _) = jax.jit(obj.loss_fn)(
       v["params"], v["model_state"], batch, jax.random.key(1))
@@ -121,6 +124,7 @@ def test_the_transformer_reconstructs_the_frames_it_embeds(tiny_corpus):
       float(metrics["reconstruction"]))
 
 
+@pytest.mark.slow
 def test_a_waveform_encoder_reconstructs_its_crops_log_mel(tiny_corpus):
   """SampleCNN reads the waveform; the decoder targets the log-mel that the
   mel autoencoder reconstructs from the same crop (19,683 samples: 38
@@ -142,7 +146,7 @@ def test_a_waveform_encoder_reconstructs_its_crops_log_mel(tiny_corpus):
   mel = _tiny("variant=ae,input=mel")
   enc = models.make_encoder(mel.model)
   params, state, _ = models.init(enc, jax.random.key(0), batch["inputs"])
-  _, _, raw = models.apply(enc, params, state, batch["inputs"], raw=True)
+  raw = models.apply(enc, params, state, batch["inputs"])[0].raw
   np.testing.assert_allclose(np.asarray(target), np.asarray(raw), atol=1e-5)
   loss, (metrics, _) = jax.jit(obj.loss_fn)(
       v["params"], v["model_state"], batch, jax.random.key(1))
@@ -171,18 +175,16 @@ def test_time_pooling_backbones(name, frames):
       "supervised", f"model={name},input=mel,runlocal").model)
   x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 32 * 512)),
                   jnp.float32)
-  params, state, (frames_BxFxD, pooled) = models.init(enc, jax.random.key(0),
-                                                      x)
-  assert frames_BxFxD.shape[:2] == (2, frames)
-  assert pooled.shape == (2, frames_BxFxD.shape[-1])
-  _, _, layers = models.apply(enc, params, state, x, intermediates=True)
-  assert len(layers) == {"shortchunk": 7, "crnn": 6}[name]
+  _, _, out = models.init(enc, jax.random.key(0), x)
+  assert out.frames.shape[:2] == (2, frames)
+  assert out.pooled.shape == (2, out.frames.shape[-1])
+  assert len(out.layers) == {"shortchunk": 7, "crnn": 6}[name]
 
 
 def test_masked_prediction_rejects_backbones_off_the_grid(tiny_targets):
   config = config_lib.load_config("hubert", "input=mel,runlocal")
   config.data.dir = tiny_targets
   config.data.targets = ("mfcc_k16",)
-  config.model = config_lib.model_config("crnn", "mel", "", True)
+  config.model = defaults.model_config("crnn", "mel", "", True)
   with pytest.raises(ValueError, match="model.name"):
     config_lib.validate(config)

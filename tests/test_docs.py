@@ -9,7 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_recipes_table_matches_the_configs():
   configs = [load_config("hubert"), load_config("mert"),
-             load_config("mert", "size=330m")]
+             load_config("mert_330m")]
   rows = 0
   for line in open(os.path.join(ROOT, "docs", "recipes.md")):
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -23,3 +23,15 @@ def test_recipes_table_matches_the_configs():
       assert str(value) == want, (key, value, want)
     rows += 1
   assert rows >= 40
+
+
+def test_the_manual_builds_strict(tmp_path):
+  """mkdocs --strict: a broken link, a missing page or a page left out of
+  the nav fails."""
+  import subprocess
+  import sys
+  out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict",
+                        "-q", "-d", str(tmp_path / "site")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert (tmp_path / "site" / "results" / "index.html").exists()

@@ -21,10 +21,10 @@ def _smoke(script, data, tmp_path, *extra):
   data = shutil.copytree(data, tmp_path / "data")
   out = str(tmp_path / "report")
   proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "experiments", script), "--smoke",
+      [sys.executable, "-m", f"experiments.{script[:-3]}", "--smoke",
        "--steps", "4", "--data", str(data), "--out", out,
        "--workdir", str(tmp_path / "runs"), *extra],
-      capture_output=True, text=True, timeout=1200,
+      capture_output=True, text=True, timeout=1200, cwd=ROOT,
       env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert proc.returncode == 0, proc.stderr[-4000:]
   with open(os.path.join(out, "results.json")) as f:
@@ -47,6 +47,7 @@ def _check_rows(results, report, names):
                for v in rows[name].values()), name
 
 
+@pytest.mark.slow
 def test_representation_smoke(tiny_targets, tmp_path):
   results, report = _smoke("representation.py", tiny_targets, tmp_path)
   names = [f"{i}{s}" for i in ("waveform", "mel", "pianoroll")
@@ -69,6 +70,7 @@ def test_representation_smoke(tiny_targets, tmp_path):
     assert (tower.name, tower.frontend.name) == ("transformer", arm.name)
 
 
+@pytest.mark.slow
 def test_objectives_smoke(tiny_targets, tmp_path):
   results, report = _smoke("objectives.py", tiny_targets, tmp_path)
   names = ["clmr", "masked", "triplet_temporal", "triplet_label", "ae", "vae",
@@ -77,17 +79,17 @@ def test_objectives_smoke(tiny_targets, tmp_path):
               + ["MFCC mean+std", "log-mel PCA"])
 
 
+@pytest.mark.slow
 def test_bench_quality_probes_a_learning_curve(tiny_corpus, tmp_path):
   out = tmp_path / "quality"
 
   def bench(steps, *flags):
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "experiments", "benchmarks",
-                                      "bench_quality.py"),
+        [sys.executable, "-m", "experiments.benchmarks.bench_quality",
          "--data", tiny_corpus, "--recipe", "clmr.py:runlocal", "--steps",
          str(steps), "--curve", "2", "--folds", "3", "--level", "chunk",
          "--out", str(out), "--workdir", str(tmp_path / "runs"), *flags],
-        capture_output=True, text=True, timeout=1200,
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,
         env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     with open(out / "results.json") as f:
@@ -136,11 +138,7 @@ def test_bench_quality_crossing_reads_the_curve_against_the_bar():
 
 
 def _experiment_module(name):
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    return importlib.import_module(name)
-  finally:
-    sys.path.pop(0)
+  return importlib.import_module(f"experiments.{name}")
 
 
 def test_runlocals_covers_every_config_at_its_own_budget():
@@ -220,10 +218,10 @@ def test_target_codes_bags_each_tracks_codes(tiny_targets, tmp_path):
   np.testing.assert_allclose(target_codes.bags(codes, tracks, 4),
                              [[2 / 6, 4 / 6, 0, 0], [0, 0, 1 / 3, 2 / 3]])
   proc = subprocess.run(
-      [sys.executable, os.path.join(ROOT, "experiments", "target_codes.py"),
+      [sys.executable, "-m", "experiments.target_codes",
        "--data", tiny_targets, "--sets", "mfcc_k16", "--folds", "3",
        "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert proc.returncode == 0, proc.stderr[-2000:]
   row = proc.stdout.strip().splitlines()[-1]
   assert row.startswith("| `mfcc_k16` | ")

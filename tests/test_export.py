@@ -12,7 +12,8 @@ import pytest
 import soundfile
 
 from jaxmusic import config as config_lib
-from jaxmusic import export
+from jaxmusic.eval import embeddings
+from jaxmusic.eval import frozen
 from jaxmusic import models
 from jaxmusic.data import pipeline
 
@@ -22,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def exported(tiny_run, tiny_corpus, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("emb"))
-  export.run(tiny_run, out, data_dir=tiny_corpus, layers="all",
-             baseline_names=("random_init", "mfcc", "logmel_stats",
+  embeddings.run(tiny_run, out, data_dir=tiny_corpus, layers="all",
+                 baseline_names=("random_init", "mfcc", "logmel_stats",
                              "logmel_pca"), batch_size=32, progress=False)
   return out
 
@@ -41,9 +42,10 @@ def _direct_embeddings(tiny_run, tiny_corpus, split):
   ds = pipeline.make_dataset(tiny_corpus, split, "sequential", batch_size=50,
                              crop_samples=config.data.crop_samples)
   return np.concatenate([np.asarray(models.apply(
-      module, params, model_state, b["inputs"])[0][1]) for b in ds])
+      module, params, model_state, b["inputs"])[0].pooled) for b in ds])
 
 
+@pytest.mark.slow
 def test_embeddings_equal_the_encoder_applied_directly(exported, tiny_run,
                                                        tiny_corpus):
   seg = os.path.join(exported, "test", "encoder", "segment")
@@ -92,7 +94,7 @@ def test_no_track_in_two_splits(exported):
 def test_baselines_beside_the_encoder(exported):
   dims = {rep: np.load(os.path.join(exported, "test", rep, "track",
                                     "embeddings.npy")).shape[1]
-          for rep in export.REPRESENTATIONS}
+          for rep in embeddings.REPRESENTATIONS}
   # mfcc 20 and log-mel 128 bands, mean+std; PCA 64 components; random
   # init has the encoder's width.
   assert dims == {"encoder": 16, "random_init": 16, "mfcc": 40,
@@ -110,8 +112,8 @@ def test_pooling_meanstd_and_audio_files_with_a_bad_one(tiny_run, tmp_path):
   soundfile.write(tmp_path / "silent.wav", np.zeros(22050), 22050)
   (tmp_path / "broken.wav").write_bytes(b"RIFF not really a wave file")
   out = str(tmp_path / "emb")
-  info = export.run(tiny_run, out, audio=[str(tmp_path)], pooling="meanstd",
-                    baseline_names=("mfcc",), progress=False)
+  info = embeddings.run(tiny_run, out, audio=[str(tmp_path)], pooling="meanstd",
+                        baseline_names=("mfcc",), progress=False)
   assert info["splits"] == ["audio"] and info["rejected"] == 2
   rejected = [json.loads(l) for l in open(os.path.join(out,
                                                        "rejected.jsonl"))]
@@ -143,6 +145,7 @@ def test_missing_checkpoint_and_workdir_are_one_line_errors(tiny_run,
   assert last.startswith("error: ") and "config.json" in last
 
 
+@pytest.mark.slow
 def test_mel_run_exports_from_prepared_data_and_audio_files(
     mel_run, tiny_corpus, tmp_path):
   """A mel transformer's run: the kNN monitor ran, export from the
@@ -152,33 +155,33 @@ def test_mel_run_exports_from_prepared_data_and_audio_files(
                                                    "metrics.jsonl"))]
   assert [r["step"] for r in rows if "knn_accuracy" in r] == [0, 2, 4]
   out = str(tmp_path / "emb")
-  info = export.run(mel_run, out, data_dir=tiny_corpus, splits=("valid",),
-                    layers="all", baseline_names=("random_init", "mfcc"),
-                    batch_size=16, progress=False)
+  info = embeddings.run(mel_run, out, data_dir=tiny_corpus, splits=("valid",),
+                        layers="all", baseline_names=("random_init", "mfcc"),
+                        batch_size=16, progress=False)
   # The transformer's input embedding, then its two layers.
   assert info["feature"] == "waveform" and info["layer_widths"]["encoder"] \
       == [32, 32, 32]
   seg = os.path.join(out, "valid", "encoder", "segment")
   emb = np.load(os.path.join(seg, "embeddings.npy"))
-  encoder = export.frozen.load(mel_run)
+  encoder = frozen.load(mel_run)
   ds = pipeline.make_dataset(tiny_corpus, "valid", "sequential",
                              batch_size=16, crop_samples=32 * 512)
   direct = np.concatenate([np.asarray(models.apply(
-      encoder.module, encoder.params, encoder.state, b["inputs"])[0][1])
+      encoder.module, encoder.params, encoder.state, b["inputs"])[0].pooled)
                            for b in ds])
   np.testing.assert_allclose(emb, direct, atol=1e-4)
   t = np.arange(22050 * 2) / 22050
   soundfile.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * t),
                   22050)
-  info = export.run(mel_run, str(tmp_path / "files"),
-                    audio=[str(tmp_path / "tone.wav")],
-                    baseline_names=("mfcc",), progress=False)
+  info = embeddings.run(mel_run, str(tmp_path / "files"),
+                        audio=[str(tmp_path / "tone.wav")],
+                        baseline_names=("mfcc",), progress=False)
   files = np.load(tmp_path / "files" / "audio" / "encoder" / "segment" /
                   "embeddings.npy")
   assert files.shape == (-(-44100 // (32 * 512)), 32)
   with pytest.raises(ValueError, match="use --audio"):
-    export.run(mel_run, str(tmp_path / "bad"), midi=[str(tmp_path)],
-               progress=False)
+    embeddings.run(mel_run, str(tmp_path / "bad"), midi=[str(tmp_path)],
+                   progress=False)
 
 
 def test_midi_files_are_cut_into_the_encoders_own_roll(tmp_path):
@@ -199,7 +202,7 @@ def test_midi_files_are_cut_into_the_encoders_own_roll(tmp_path):
   fc = feats.FeatureConfig()
   pm = pretty_midi.PrettyMIDI(path)
   for feature, rows in (("pianoroll", 128), ("multitrack", 191)):
-    crops, tracks, rejected = export._file_crops([path], "midi", 32 * 512,
+    crops, tracks, rejected = embeddings._file_crops([path], "midi", 32 * 512,
                                                  fc, feature)
     assert len(tracks) == 1 and not rejected
     first = np.asarray(crops[0]["inputs"])
@@ -209,12 +212,13 @@ def test_midi_files_are_cut_into_the_encoders_own_roll(tmp_path):
   assert first[128 + 4].any() and first[144 + 36 - 35].any()
 
 
+@pytest.mark.slow
 def test_pianoroll_run_exports_from_prepared_data_and_midi_files(
     pianoroll_run, tiny_corpus, tmp_path):
   import pretty_midi
   out = str(tmp_path / "emb")
-  info = export.run(pianoroll_run, out, data_dir=tiny_corpus,
-                    splits=("test",), batch_size=16, progress=False)
+  info = embeddings.run(pianoroll_run, out, data_dir=tiny_corpus,
+                        splits=("test",), batch_size=16, progress=False)
   assert info["feature"] == "pianoroll"
   assert info["representations"] == ["encoder", "random_init", "mfcc",
                                      "logmel_stats", "logmel_pca"]
@@ -225,8 +229,8 @@ def test_pianoroll_run_exports_from_prepared_data_and_midi_files(
   pm.instruments.append(inst)
   pm.write(str(tmp_path / "scale.mid"))
   (tmp_path / "broken.mid").write_bytes(b"MThd no")
-  info = export.run(pianoroll_run, str(tmp_path / "files"),
-                    midi=[str(tmp_path)], progress=False)
+  info = embeddings.run(pianoroll_run, str(tmp_path / "files"),
+                        midi=[str(tmp_path)], progress=False)
   assert info["splits"] == ["midi"] and info["rejected"] == 1
   assert info["representations"] == ["encoder", "random_init"]
   seg = tmp_path / "files" / "midi" / "encoder" / "segment"
@@ -235,13 +239,13 @@ def test_pianoroll_run_exports_from_prepared_data_and_midi_files(
   assert emb.shape == (-(-int(np.ceil(2.95 * 22050 / 512)) // 32), 32)
   # The crop equals the prepared piano roll's frames, so the embedding
   # is the encoder applied to the roll pretty_midi gives.
-  encoder = export.frozen.load(pianoroll_run)
+  encoder = frozen.load(pianoroll_run)
   roll = np.zeros((128, 32), np.float32)
   full = pm.get_piano_roll(fs=22050 / 512)
   roll[:, :min(32, full.shape[1])] = full[:, :32]
   want = models.apply(encoder.module, encoder.params, encoder.state,
-                      roll[None])[0][1]
+                      roll[None])[0].pooled
   np.testing.assert_allclose(emb[0], np.asarray(want)[0], atol=1e-4)
   with pytest.raises(ValueError, match="use --midi"):
-    export.run(pianoroll_run, str(tmp_path / "bad"),
-               audio=[str(tmp_path)], progress=False)
+    embeddings.run(pianoroll_run, str(tmp_path / "bad"),
+                   audio=[str(tmp_path)], progress=False)

@@ -69,6 +69,7 @@ def test_mfcc_matches_librosa(name):
   assert rel_l2(frontend.mfcc(jnp.asarray(y), SR, n_mfcc=20), ref) <= 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SIGNALS))
 @pytest.mark.parametrize("n_bins,bpo", [(84, 12), (336, 48)])
 def test_cqt_matches_librosa(name, n_bins, bpo):
@@ -81,6 +82,7 @@ def test_cqt_matches_librosa(name, n_bins, bpo):
   assert rel_l2(got, ref) <= 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_bins,bpo", [(84, 12), (336, 48)])
 def test_cqt_spectral_equals_time_domain(n_bins, bpo):
   """The one-FFT spectral-kernel CQT against the dense correlation of every

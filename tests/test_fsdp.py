@@ -88,6 +88,7 @@ def _float_ops(jaxpr, names=("exp", "log", "rsqrt", "logistic", "log1p")):
   return out
 
 
+@pytest.mark.slow
 def test_bf16_keeps_params_softmax_logits_and_norms_in_float32():
   config = load_config("hubert", "input=mel,runlocal")
   config.model.dtype = "bfloat16"
@@ -120,6 +121,7 @@ def test_bf16_keeps_params_softmax_logits_and_norms_in_float32():
              _float_ops(jaxpr.jaxpr, ("dot_general",)))
 
 
+@pytest.mark.slow
 def test_bf16_runlocal_stays_near_float32(tiny_corpus, tmp_path):
   """50 steps of the mel transformer's CLMR runlocal: the bf16 run's losses
   stay within 2% of the float32 run's on average and end within 5%."""

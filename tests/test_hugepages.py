@@ -5,10 +5,9 @@ import os
 import subprocess
 import sys
 
-BENCH = os.path.join(os.path.dirname(__file__), "..", "experiments",
-                     "benchmarks")
-sys.path.insert(0, BENCH)
-import hugepages  # noqa: E402 pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments.benchmarks import hugepages
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 NEW_GLIBC = (2, 36)
 
@@ -32,10 +31,11 @@ def test_thp_mode_reads_the_bracketed_choice(tmp_path):
 
 
 def _child_tunables(env):
-  code = ("import hugepages; hugepages.reexec_with_hugepages();"
+  code = ("from experiments.benchmarks import hugepages;"
+          "hugepages.reexec_with_hugepages();"
           "import os; print(os.environ.get('GLIBC_TUNABLES', ''))")
   return subprocess.run([sys.executable, "-c", code],
-                        env={**env, "PYTHONPATH": BENCH}, check=True,
+                        env={**env, "PYTHONPATH": ROOT}, check=True,
                         capture_output=True, text=True).stdout.strip()
 
 

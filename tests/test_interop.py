@@ -12,7 +12,7 @@ import soundfile as sf
 
 from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
-from jaxmusic import export
+from jaxmusic.eval import embeddings
 from jaxmusic import models
 from jaxmusic.eval import frozen
 from jaxmusic.interop import runs
@@ -49,10 +49,14 @@ def _hidden_states(model, wav_BxT):
 
 def _ours(run, wav_BxT):
   encoder = frozen.load(run)
-  (frames, _), _, layers = models.apply(encoder.module, encoder.params,
-                                        encoder.state, jnp.asarray(wav_BxT),
-                                        intermediates=True)
-  return [np.asarray(l) for l in layers], np.asarray(frames)
+  out, _ = models.apply(encoder.module, encoder.params, encoder.state,
+                        jnp.asarray(wav_BxT))
+  return [np.asarray(l) for l in out.layers], np.asarray(out.frames)
+
+
+def _heads(run, step):
+  return checkpoint.restore_subtree(checkpoint.step_dir(run, step),
+                                    "heads")[0]
 
 
 def _assert_close(got, want, rtol=1e-4):
@@ -76,6 +80,7 @@ def _wav(batch=2, samples=8000, seed=0):
     ("Wav2Vec2Model", dict(do_stable_layer_norm=True,
                            feat_extract_norm="layer", conv_bias=True)),
 ])
+@pytest.mark.slow
 def test_every_layer_matches_transformers(tmp_path, cls_name, overrides):
   model = _hf_model(cls_name, **overrides)
   model.save_pretrained(tmp_path / "hf")
@@ -93,6 +98,7 @@ def test_every_layer_matches_transformers(tmp_path, cls_name, overrides):
   assert config.model.frontend.padding == "valid"
 
 
+@pytest.mark.slow
 def test_pytorch_bin_and_task_head_prefixes_convert(tmp_path):
   """A `pytorch_model.bin` of a task model (keys under `hubert.`) reads as
   its base model."""
@@ -141,6 +147,7 @@ def test_mert_release_layout_converts_at_24khz_with_its_normalisation(
     runs.import_hf(str(tmp_path / "hf"), str(tmp_path / "run2"))
 
 
+@pytest.mark.slow
 def test_export_cli_gives_the_hidden_states_frame_means(tmp_path):
   """`export --audio FILE --layers all --pooling mean` on a file one crop
   long: each layer's row is that layer's hidden states averaged over
@@ -153,9 +160,10 @@ def test_export_cli_gives_the_hidden_states_frame_means(tmp_path):
   rate, crop = config["data"]["sample_rate"], config["data"]["crop_samples"]
   wav = _wav(1, crop, seed=3)
   sf.write(tmp_path / "one_crop.wav", wav[0], rate, subtype="FLOAT")
-  export.run(run, str(tmp_path / "emb"), audio=[str(tmp_path / "one_crop.wav")],
-             layers="all", pooling="mean", baseline_names=(), batch_size=4,
-             progress=False)
+  embeddings.run(run, str(tmp_path / "emb"),
+                 audio=[str(tmp_path / "one_crop.wav")],
+                 layers="all", pooling="mean", baseline_names=(), batch_size=4,
+                 progress=False)
   layers = np.load(tmp_path / "emb" / "audio" / "encoder" / "segment" /
                    "layers.npy")
   want, _ = _hidden_states(model, wav)
@@ -204,6 +212,7 @@ def _native_run(tmp_path, norm_first):
   return str(run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_jaxmusic_encoder_out_to_transformers(tmp_path, norm_first):
   run = _native_run(tmp_path, norm_first)
@@ -224,6 +233,7 @@ def test_jaxmusic_encoder_out_to_transformers(tmp_path, norm_first):
       masked_spec_embed, np.asarray(frozen.load(run).params["mask_embedding"]))
 
 
+@pytest.mark.slow
 def test_conversion_errors_name_the_key(tmp_path):
   model = _hf_model(hidden_act="relu")
   model.save_pretrained(tmp_path / "relu")
@@ -336,7 +346,7 @@ def test_fairseq_checkpoint_converts_with_its_heads(tmp_path, norm, untie,
   # The heads give fairseq's logits: cosine of final_proj's chunk and each
   # label embedding, over logit_temp.
   from jaxmusic.objectives import masked
-  heads = frozen.load_heads(run, 0)
+  heads = _heads(run, 0)
   frames = got[-1] if not config.model.norm_first else _ours(run, wav)[1]
   logits, cqt_pred = masked.Heads(sizes, 8, cqt, 0.1, untie).apply(
       {"params": heads}, jnp.asarray(frames))
@@ -385,9 +395,8 @@ def test_masked_pretraining_continues_from_a_fairseq_checkpoint(
   converted = frozen.load(run).params
   for a, b in zip(jax.tree.leaves(first), jax.tree.leaves(converted)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
-  heads = frozen.load_heads(workdir, 1)
-  np.testing.assert_allclose(heads["codewords"],
-                             frozen.load_heads(run, 0)["codewords"],
+  heads = _heads(workdir, 1)
+  np.testing.assert_allclose(heads["codewords"], _heads(run, 0)["codewords"],
                              atol=1e-6)
 
 
@@ -398,6 +407,7 @@ def test_masked_pretraining_continues_from_a_fairseq_checkpoint(
          intermediate_size=4096, do_stable_layer_norm=True,
          feat_extract_norm="layer", conv_bias=True),  # MERT-330M's layers
 ])
+@pytest.mark.slow
 def test_base_size_parity(tmp_path, overrides):
   """The published widths (HuBERT Base and MERT-95M: 12 x 768; MERT-330M's
   1024-wide pre-LN layers, 4 of its 24), 1 s of audio, every hidden state
@@ -441,9 +451,8 @@ def test_ast_converts_with_its_kaldi_fbank(tmp_path):
   with torch.no_grad():
     out = model(torch.from_numpy(inputs), output_hidden_states=True)
   encoder = frozen.load(run)
-  (frames, pooled), _, layers = models.apply(
-      encoder.module, encoder.params, encoder.state, jnp.asarray(wav),
-      intermediates=True)
+  (frames, pooled, layers, _, _), _ = models.apply(
+      encoder.module, encoder.params, encoder.state, jnp.asarray(wav))
   assert len(layers) == len(out.hidden_states) == 3
   for g, w in zip(layers, out.hidden_states):
     _assert_close(np.asarray(g), w.numpy()[:, 2:])
@@ -451,6 +460,7 @@ def test_ast_converts_with_its_kaldi_fbank(tmp_path):
   _assert_close(np.asarray(pooled), out.pooler_output.numpy())
 
 
+@pytest.mark.slow
 def test_the_hear_api_reads_a_converted_run(tmp_path):
   """The HEAR model of a converted run embeds a window as transformers'
   frame mean of the last hidden state (a post-LN model's last layer), and
@@ -467,3 +477,17 @@ def test_the_hear_api_reads_a_converted_run(tmp_path):
   _assert_close(np.asarray(heard.embed_windows(wav))[0], last[0].mean(0))
   scene = np.asarray(hear.get_scene_embeddings(wav[:, :16000], heard))
   assert scene.shape == (1, TINY["hidden_size"]) and np.isfinite(scene).all()
+
+
+def test_convert_cli_names_a_missing_checkpoint_in_one_line(tmp_path):
+  import subprocess
+  import sys
+  out = subprocess.run(
+      [sys.executable, "-m", "jaxmusic.convert", "--from",
+       str(tmp_path / "none"), "--out", str(tmp_path / "run")],
+      capture_output=True, text=True, timeout=300)
+  assert out.returncode != 0
+  assert out.stderr.strip().splitlines() == [
+      f"error: {tmp_path / 'none'}/config.json: missing; --from needs a "
+      "transformers checkpoint directory (config.json + weights)"]
+  assert not (tmp_path / "run").exists()

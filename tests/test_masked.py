@@ -8,13 +8,14 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxmusic import config as config_lib
-from jaxmusic import export
+from jaxmusic.eval import embeddings
 from jaxmusic import objectives
 from jaxmusic import parallel
 from jaxmusic.data import pipeline
 from jaxmusic.data import records
 from jaxmusic.data import targets
 from jaxmusic.eval import frozen
+from jaxmusic.eval import layer_targets
 from jaxmusic.objectives import masked
 
 
@@ -157,6 +158,7 @@ def _objective_and_batch(corpus, name, arg, batch_size=8, **objective):
 
 @pytest.mark.parametrize("name,arg", [("hubert", "input=mel"),
                                       ("mert", "input=waveform")])
+@pytest.mark.slow
 def test_loss_and_grads_on_8_devices_equal_1(tiny_targets, name, arg):
   _, obj, batch = _objective_and_batch(tiny_targets, name, arg)
   variables = obj.init(jax.random.key(0), batch)
@@ -180,6 +182,7 @@ def test_loss_and_grads_on_8_devices_equal_1(tiny_targets, name, arg):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cqt_target_is_computed_before_mixing(tiny_targets):
   """With the CQT head zeroed its prediction is 0, so the CQT loss is the
   target's mean square over masked frames: the same whether every example
@@ -220,16 +223,16 @@ def test_config_errors_name_the_key(tiny_targets):
     objectives.make_objective(config, records.load_manifest(tiny_targets))
 
 
-@pytest.mark.parametrize("recipe", ["hubert", "mert"])
+@pytest.mark.parametrize("recipe", ["hubert", "mert", "mert_330m"])
 @pytest.mark.parametrize("inp", ["waveform", "mel", "pianoroll"])
 def test_configs_validate(recipe, inp):
-  for arg in (f"input={inp}", f"input={inp},runlocal",
-              f"input={inp},size=330m"):
+  for arg in (f"input={inp}", f"input={inp},runlocal"):
     config = config_lib.load_config(recipe, arg)
     config_lib.validate(config)
-    assert config.objective.name == recipe
+    assert config.objective.name == recipe.split("_")[0]
 
 
+@pytest.mark.slow
 def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
                                                           tiny_targets,
                                                           tmp_path):
@@ -243,10 +246,11 @@ def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
   assert {"masked_top1", "unmasked_top1", "prediction_perplexity",
           "mask_fraction"} <= set(logged[-1])
   assert [r["step"] for r in rows if "knn_accuracy" in r] == [0, 2, 4]
-  info = export.run(hubert_run, str(tmp_path / "emb"), data_dir=tiny_targets,
-                    splits=("valid",), layers="all",
-                    baseline_names=("random_init",), batch_size=16,
-                    progress=False)
+  info = embeddings.run(hubert_run, str(tmp_path / "emb"),
+                        data_dir=tiny_targets,
+                        splits=("valid",), layers="all",
+                        baseline_names=("random_init",), batch_size=16,
+                        progress=False)
   # transformers' hidden_states: the input embedding, then each layer.
   assert info["layer_widths"]["encoder"] == [32, 32, 32]
   layers = np.load(tmp_path / "emb" / "valid" / "encoder" / "segment" /
@@ -255,7 +259,7 @@ def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
 
   data = pipeline.PreparedData(tiny_targets)
   encoder = frozen.load(hubert_run)
-  entry = targets.run_targets(data, "it2_l1_k8", encoder, 1,
+  entry = layer_targets.run_targets(data, "it2_l1_k8", encoder, 1,
                               targets.KMeansSpec(k=8, fit_fraction=0.5),
                               progress=False)
   assert (entry["source"], entry["layer"], entry["step"]) == ("layer 1", 1, 4)
@@ -266,14 +270,15 @@ def test_run_learns_exports_and_gives_iteration_2_targets(hubert_run,
   assert centroids.shape == (8, 32)
   data = pipeline.PreparedData(tiny_targets)
   track = data.tracks("test")[0]
-  frames = targets.run_layer_frames(encoder, data, 1)("test", track)
+  frames = layer_targets.run_layer_frames(encoder, data, 1)("test", track)
   stored = data.span("test", track, "it2_l1_k8", 0,
                      track["num_segments"] * data.segment_samples)
   np.testing.assert_array_equal(stored[0], targets.assign(frames, centroids))
   with pytest.raises(ValueError, match="--layer=3"):
-    targets.run_layer_frames(encoder, data, 3)("test", track)
+    layer_targets.run_layer_frames(encoder, data, 3)("test", track)
 
 
+@pytest.mark.slow
 def test_targets_are_read_at_the_encoder_frames(tiny_targets):
   """A collection at a 256-sample hop under 512-sample encoder frames:
   the loss reads every second target frame, as fairseq reads 100 Hz labels
@@ -310,7 +315,7 @@ def test_mert_330m_counts_its_published_updates():
   """400,000 updates and 32,000 warm-up updates at update_freq 8: the loop
   runs 8 micro-steps an update."""
   from jaxmusic import optim
-  config = config_lib.load_config("mert", "size=330m")
+  config = config_lib.load_config("mert_330m")
   assert config.optimizer.accumulate_steps == 8
   assert config.total_steps == 8 * 400_000
   _, lr_at_step = optim.make_optimizer(config.optimizer, config.total_steps)

@@ -39,7 +39,7 @@ def test_samplecnn_reduces_59049_samples_to_one_512_frame():
                              jnp.zeros((2, 59049)))
   out = jax.eval_shape(encoder.apply, variables, jnp.zeros((3, 2 * 59049)))
   assert out.shape == (3, 2, 512)
-  # The tree is the one CLMR checkpoints always had: no wrapper keys.
+  # CLMR's checkpoint layout: the layers at the top, no wrapper keys.
   assert sorted(variables["params"])[:2] == ["BatchNorm_0", "BatchNorm_1"]
   assert set(variables) == {"params", "batch_stats"}
 
@@ -58,6 +58,7 @@ def test_batchnorm_uses_batch_statistics_only_in_training():
   assert max(jax.tree.leaves(moved)) > 0
 
 
+@pytest.mark.slow
 def test_bf16_compute_keeps_float32_params():
   config = load_config("clmr", "runlocal")
   config.model.dtype = "bfloat16"
@@ -101,6 +102,7 @@ def _input(front, frames, batch=2, seed=0):
                      jnp.float32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone,front,fcfg", GRID)
 def test_every_frontend_backbone_pair_gives_frames_on_the_shared_grid(
     backbone, front, fcfg):
@@ -112,15 +114,15 @@ def test_every_frontend_backbone_pair_gives_frames_on_the_shared_grid(
       variables, x, method="embed")
   assert frames.shape[:2] == (2, F) and frames.dtype == jnp.float32
   np.testing.assert_allclose(pooled, frames.mean(1), rtol=1e-6)
-  assert frontends.frames_per_crop(front, cfg.frontend, F * HOP, HOP) == F
+  assert models.frames_per_crop(cfg, F * HOP, HOP) == F
   _, state = models.split(variables)
   assert ("batch_stats" in state) == (backbone == "cnn")
   # Every encoder sows each layer's frames, for export's --layers all.
-  _, _, layers = models.apply(encoder, variables["params"], state, x,
-                              intermediates=True)
+  layers = models.apply(encoder, variables["params"], state, x)[0].layers
   assert len(layers) >= 2 and all(l.shape[:2] == (2, F) for l in layers)
 
 
+@pytest.mark.slow
 def test_ast_patches_sit_on_a_documented_multiple_of_the_grid():
   cfg = _small("transformer", "mel", {"embed": "patch", "patch_frames": 2,
                                       "patch_bands": 16, "dim": 32})
@@ -128,10 +130,10 @@ def test_ast_patches_sit_on_a_documented_multiple_of_the_grid():
   x = _input("mel", F)
   frames = encoder.apply(encoder.init(jax.random.key(0), x), x)
   assert frames.shape[:2] == (2, F // 2)
-  assert frontends.frames_per_crop("mel", cfg.frontend, F * HOP, HOP) == \
-      F // 2
+  assert models.frames_per_crop(cfg, F * HOP, HOP) == F // 2
 
 
+@pytest.mark.slow
 def test_the_frontends_frames_stand_at_the_same_samples():
   """Frame k of each frontend is centred on sample k * hop: the mel
   frontend is librosa's log-mel of the crop, frame for frame; the piano
@@ -179,6 +181,7 @@ def test_pianoroll_transpose_moves_each_roll_in_training_only():
   assert len(set(shifts)) > 2  # one key per example, not one per batch
 
 
+@pytest.mark.slow
 def test_mask_embedding_replaces_exactly_the_masked_frames():
   class Identity(nn.Module):
     @nn.compact
@@ -223,6 +226,7 @@ def test_transformer_sizes_have_their_parameter_counts(size):
   assert n == want
 
 
+@pytest.mark.slow
 def test_transformer_options():
   x = jax.random.normal(jax.random.key(0), (2, 10, 16))
   outs = {}
@@ -271,6 +275,7 @@ def _clmr_no_aug(backbone, front, fcfg, **extra):
   return config
 
 
+@pytest.mark.slow
 def test_transformer_on_8_devices_equals_one_device():
   """Loss and gradients of the sharded step (data axis; fsdp=2; fsdp=8)
   equal the single-device ones within 1e-5."""
@@ -299,6 +304,7 @@ def test_transformer_on_8_devices_equals_one_device():
                  grads_s, grads)
 
 
+@pytest.mark.slow
 def test_feature_grad_scale_scales_only_the_extractors_gradient():
   """fairseq's feature_grad_mult: the same forward pass, the conv
   extractor's gradient times the scale, the rest unchanged."""
@@ -337,15 +343,14 @@ def test_layerdrop_and_frontend_features():
   params, state = models.split(enc.init(jax.random.key(1), x,
                                         method="embed"))
   rngs = {"dropout": jax.random.key(2)}
-  _, _, layers = models.apply(enc, params, state, x, train=True, rngs=rngs,
-                              intermediates=True)
+  layers = models.apply(enc, params, state, x, train=True,
+                        rngs=rngs)[0].layers
   for h in layers[1:]:
     np.testing.assert_array_equal(h, layers[0])
-  _, _, layers = models.apply(enc, params, state, x, intermediates=True)
+  layers = models.apply(enc, params, state, x)[0].layers
   assert not np.allclose(layers[1], layers[0])
   mask = jnp.zeros((2, 12), bool).at[:, 3].set(True)
-  _, _, feats = models.apply(enc, params, state, x, mask_BxF=mask,
-                             features=True)
+  feats = models.apply(enc, params, state, x, mask_BxF=mask)[0].features
   direct = enc.apply({"params": params}, x,
                      method=lambda m, x: m.frontend(x))
   np.testing.assert_allclose(feats, direct, rtol=1e-6)
@@ -389,7 +394,7 @@ def test_fairseq_extractor_gives_its_frame_count(crop):
   assert frontends.receptive_field(frontends.FAIRSEQ_KERNELS,
                                    frontends.FAIRSEQ_STRIDES) == 400
   want = (crop - 400) // 320 + 1
-  assert frontends.frames_per_crop("waveform", cfg, crop, 160) == want
+  assert frontends.Waveform.frames_per_crop(cfg, crop, 160) == want
   if crop <= 8000:
     front = frontends.Waveform(**{k: v for k, v in cfg.items()
                                   if k != "name"})
@@ -406,7 +411,7 @@ def test_an_encoder_hop_off_the_collection_grid_is_named():
 
 
 def test_the_published_configs_use_fairseqs_extractor():
-  for arg in ("", "recipe=mert", "recipe=mert,size=330m"):
-    front = load_config("hubert", arg).model.frontend
+  for name in ("hubert", "mert", "mert_330m"):
+    front = load_config(name).model.frontend
     assert (tuple(front.kernels), tuple(front.strides), front.padding) == (
         frontends.FAIRSEQ_KERNELS, frontends.FAIRSEQ_STRIDES, "valid")

@@ -10,7 +10,7 @@ from conftest import one_step_loss
 from conftest import small_transformer
 from jaxmusic import objectives
 from jaxmusic import parallel
-from jaxmusic.audio import augment
+from jaxmusic.models.frontends import pianoroll
 from jaxmusic.config import load_config
 from jaxmusic.objectives import ntxent
 
@@ -115,10 +115,12 @@ def _one_step_loss(backbone, front):
     ("samplecnn", "waveform", 2.7310876846313477),
     ("transformer", "mel", 2.7814998626708984),
     ("cnn", "mel", 2.6902761459350586)])
+@pytest.mark.slow
 def test_pinned_one_step_loss_for_each_backbone(backbone, front, want):
   assert _one_step_loss(backbone, front) == pytest.approx(want, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_clmr_on_the_multitrack_roll_takes_the_roll_chain(tiny_corpus):
   """The multitrack roll is a piano roll with lanes: CLMR reads it with
   the piano roll's transforms (whose transposition moves the pitches
@@ -126,7 +128,7 @@ def test_clmr_on_the_multitrack_roll_takes_the_roll_chain(tiny_corpus):
   config = small_transformer(load_config(
       "clmr", "model=transformer,input=multitrack,runlocal"))
   assert config.data.features == ("multitrack",)
-  assert ntxent.augmentation_table(config) is augment.ROLL_TRANSFORMS
+  assert ntxent.augmentation_table(config) is pianoroll.ROLL_TRANSFORMS
   loss, metrics = one_step_loss(config, tiny_corpus)
   roll = small_transformer(load_config(
       "clmr", "model=transformer,input=pianoroll,runlocal"))
@@ -136,6 +138,7 @@ def test_clmr_on_the_multitrack_roll_takes_the_roll_chain(tiny_corpus):
   assert loss != pytest.approx(one_step_loss(roll, tiny_corpus)[0])
 
 
+@pytest.mark.slow
 def test_views_in_separate_passes_take_their_own_batchnorm_statistics():
   """`joint_views=False` (CLMR's PyTorch order): each view is normalised by
   its own batch statistics, and both passes update the running ones."""
@@ -167,6 +170,7 @@ def test_views_in_separate_passes_take_their_own_batchnorm_statistics():
   assert abs(float(losses[False]) - float(losses[True])) > 1e-4
 
 
+@pytest.mark.slow
 def test_views_in_separate_passes_draw_their_own_masks():
   """With `joint_views=False` the second pass folds its keys: two copies of
   one crop, through a transformer with dropout and SpecAugment, come out

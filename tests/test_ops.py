@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 import numpy as np
+import pytest
 
 from jaxmusic.models import samplecnn
 from jaxmusic.ops import samplecnn_cpu
@@ -41,6 +42,7 @@ def test_dense_relu_matches_autodiff_of_the_plain_form():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_winograd_conv3_matches_xla_conv_and_its_gradients():
   conv = lambda x, k: jax.lax.conv_general_dilated(
       x, k, (1,), ((1, 1),), dimension_numbers=("NWC", "WIO", "NWC"))
@@ -60,6 +62,7 @@ def test_winograd_conv3_matches_xla_conv_and_its_gradients():
       np.testing.assert_allclose(a, w, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cpu_samplecnn_equals_the_plain_model():
   """Same parameter tree and initial values; in training the same output,
   gradients and running statistics; in eval the same output and sown
@@ -146,6 +149,7 @@ def test_grouped_conv1d_matches_the_plain_conv_and_its_gradients():
       np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_transformer_fast_positions_equal_the_plain_ones():
   from jaxmusic.models import transformer
   x = jax.random.normal(jax.random.key(0), (2, 30, 16))

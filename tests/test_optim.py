@@ -15,6 +15,7 @@ def _cfg(**kw):
   return ml_collections.ConfigDict({**base, **kw})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [1, 4])
 def test_schedule_under_accumulation_ends_where_the_loop_does(k):
   total = 40

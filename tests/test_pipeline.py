@@ -7,6 +7,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxmusic.data import pipeline
+from jaxmusic.data import samplers
 
 CROP = 8192
 
@@ -105,7 +106,7 @@ def _starts(data, track, feature, crop, x):
 def test_paired_audio_and_roll_are_time_aligned(tiny_corpus):
   data = pipeline.PreparedData(tiny_corpus)
   track = data.tracks("train")[5]
-  sampler = pipeline.Sampler(data, "train", "paired", "waveform", CROP)
+  sampler = samplers.make(data, "train", "paired", "waveform", CROP)
   out = sampler(5, np.random.default_rng(3))
   starts = _starts(data, track, "waveform", CROP, out["inputs"])
   assert starts
@@ -119,8 +120,8 @@ def test_unaligned_pairs_are_crops_of_the_same_track(tiny_corpus):
   starts anywhere in it, not only where the audio does."""
   data = pipeline.PreparedData(tiny_corpus)
   track = data.tracks("train")[5]
-  sampler = pipeline.Sampler(data, "train", "paired", "waveform", CROP,
-                             pair_aligned=False)
+  sampler = samplers.make(data, "train", "paired", "waveform", CROP,
+                          pair_aligned=False)
   moved = 0
   for seed in range(6):
     out = sampler(5, np.random.default_rng(seed))

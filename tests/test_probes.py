@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from jaxmusic import export
+from jaxmusic.eval import embeddings
 from jaxmusic import hear
-from jaxmusic import probe
+from jaxmusic.eval import report as report_lib
 from jaxmusic.eval import probes
 
 
@@ -87,18 +87,19 @@ def test_weighted_layers_find_the_informative_layer():
 @pytest.fixture(scope="module")
 def exported(tiny_run, tiny_corpus, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("probe_emb"))
-  export.run(tiny_run, out, data_dir=tiny_corpus, layers="all",
-             baseline_names=("random_init", "mfcc"), progress=False)
+  embeddings.run(tiny_run, out, data_dir=tiny_corpus, layers="all",
+                 baseline_names=("random_init", "mfcc"), progress=False)
   return out
 
 
 @pytest.mark.parametrize("task,target,metric", [
     ("multiclass", None, "accuracy"), ("multilabel", None, "roc_auc"),
     ("regression", "tempo", "r2"), ("retrieval", "artist", "ndcg@10")])
+@pytest.mark.slow
 def test_probe_reports_every_representation(exported, tmp_path, task, target,
                                             metric):
-  report = probe.run(exported, task, target, kinds=("linear",),
-                     out=str(tmp_path), make_plots=task == "multiclass")
+  report = report_lib.run(exported, task=task, target=target, kinds=("linear",),
+                          out=str(tmp_path), make_plots=task == "multiclass")
   rows = report["rows"]
   assert [r["representation"] for r in rows if r["layer"] in ("last",)] == [
       "encoder", "random_init", "mfcc"]
@@ -156,8 +157,9 @@ def test_folds_are_sklearns_stratified_group_kfold():
 
 
 def test_probe_cli_folds_pool_the_splits(exported, tmp_path):
-  report = probe.run(exported, "multiclass", kinds=("linear",), folds=3,
-                     out=str(tmp_path))
+  report = report_lib.run(exported, task="multiclass", kinds=("linear",),
+                          folds=3,
+                          out=str(tmp_path))
   assert report["folds"] == 3
   assert [r["representation"] for r in report["rows"]
           if r["layer"] == "last"] == ["encoder", "random_init", "mfcc"]
@@ -170,7 +172,7 @@ def test_probe_cli_folds_pool_the_splits(exported, tmp_path):
   md = (tmp_path / "results.md").read_text()
   assert "3-fold cross-validation over tracks" in md and " ± " in md
   with pytest.raises(ValueError, match="--folds"):
-    probe.run(exported, "retrieval", kinds=("linear",), folds=3)
+    report_lib.run(exported, task="retrieval", kinds=("linear",), folds=3)
 
 
 def test_probe_refuses_a_track_in_two_splits(exported, tmp_path):
@@ -182,7 +184,7 @@ def test_probe_refuses_a_track_in_two_splits(exported, tmp_path):
   ids[0] = np.load(bad / "train" / "encoder" / "track" / "ids.npy")[0]
   np.save(ids_path, ids)
   with pytest.raises(ValueError, match="in both train and test"):
-    probe.run(str(bad), "multiclass", kinds=("linear",))
+    report_lib.run(str(bad), task="multiclass", kinds=("linear",))
 
 
 def test_hear_api_shapes_and_scene_is_mean(tiny_run):
@@ -206,6 +208,7 @@ def test_hear_api_shapes_and_scene_is_mean(tiny_run):
   assert step_model.encoder.step == 2
 
 
+@pytest.mark.slow
 def test_hear_api_serves_mel_encoders_and_refuses_piano_rolls(
     mel_run, pianoroll_run):
   model = hear.load_model(mel_run)
@@ -218,3 +221,16 @@ def test_hear_api_serves_mel_encoders_and_refuses_piano_rolls(
                              emb.mean(1), rtol=1e-5)
   with pytest.raises(ValueError, match="audio encoders.*'pianoroll'"):
     hear.load_model(pianoroll_run)
+
+
+def test_probe_cli_names_a_missing_export_in_one_line(tmp_path):
+  import subprocess
+  import sys
+  out = subprocess.run(
+      [sys.executable, "-m", "jaxmusic.probe",
+       f"--embeddings={tmp_path / 'none'}"], capture_output=True, text=True,
+      timeout=300)
+  assert out.returncode != 0
+  assert out.stderr.strip().splitlines() == [
+      f"error: {tmp_path / 'none'}/export.json: missing; run python -m "
+      "jaxmusic.export first"]

@@ -75,6 +75,7 @@ def _losses(text):
   return {r["step"]: r["loss"] for r in rows if "loss" in r}
 
 
+@pytest.mark.slow
 def test_a_run_on_a_bucket_saves_resumes_and_loads(bucket, tiny_corpus,
                                                    tmp_path):
   shutil.copytree(tiny_corpus, bucket("gs://data/tiny"))

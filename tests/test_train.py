@@ -47,6 +47,7 @@ def losses(workdir):
   return out
 
 
+@pytest.mark.slow
 def test_sigkill_after_checkpoint_resumes_bit_for_bit(tiny_corpus, tmp_path):
   ref = cli(tiny_corpus, tmp_path / "ref", 8)
   assert ref.returncode == 0, ref.stderr[-2000:]
@@ -62,6 +63,7 @@ def test_sigkill_after_checkpoint_resumes_bit_for_bit(tiny_corpus, tmp_path):
   assert got == want  # exact float equality at every step
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_corpus, tmp_path):
   proc = cli(tiny_corpus, tmp_path, 50, harness=("term", "3"))
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -70,6 +72,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tiny_corpus, tmp_path):
   assert max(losses(tmp_path)) == 3
 
 
+@pytest.mark.slow
 def test_resume_on_fewer_devices_continues_the_run(tiny_corpus, tmp_path):
   """Checkpointed on 8 devices (data 4 x fsdp 2), resumed on 4 (data 2 x
   fsdp 2): params and optimizer state are restored onto the new mesh's
@@ -89,6 +92,7 @@ def test_resume_on_fewer_devices_continues_the_run(tiny_corpus, tmp_path):
     assert got[step] == pytest.approx(want[step], rel=1e-4, abs=1e-5), step
 
 
+@pytest.mark.slow
 def test_corrupt_latest_checkpoint_warns_and_falls_back(tiny_corpus,
                                                         tmp_path):
   assert cli(tiny_corpus, tmp_path, 4).returncode == 0
@@ -103,6 +107,7 @@ def test_corrupt_latest_checkpoint_warns_and_falls_back(tiny_corpus,
   assert "resumed from step 2" in proc.stderr
 
 
+@pytest.mark.slow
 def test_nan_stops_the_run_naming_the_step(tiny_corpus, tmp_path):
   proc = cli(tiny_corpus, tmp_path, 20, "--config.optimizer.learning_rate=1e38")
   assert proc.returncode != 0
@@ -189,14 +194,19 @@ def test_unknown_encoder_keys_are_named():
 
 
 def test_config_files_load_without_jax():
-  code = ("import sys; from jaxmusic.config import load_config; "
-          "[load_config('clmr', a) for a in (None, 'runlocal', "
-          "'model=transformer,input=mel')]; "
+  """As ml_collections' config flag loads them: by path, importing only
+  jaxmusic.defaults."""
+  code = ("import glob, importlib.util, sys\n"
+          "for path in sorted(glob.glob('ml_collections_configs/*.py')):\n"
+          "  spec = importlib.util.spec_from_file_location('c', path)\n"
+          "  module = importlib.util.module_from_spec(spec)\n"
+          "  spec.loader.exec_module(module)\n"
+          "  module.get_config('runlocal')\n"
           "print(sorted(m for m in ('jax', 'flax', 'librosa') "
           "if m in sys.modules))")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                        text=True, env=dict(os.environ, PYTHONPATH=ROOT),
-                       check=True).stdout.strip()
+                       cwd=ROOT, check=True).stdout.strip()
   assert out == "[]"
 
 
@@ -241,6 +251,7 @@ def _two_processes(tiny_corpus, workdir, steps, extra, harness=None):
   return errs
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(tiny_corpus, tmp_path):
   """2 hosts x 4 devices compute the same loss as 1 host x 8 devices: the
   contrastive matrix and BN statistics span both hosts. Augmentation is off
@@ -257,6 +268,7 @@ def test_two_processes_match_one_process(tiny_corpus, tmp_path):
   assert two[1] == pytest.approx(one[1], rel=1e-5, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_process_stops_both_at_the_same_step(tiny_corpus,
                                                            tmp_path):
   """SIGTERM reaches process 0 only; both leave the loop at one agreed
@@ -303,6 +315,7 @@ def _readme_runlocal(tmp_path, cache, config_arg):
   return rows, {r["representation"]: r["metrics"] for r in report["rows"]}
 
 
+@pytest.mark.slow
 def test_runlocal_learns_on_the_embedded_music(tmp_path, embedded_cache):
   """The README's commands, as they are: `runlocal` trains (the loss falls,
   the kNN genre monitor beats the same encoder at step 0), then export and

@@ -13,14 +13,16 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from conftest import one_step_loss
 from jaxmusic import config as config_lib
-from jaxmusic import export
+from jaxmusic import defaults
+from jaxmusic.eval import embeddings
 from jaxmusic import models
 from jaxmusic import objectives
 from jaxmusic import parallel
-from jaxmusic import probe
+from jaxmusic.eval import report as report_lib
 from jaxmusic import train
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
+from jaxmusic.data import samplers
 from jaxmusic.data import records
 from jaxmusic.eval import probes
 from jaxmusic.objectives import two_tower
@@ -75,6 +77,7 @@ def _tiny(towers):
   return c
 
 
+@pytest.mark.slow
 def test_loss_and_grads_on_8_devices_equal_1_device(tiny_corpus):
   """One jit over the global batch: each pair's negatives are all 15
   other pairs, whichever device holds them."""
@@ -108,6 +111,7 @@ def test_loss_and_grads_on_8_devices_equal_1_device(tiny_corpus):
                                half, jax.random.key(1))[0]) - float(l1)) > 1e-3
 
 
+@pytest.mark.slow
 def test_text_padding_changes_nothing():
   """The byte tower masks attention and pooling: the same title padded to
   16 or 48 bytes embeds identically."""
@@ -115,12 +119,13 @@ def test_text_padding_changes_nothing():
   enc = models.make_encoder(cfg)
   ids16 = feats.encode_text("Dark Synth Run", 16)[None]
   ids48 = feats.encode_text("Dark Synth Run", 48)[None]
-  params, state, (_, z16) = models.init(enc, jax.random.key(0), ids16)
-  (_, z48), _ = models.apply(enc, params, state, ids48)
+  params, state, out = models.init(enc, jax.random.key(0), ids16)
+  z16 = out.pooled
+  z48 = models.apply(enc, params, state, ids48)[0].pooled
   np.testing.assert_allclose(np.asarray(z48), np.asarray(z16), rtol=1e-5,
                              atol=1e-6)
   other = feats.encode_text("Bright Lullaby Piano", 16)[None]
-  (_, z_other), _ = models.apply(enc, params, state, other)
+  z_other = models.apply(enc, params, state, other)[0].pooled
   assert not np.allclose(np.asarray(z_other), np.asarray(z16))
 
 
@@ -158,7 +163,7 @@ def test_runlocal_pairs_audio_with_the_multitrack_roll(tiny_corpus):
   config = _tiny("audio+pianoroll")
   config.data.dir = tiny_corpus
   config.model.pianoroll = ml_collections.ConfigDict(dict(
-      config_lib.model_config("cnn", "multitrack", "tiny", True),
+      defaults.model_config("cnn", "multitrack", "tiny", True),
       bottleneck=8))
   with pytest.raises(ValueError, match=r"model\.pianoroll\.frontend"):
     config_lib.validate(config)
@@ -193,8 +198,8 @@ def test_samplecnn_audio_tower_pairs_with_either_partner(tiny_corpus):
   view = config_lib.tower_view(c, "pianoroll")
   assert view.data.crop_samples == 116 * 512
   assert config_lib.tower_view(c, "audio").data.crop_samples == 59049
-  sampler = pipeline.Sampler(pipeline.PreparedData(tiny_corpus), "train",
-                             "paired", "waveform", c.data.crop_samples)
+  sampler = samplers.make(pipeline.PreparedData(tiny_corpus), "train",
+                          "paired", "waveform", c.data.crop_samples)
   out = sampler(0, np.random.default_rng(0))
   assert out["inputs"].shape == (59049,)
   assert out["pair"].shape[-1] * 512 == view.data.crop_samples
@@ -208,6 +213,7 @@ def test_samplecnn_audio_tower_pairs_with_either_partner(tiny_corpus):
     ("audio+pianoroll,roll=pianoroll", 3.994739532470703),
     ("audio+pianoroll", 3.443875312805176),  # the multitrack roll
     ("pianoroll+text", 4.741337776184082)])
+@pytest.mark.slow
 def test_pinned_one_step_loss(tiny_corpus, towers, want):
   loss, metrics = one_step_loss(_tiny(towers), tiny_corpus)
   assert loss == pytest.approx(want, rel=1e-4), loss
@@ -259,17 +265,18 @@ def two_tower_run(tiny_corpus, tmp_path_factory):
   return workdir
 
 
+@pytest.mark.slow
 def test_export_each_tower_then_crossmodal_probe(two_tower_run, tmp_path):
   out_roll, out_text = str(tmp_path / "roll"), str(tmp_path / "text")
-  info = export.run(two_tower_run, out_roll, progress=False)
+  info = embeddings.run(two_tower_run, out_roll, progress=False)
   assert info["tower"] == "pianoroll" and info["feature"] == "pianoroll"
-  info = export.run(two_tower_run, out_text, tower="text", progress=False)
+  info = embeddings.run(two_tower_run, out_text, tower="text", progress=False)
   assert info["tower"] == "text" and info["feature"] == "text"
   assert info["representations"] == ["encoder", "random_init"]
   z = np.load(os.path.join(out_text, "test", "encoder", "track",
                            "embeddings.npy"))
   assert z.shape[1] == 8  # the shared space: the towers' bottleneck
-  report = probe.run_crossmodal(out_roll, out_text, out=str(tmp_path))
+  report = report_lib.run_crossmodal(out_roll, out_text, out=str(tmp_path))
   got = {(r["representation"], r["probe"]): r["metrics"]
          for r in report["rows"]}
   assert set(got) == {(rep, d) for rep in ("encoder", "random_init")
@@ -281,5 +288,5 @@ def test_export_each_tower_then_crossmodal_probe(two_tower_run, tmp_path):
       want["mrr"])
   assert os.path.exists(tmp_path / "results.md")
   with pytest.raises(ValueError, match="this run's towers"):
-    export.run(two_tower_run, str(tmp_path / "x"), tower="audio",
-               progress=False)
+    embeddings.run(two_tower_run, str(tmp_path / "x"), tower="audio",
+                   progress=False)

@@ -9,11 +9,12 @@ import os
 import platform
 import time
 
+from experiments.benchmarks import hugepages
+
 
 def machine() -> str:
   import jax  # pylint: disable=g-import-not-at-top
   dev = jax.devices()[0]
-  import hugepages  # pylint: disable=g-import-not-at-top
   return (f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, jax {jax.__version__} on "
           f"{dev.platform}:{getattr(dev, 'device_kind', '')}, "

@@ -1,7 +1,7 @@
 """The CLMR augmentation chain in-graph against audiomentations per example.
 
   pip install -e ".[bench]"
-  python experiments/benchmarks/bench_augment.py [--batch 64]
+  python -m experiments.benchmarks.bench_augment [--batch 64]
 
 Both sides apply the same seven transforms with CLMR's probabilities:
 polarity, noise, gain, high/low-pass, delay, pitch shift, reverb. The
@@ -15,7 +15,6 @@ The ratio is printed last. With --gpu_batch it also times a batch of 1024.
 
 import argparse
 import os
-import sys
 import tempfile
 
 import jax
@@ -23,10 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import soundfile
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments.benchmarks._timing import best_of, machine
 
-import hugepages  # pylint: disable=wrong-import-position
+from experiments.benchmarks import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.audio import augment  # pylint: disable=wrong-import-position
 
 SR = 22050

@@ -1,23 +1,20 @@
 """Batched in-graph log-mel against librosa per example.
 
-  python experiments/benchmarks/bench_frontend.py [--batch 64]
+  python -m experiments.benchmarks.bench_frontend [--batch 64]
 
 Target: >= 5x librosa's throughput. The ratio is printed last.
 """
 
 import argparse
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import librosa
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments.benchmarks._timing import best_of, machine
 
-import hugepages  # pylint: disable=wrong-import-position
+from experiments.benchmarks import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.audio import frontend  # pylint: disable=wrong-import-position
 
 

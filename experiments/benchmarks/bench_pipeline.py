@@ -1,6 +1,6 @@
 """`prepare` throughput and the `views` loader against what the step eats.
 
-  python experiments/benchmarks/bench_pipeline.py [--workers 2]
+  python -m experiments.benchmarks.bench_pipeline [--workers 2]
 
 1. prepare: hours of audio prepared per minute (waveform + log-mel) on a
    generated collection, with the local runner and with Apache Beam's
@@ -14,18 +14,16 @@ Target: the loader delivers >= 3x what the step consumes; printed last.
 """
 
 import os
-import sys
 import tempfile
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-from clmr_step import make_step  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments.benchmarks._timing import best_of, machine
+from experiments.benchmarks.clmr_step import make_step
 
-import hugepages  # pylint: disable=wrong-import-position
+from experiments.benchmarks import hugepages  # pylint: disable=wrong-import-position
 from jaxmusic.data import build  # pylint: disable=wrong-import-position
 from jaxmusic.data import pipeline  # pylint: disable=wrong-import-position
 from jaxmusic.data import synthetic  # pylint: disable=wrong-import-position

@@ -1,8 +1,8 @@
 r"""Do the `quality` recipes learn embeddings better than handcrafted
 features, within a CPU budget?
 
-  python experiments/benchmarks/bench_quality.py --data DEBIAN_PREPARED
-  python experiments/benchmarks/bench_quality.py --data '' \
+  python -m experiments.benchmarks.bench_quality --data DEBIAN_PREPARED
+  python -m experiments.benchmarks.bench_quality --data '' \
       --recipe clmr.py:runlocal --recipe hubert.py:input=mel,runlocal --folds 10
 
 Trains each recipe (`NAME.py:ARG`; default the `quality` recipes) on a
@@ -16,7 +16,7 @@ means by default) against training minutes, from the random
 init (0 minutes) on. MFCC mean+std and log-mel mean+std are probed the
 same way on the same folds.
 
-With `--bar POINTS` (issue #17's rule for a runlocal short of its bar)
+With `--bar POINTS` (the rule for a runlocal short of its bar)
 the report also gives each recipe's gain over its random init, its last
 segment's rate and the training minutes at which it reaches the bar.
 
@@ -37,18 +37,16 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
-from jaxmusic import export
-from jaxmusic import probe
+from jaxmusic.eval import embeddings
+from jaxmusic.eval import report as report_lib
 from jaxmusic import train
 from jaxmusic.data import corpus
 from jaxmusic.data import synthetic
-from jaxmusic.eval import frozen
-import common
+from experiments import common
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 RECIPES = ("clmr.py:quality", "hubert.py:input=mel,quality")
@@ -140,7 +138,7 @@ def run_recipe(spec, data_dir, args, with_baselines):
   # Orbax also keeps the first step it is given; the curve's points are
   # the evenly spaced ones.
   every = config.checkpoint.every
-  steps = sorted(s for s in frozen.latest_steps(workdir)
+  steps = sorted(s for s in checkpoint.latest_steps(workdir)
                  if s % every == 0 or s == config.total_steps)
   curve, baselines = [], {}
   for step in steps:
@@ -148,10 +146,10 @@ def run_recipe(spec, data_dir, args, with_baselines):
     names = (["random_init"] if first else []) + (
         list(HANDCRAFTED) if last and with_baselines else [])
     emb = os.path.join(workdir, f"embeddings_{step}")
-    export.run(workdir, emb, step=step, data_dir=data_dir,
-               baseline_names=names, seed=args.seed, progress=False)
-    report = probe.run(emb, kinds=("linear",), folds=args.folds,
-                       level=args.level, seed=args.seed)
+    embeddings.run(workdir, emb, step=step, data_dir=data_dir,
+                   baseline_names=names, seed=args.seed, progress=False)
+    report = report_lib.run(emb, kinds=("linear",), folds=args.folds,
+                            level=args.level, seed=args.seed)
     if first:
       curve.append((0, 0.0, *_accuracy(report, "random_init")))
     curve.append((step, minutes.get(step, minutes[max(minutes)]),

@@ -1,7 +1,7 @@
 """jaxmusic's SampleCNN CLMR train step against the same model in PyTorch.
 
   pip install -e ".[bench]"
-  python experiments/benchmarks/bench_step.py [--batch 16]
+  python -m experiments.benchmarks.bench_step [--batch 16]
 
 Both sides do forward, backward and an Adam update of SampleCNN + projector
 with NT-Xent on a batch of B x 2 views of 59,049 samples; PyTorch runs eager
@@ -13,12 +13,10 @@ and the largest NT-Xent batch that fits, for GPU machines.
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-from clmr_step import make_step  # pylint: disable=g-import-not-at-top,wrong-import-position
-import hugepages  # pylint: disable=wrong-import-position
+from experiments.benchmarks._timing import best_of, machine
+from experiments.benchmarks.clmr_step import make_step
+from experiments.benchmarks import hugepages  # pylint: disable=wrong-import-position
 
 
 def torch_step(batch: int):

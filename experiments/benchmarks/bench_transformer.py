@@ -2,8 +2,8 @@
 same-shape PyTorch eager encoder step, and its MFU.
 
   pip install -e ".[bench]"
-  python experiments/benchmarks/bench_transformer.py [--batch 8 --seconds 5]
-  python experiments/benchmarks/bench_transformer.py --full   # MERT's step
+  python -m experiments.benchmarks.bench_transformer [--batch 8 --seconds 5]
+  python -m experiments.benchmarks.bench_transformer --full   # MERT's step
 
 `--full` times jaxmusic's whole MERT training step, the registered `mert`
 objective as a run uses it (MERT-95M's shape, `base`, on the waveform:
@@ -33,12 +33,10 @@ a GPU, `--dtype bfloat16 --size 95m` gives bf16 MFU against the bf16 peak
 
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _timing import best_of, machine  # pylint: disable=g-import-not-at-top,wrong-import-position
-import hugepages  # pylint: disable=wrong-import-position
+from experiments.benchmarks._timing import best_of, machine
+from experiments.benchmarks import hugepages  # pylint: disable=wrong-import-position
 
 CLASSES, MASK_PROB, BANDS = 500, 0.08, 128
 

@@ -21,7 +21,6 @@ import numpy as np
 import scipy.fft
 
 from jaxmusic.audio import frontend
-from jaxmusic.data.features import PITCHES
 
 Transform = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -233,50 +232,15 @@ CLMR_CHAIN = ("polarity", "noise", "gain", "filter", "delay", "pitch", "reverb")
 _NEEDS_SR = ("filter", "delay", "reverb")
 
 
-def roll_transpose(key, roll_PxF, max_semitones=6):
-  """The piano roll moved up or down by up to `max_semitones` pitches (the
-  symbolic pitch shift); notes moved off the keyboard are dropped. Rows
-  past the 128 pitches (a multitrack roll's instrument and drum lanes)
-  stay where they are."""
-  shift = jax.random.randint(key, (), -max_semitones, max_semitones + 1)
-  pitches, lanes = roll_PxF[:PITCHES], roll_PxF[PITCHES:]
-  pitch = jnp.arange(pitches.shape[0]) - shift
-  valid = (pitch >= 0) & (pitch < pitches.shape[0])
-  moved = jnp.where(valid[:, None], jnp.roll(pitches, shift, axis=0), 0)
-  return jnp.concatenate([moved, lanes], axis=0)
-
-
-def roll_velocity(key, roll_PxF, min_gain=0.5, max_gain=1.5):
-  """Every velocity scaled by one gain (the symbolic gain), kept in
-  0..127."""
-  gain = jax.random.uniform(key, (), minval=min_gain, maxval=max_gain)
-  return jnp.clip(roll_PxF * gain, 0, 127).astype(roll_PxF.dtype)
-
-
-def roll_time_mask(key, roll_PxF, n_masks=2, max_frames=10):
-  """SpecAugment's time masks on a piano roll, filled with silence."""
-  return spec_augment(key, roll_PxF, n_freq_masks=0, max_freq_width=0,
-                      n_time_masks=n_masks, max_time_width=max_frames,
-                      fill="zero")
-
-
-# The piano roll's transforms (`Px F` velocities), for CLMR on MIDI.
-ROLL_TRANSFORMS: dict[str, tuple[Callable[..., jax.Array], float]] = {
-    "transpose": (roll_transpose, 0.8),
-    "velocity": (roll_velocity, 0.5),
-    "time_mask": (roll_time_mask, 0.5),
-}
-
-
 def make_chain(names: Sequence[str] = CLMR_CHAIN, sample_rate: int = 22050,
                probs: Mapping[str, float] | None = None,
                params: Mapping[str, Mapping] | None = None,
                table=None) -> Transform:
   """Composes named transforms into one `(key, x) -> x`.
 
-  `table` is TRANSFORMS (waveforms, the default) or ROLL_TRANSFORMS (piano
-  rolls); `probs` overrides its probabilities, `params` each transform's
-  kwargs.
+  `table` is TRANSFORMS (waveforms, the default) or a frontend's
+  AUGMENTATIONS (the piano roll's); `probs` overrides its probabilities,
+  `params` each transform's kwargs.
   """
   table = TRANSFORMS if table is None else table
   probs, params = dict(probs or {}), dict(params or {})

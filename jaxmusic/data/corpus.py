@@ -79,25 +79,20 @@ def ensure_targets(directory: str, target_sets) -> None:
 def resolve_data_dir(config) -> str:
   """The local prepared directory: config.data.dir (a bucket URI is staged
   to the cache directory first, storage.stage), or the embedded synthetic
-  corpus prepared on first use (process 0 builds it, the others wait)."""
+  corpus prepared on first use (on several processes, run it with
+  parallel.first_process_first so that one builds it)."""
   if config.data.dir:
     return storage.stage(config.data.dir,
                          config.data.get("cache_dir") or default_cache_dir())
-  import jax  # pylint: disable=g-import-not-at-top
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   syn = config.data.synthetic
   cfg = synthetic.SyntheticConfig(num_tracks=syn.num_tracks,
                                   seconds=syn.seconds, seed=syn.seed,
                                   sample_rate=config.data.sample_rate)
   # Text is track metadata (the corpus's titles), not a prepared array.
-  make = lambda: ensure_prepared(
+  return ensure_prepared(
       cfg, tuple(f for f in config.data.features if f != "text"),
       config.data.segment_seconds,
       config.data.get("cache_dir") or None, workers=syn.workers,
       target_sets=tuple(config.data.get("targets", ())),
       hop_length=config.data.get("hop_length", 512),
       n_fft=config.data.get("n_fft", 2048))
-  if jax.process_index() == 0:
-    path = make()
-  multihost_utils.sync_global_devices("synthetic data ready")
-  return path if jax.process_index() == 0 else make()

@@ -40,7 +40,15 @@ class FeatureConfig:
 # Text towers read UTF-8 bytes: id = byte + 1, 0 pads. No tokenizer to
 # download, any language, and a vocabulary of 257.
 TEXT = "text"
+WAVEFORM = "waveform"
 TEXT_VOCAB = 257
+
+
+
+def unit(feature: str, hop: int) -> int:
+  """Samples per step of `feature` along its last axis: 1 for the
+  waveform, the collection's hop for frame features."""
+  return 1 if feature == WAVEFORM else hop
 
 
 def encode_text(text: str, n_bytes: int) -> np.ndarray:

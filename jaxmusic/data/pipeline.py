@@ -1,24 +1,5 @@
-"""Grain pipelines over a prepared directory, one per sampling mode.
-
-  views       two independent random crops of one track (CLMR positives)
-  triplet     anchor, a crop within `radius_seconds` of it in the same track,
-              and a crop of another track (Tile2Vec); with `triplet_by` set
-              to "label" or "artist" the positive is another track sharing
-              it and the negative one that does not; with each crop's
-              track index and start frame (`tracks`, `starts`)
-  frames      an input crop plus frame-aligned crops of `targets`: target
-              sets from `jaxmusic.targets` (C x F int32 codes) or stored
-              frame features (CQT, ...), cut by the same `span` as the
-              input, for masked prediction
-  paired      a crop of the input feature ("inputs") and the time-aligned
-              crop of a second feature ("pair"; the piano roll by default),
-              or the track's text as bytes (feature "text", `text_bytes`
-              ids; see features.encode_text), with the track index; with
-              `pair_aligned` False the pair's crop starts anywhere in the
-              same track (CLMR's positives across the two features)
-  labelled    a crop plus class id, multi-hot tags and artist id
-  sequential  every segment of a split in order, cut into `crop_samples`
-              chunks, with ids, for export and evaluation
+"""Grain pipelines over a prepared directory: one sampling mode each
+(samplers/: views, triplet, frames, paired, labelled, sequential).
 
 Training modes shuffle the global index stream by seed, repeat (reshuffled
 each epoch), give host h every h-th element of that stream (disjoint and
@@ -28,16 +9,17 @@ count, and the iterator state is a few integers that Orbax checkpoints.
 """
 
 import os
-from typing import Any
 
 import grain
 import numpy as np
 
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
+from jaxmusic.data import samplers
 from jaxmusic.data import targets
 
-MODES = ("views", "triplet", "frames", "paired", "labelled", "sequential")
+MODES = samplers.MODES
+pair_samples = samplers.pair_samples
 
 
 class PreparedData:
@@ -116,7 +98,7 @@ class PreparedData:
 
   def unit(self, feature: str) -> int:
     """Samples per step of `feature` along its last axis."""
-    return 1 if feature == "waveform" else self.hop
+    return feats.unit(feature, self.hop)
 
   def span(self, split, track: dict, feature: str, start_frame: int,
            crop_samples: int) -> np.ndarray:
@@ -142,174 +124,20 @@ class PreparedData:
     return out.astype(np.float32)
 
 
-def pair_samples(feature: str, crop_samples: int, hop: int) -> int:
-  """The samples a `feature` read beside a crop of `crop_samples` covers:
-  the whole hops over the crop for a frame-rate feature (also when the
-  crop is not a whole number of hops, as a SampleCNN's 3**n samples), the
-  crop itself for the waveform; text has no time."""
-  if feature in (feats.TEXT, "waveform"):
-    return crop_samples
-  return -(-crop_samples // hop) * hop
-
-
-class Sampler:
-  """Builds one element of a mode from an index and a numpy Generator."""
-
-  def __init__(self, data: PreparedData, split: str, mode: str, feature: str,
-               crop_samples: int, radius_seconds: float = 1.0,
-               triplet_by: str | None = None, targets=(),
-               pair_feature: str = "pianoroll", text_bytes: int = 64,
-               pair_aligned: bool = True):
-    self.data, self.split, self.mode = data, split, mode
-    self.pair_feature, self.text_bytes = pair_feature, text_bytes
-    self.pair_aligned = pair_aligned
-    self.feature, self.crop = feature, crop_samples
-    self.tracks = data.tracks(split)
-    self.radius_frames = int(radius_seconds * data.manifest["sample_rate"]
-                             / data.hop)
-    self.triplet_by, self.targets = triplet_by, tuple(targets)
-    self.n_tags = data.num_classes("tags")
-    if triplet_by:
-      values = np.array([t[triplet_by] for t in self.tracks])
-      self.by_value = {v: np.flatnonzero(values == v)
-                       for v in set(values.tolist()) if v >= 0}
-
-  def max_start(self, track) -> int:
-    return (track["num_segments"] * self.data.segment_samples
-            - self.crop) // self.data.hop
-
-  def crop_at(self, track, start_frame, feature=None):
-    """The crop of `feature` (default: the input) at `start_frame`; a
-    track's text is the same whatever the crop."""
-    feature = feature or self.feature
-    if feature == feats.TEXT:
-      return feats.encode_text(track.get("text", ""), self.text_bytes)
-    return self.data.span(self.split, track, feature, start_frame, self.crop)
-
-  def frames_at(self, track, start_frame, feature):
-    """`feature` beside the crop: a frame-rate feature's whole frames
-    over it (`pair_samples`)."""
-    if feature == feats.TEXT:
-      return self.crop_at(track, start_frame, feature)
-    return self.data.span(self.split, track, feature, start_frame,
-                          pair_samples(feature, self.crop, self.data.hop))
-
-  def random_crop(self, track, rng):
-    return self.crop_at(track, int(rng.integers(self.max_start(track) + 1)))
-
-  def __call__(self, index, rng: np.random.Generator) -> dict[str, Any]:
-    track = self.tracks[index]
-    if self.mode == "views":
-      return {"views": np.stack([self.random_crop(track, rng),
-                                 self.random_crop(track, rng)]),
-              "track": np.int32(index)}
-    if self.mode == "triplet":
-      return self._triplet(index, track, rng)
-    start = int(rng.integers(self.max_start(track) + 1))
-    if self.mode == "frames":
-      return {"inputs": self.crop_at(track, start), "track": np.int32(index),
-              **{name: self.frames_at(track, start, name)
-                 for name in self.targets}}
-    if self.mode == "paired":
-      pair_start = start if self.pair_aligned else int(
-          rng.integers(self.max_start(track) + 1))
-      return {"inputs": self.crop_at(track, start),
-              "pair": self.frames_at(track, pair_start, self.pair_feature),
-              "track": np.int32(index)}
-    if self.mode == "labelled":
-      return {"inputs": self.crop_at(track, start), **self.labels(track)}
-    raise ValueError(f"mode {self.mode!r} is not a random mode")
-
-  def labels(self, track) -> dict[str, np.ndarray]:
-    tags = np.zeros(self.n_tags, np.float32)
-    tags[track["tags"]] = 1.0
-    return {"label": np.int32(track["label"]),
-            "artist": np.int32(track["artist"]), "tags": tags}
-
-  def _other(self, index, pool, rng):
-    pool = pool[pool != index]
-    if pool.size == 0:
-      raise ValueError(f"split {self.split!r}: no other track to sample a "
-                       "triplet from")
-    return int(pool[rng.integers(pool.size)])
-
-  def _triplet(self, index, track, rng):
-    """Anchor, positive and negative crops, plus each one's track index and
-    start frame (`tracks`, `starts`), which the tests check the sampling
-    rules against."""
-    start = int(rng.integers(self.max_start(track) + 1))
-    everyone = np.arange(len(self.tracks))
-    if self.triplet_by is None:
-      lo = max(0, start - self.radius_frames)
-      hi = min(self.max_start(track), start + self.radius_frames)
-      pos_track, pos_start = index, int(rng.integers(lo, hi + 1))
-      neg_track = self._other(index, everyone, rng)
-    else:
-      value = track[self.triplet_by]
-      same = self.by_value.get(value, np.array([], int))
-      pos_track = self._other(index, same, rng)
-      pos_start = int(rng.integers(self.max_start(self.tracks[pos_track]) + 1))
-      different = everyone[np.array([t[self.triplet_by] != value
-                                     for t in self.tracks])]
-      neg_track = self._other(index, different, rng)
-    neg_start = int(rng.integers(self.max_start(self.tracks[neg_track]) + 1))
-    return {"anchor": self.crop_at(track, start),
-            "positive": self.crop_at(self.tracks[pos_track], pos_start),
-            "negative": self.crop_at(self.tracks[neg_track], neg_start),
-            "tracks": np.array([index, pos_track, neg_track], np.int32),
-            "starts": np.array([start, pos_start, neg_start], np.int32)}
-
-
-class SequentialReader:
-  """Element i: chunk i % chunks of segment record i // chunks, in order."""
-
-  def __init__(self, data: PreparedData, split: str, feature: str,
-               crop_samples: int, text_bytes: int = 64):
-    self.data, self.split, self.feature = data, split, feature
-    self.crop = crop_samples or data.segment_samples
-    self.chunks = data.segment_samples // self.crop
-    self.sampler = Sampler(data, split, "labelled", feature, self.crop,
-                           text_bytes=text_bytes)
-    self.track_of = np.concatenate(
-        [np.full(t["num_segments"], i, np.int32)
-         for i, t in enumerate(data.tracks(split))])
-
-  def __len__(self):
-    return len(self.track_of) * self.chunks
-
-  def __call__(self, index):
-    record, chunk = divmod(index, self.chunks)
-    track_idx = int(self.track_of[record])
-    track = self.data.tracks(self.split)[track_idx]
-    segment = record - track["first_record"]
-    start_frame = (segment * self.data.segment_samples
-                   + chunk * self.crop) // self.data.hop
-    return {"inputs": self.sampler.crop_at(track, start_frame),
-            "track": np.int32(track_idx), "segment": np.int32(segment),
-            "chunk": np.int32(chunk),
-            "offset": np.float32(start_frame * self.data.hop
-                                 / self.data.manifest["sample_rate"]),
-            **self.sampler.labels(track)}
-
-
 def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  batch_size: int, feature: str = "waveform",
                  crop_samples: int = 59049, seed: int = 0,
                  shard_index: int = 0, shard_count: int = 1,
                  num_epochs: int | None = None, workers: int = 0,
-                 radius_seconds: float = 1.0, triplet_by: str | None = None,
-                 targets=(), pair_feature: str = "pianoroll",
-                 text_bytes: int = 64,
-                 pair_aligned: bool = True) -> grain.IterDataset:
-  """A Grain dataset of per-host numpy batches; see the module docstring."""
+                 text_bytes: int = 64, **options) -> grain.IterDataset:
+  """A Grain dataset of per-host numpy batches of `mode`; `options` are the
+  mode's own (samplers/: `radius_seconds`, `triplet_by`, `targets`,
+  `pair_feature`, `pair_aligned`). See the module docstring."""
   if isinstance(data, str):
     data = PreparedData(data)
   if mode not in MODES:
     raise ValueError(f"data.mode={mode!r}: unknown; known: {MODES}")
   data.has(feature)
-  for name in (targets if mode == "frames" else ()) + (
-      (pair_feature,) if mode == "paired" else ()):
-    data.has(name)
   if not 0 <= shard_index < shard_count:
     raise ValueError(f"shard {shard_index} of {shard_count} is out of range")
   tracks = data.tracks(split)
@@ -324,16 +152,18 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
     if crop_samples and crop_samples > data.segment_samples:
       raise ValueError(f"sequential crop {crop_samples} exceeds the segment "
                        f"({data.segment_samples} samples)")
-    reader = SequentialReader(data, split, feature, crop_samples,
-                              text_bytes)
+    reader = samplers.SequentialReader(data, split, feature, crop_samples,
+                                       text_bytes)
     n = len(reader)
-    lo, hi = n * shard_index // shard_count, n * (shard_index + 1) // shard_count
+    lo = n * shard_index // shard_count
+    hi = n * (shard_index + 1) // shard_count
     ds = grain.MapDataset.range(lo, hi).map(reader)
     ds = ds.batch(batch_size, drop_remainder=False)
   else:
-    sampler = Sampler(data, split, mode, feature, crop_samples,
-                      radius_seconds, triplet_by, targets, pair_feature,
-                      text_bytes, pair_aligned)
+    sampler = samplers.make(data, split, mode, feature, crop_samples,
+                            text_bytes, **options)
+    for name in sampler.needs():
+      data.has(name)
     ds = grain.MapDataset.range(len(tracks)).shuffle(seed=seed)
     # Crops are seeded by the element's global position, before the host
     # slice, so the data does not depend on how many hosts read it.
@@ -356,13 +186,15 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
   if mode == "paired" and len(features) < 2:
     raise ValueError(f"config.data.features={features}: the paired mode "
                      "needs two features (the input, then its pair)")
+  given = dict(radius_seconds=data_cfg.get("radius_seconds", 1.0),
+               triplet_by=data_cfg.get("triplet_by") or None,
+               targets=tuple(data_cfg.get("targets", ())),
+               pair_feature=features[1] if mode == "paired" else "pianoroll",
+               pair_aligned=data_cfg.get("pair_aligned", True))
   return make_dataset(
       data, split, mode, batch_size=batch_size, feature=features[0],
       crop_samples=data_cfg.crop_samples, seed=seed, shard_index=shard_index,
       shard_count=shard_count, workers=data_cfg.get("workers", 0),
-      radius_seconds=data_cfg.get("radius_seconds", 1.0),
-      triplet_by=data_cfg.get("triplet_by") or None,
-      targets=tuple(data_cfg.get("targets", ())),
-      pair_feature=features[1] if mode == "paired" else "pianoroll",
       text_bytes=data_cfg.get("text_bytes", 64),
-      pair_aligned=data_cfg.get("pair_aligned", True))
+      **{k: v for k, v in given.items()
+         if mode != "sequential" and k in samplers.options(mode)})

@@ -5,7 +5,6 @@ two-tower run's other towers load by name (`tower`).
 """
 
 import dataclasses
-import logging
 import os
 from typing import Any
 
@@ -14,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
 from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
@@ -68,53 +66,11 @@ class FrozenEncoder:
 
     @jax.jit
     def run(params, state, x):
-      (frames, pooled), _, layers = models.apply(
-          self.module, params, state, x, intermediates=True)
-      out = pooled if pooling == "encoder" else pool(frames)
-      return out, [pool(h.astype(jnp.float32)) for h in layers]
+      out = models.apply(self.module, params, state, x)[0]
+      pooled = out.pooled if pooling == "encoder" else pool(out.frames)
+      return pooled, [pool(h.astype(jnp.float32)) for h in out.layers]
 
     return lambda x: run(self.params, self.state, x)
-
-
-def latest_steps(workdir: str) -> list[int]:
-  directory = storage.path(workdir) / "checkpoints"
-  if not directory.is_dir():
-    return []
-  return sorted((int(d.name) for d in directory.iterdir()
-                 if d.name.isdigit() and (d / "state").exists()),
-                reverse=True)
-
-
-def _restore_encoder(path: str, key: str = "encoder"):
-  """Reads only params[key] and model_state[key] from a checkpoint's state
-  item (Orbax partial restore), onto one device; `(None, {})` where the
-  checkpoint has no params[key] (a converted encoder has no heads)."""
-  checkpointer = ocp.PyTreeCheckpointer()
-  absl_logger = logging.getLogger("absl")
-  level = absl_logger.level
-  # The state item has no metadata file of its own (the step has); Orbax
-  # warns about it on every read.
-  absl_logger.setLevel(logging.ERROR)
-  try:
-    tree = checkpointer.metadata(path).item_metadata.tree
-  finally:
-    absl_logger.setLevel(level)
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  if key not in tree["params"]:
-    return None, {}
-  wanted = {"params": {key: tree["params"][key]}}
-  # A stateless encoder (the transformer) may leave no model_state node.
-  state_tree = (tree.get("model_state") or {}).get(key) or {}
-  if state_tree:
-    wanted["model_state"] = {key: state_tree}
-  item = jax.tree.map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-      wanted)
-  restored = checkpointer.restore(path, args=ocp.args.PyTreeRestore(
-      item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(
-          item), partial_restore=True))
-  return (restored["params"][key], models.state_from_checkpoint(
-      restored.get("model_state", {}).get(key)))
 
 
 def load(workdir: str, step: int | None = None,
@@ -127,40 +83,17 @@ def load(workdir: str, step: int | None = None,
   key = models.params_key(run_config.model, tower)
   config = config_lib.tower_view(run_config, tower)
   module = models.make_encoder(config.model)
-  steps = latest_steps(workdir)
-  if step is not None:
-    if step not in steps:
-      raise FileNotFoundError(
-          f"{os.path.join(workdir, 'checkpoints', str(step))}: no such "
-          f"checkpoint; have steps {sorted(steps) or 'none'}")
-    steps = [step]
-  if not steps:
-    raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
-                            "checkpoint to load")
-  directory = storage.path(workdir) / "checkpoints"
-  (params, state), step = checkpoint.newest_readable(
-      os.fspath(directory), steps,
-      lambda s: _restore_encoder(directory / str(s) / "state", key))
-  return FrozenEncoder(config, module, params, state, step,
+  params, state, step = checkpoint.restore_run(workdir, step, key)
+  return FrozenEncoder(config, module, params,
+                       models.state_from_checkpoint(state), step,
                        os.fspath(storage.path(workdir)),
                        tower or (models.tower_names(run_config.model)
                                  or (None,))[0])
 
 
-def load_heads(workdir: str, step: int):
-  """The objective's heads (`params["heads"]`) of the run's checkpoint at
-  `step`, or None where it has none."""
-  path = storage.path(workdir) / "checkpoints" / str(step) / "state"
-  return _restore_encoder(path, "heads")[0]
-
-
 def load_spec(spec: str) -> FrozenEncoder:
-  """`load` from "RUN" or "RUN:STEP" (a suffix that is not a step number
-  stays part of the path, so `gs://...` run directories load too)."""
-  workdir, sep, step = spec.rpartition(":")
-  if not (sep and step.isdigit()):
-    return load(spec)
-  return load(workdir, int(step))
+  """`load` from "RUN" or "RUN:STEP" (checkpoint.parse_spec)."""
+  return load(*checkpoint.parse_spec(spec))
 
 
 def random_init(config: ml_collections.ConfigDict, example_x: np.ndarray,

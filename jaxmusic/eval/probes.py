@@ -21,8 +21,8 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from jaxmusic.eval import knn
-from jaxmusic.eval import tracks as per_track
+from jaxmusic import monitor
+from jaxmusic.data import tracks as per_track
 
 TASKS = ("multiclass", "multilabel", "regression", "retrieval",
          "crossmodal")
@@ -128,7 +128,7 @@ def knn_accuracy(train: Split, test: Split, k: int = 5) -> float:
   """kNN on track means (standardised on train), scored per track."""
   xs = [per_track.average_by_track(s.x, s.track)[1] for s in (train, test)]
   ys = [per_track.first_per_track(s.y, s.track) for s in (train, test)]
-  return knn.knn_accuracy(xs[0], ys[0], xs[1], ys[1], k)
+  return monitor.knn_accuracy(xs[0], ys[0], xs[1], ys[1], k)
 
 
 # ----- Probes ----------------------------------------------------------------

@@ -13,7 +13,10 @@ import numpy as np
 
 from jaxmusic import checkpoint
 from jaxmusic import config as config_lib
+from jaxmusic import models
+from jaxmusic import objectives
 from jaxmusic import storage
+from jaxmusic.eval import frozen
 from jaxmusic.interop import fairseq
 from jaxmusic.interop import transformers as hf_interop
 
@@ -29,8 +32,9 @@ def run_config(model_cfg: dict, sample_rate: int, recipe: str
   """The full recipe (`ml_collections_configs/RECIPE.py`) with this
   encoder and its sample rate: the config masked pre-training continues
   under, and the grid export cuts crops on."""
-  arg = {"mert": "size=330m" if model_cfg["layers"] == 24 else None,
-         "supervised": "model=transformer,input=mel"}.get(recipe)
+  if recipe == "mert" and model_cfg["layers"] == 24:
+    recipe = "mert_330m"
+  arg = {"supervised": "model=transformer,input=mel"}.get(recipe)
   config = config_lib.load_config(recipe, arg)
   config.model = ml_collections.ConfigDict(model_cfg)
   front = model_cfg["frontend"]
@@ -94,8 +98,6 @@ def import_fairseq(path: str, out: str, recipe: str | None = None) -> dict:
 def _write(source, out, config, params) -> dict:
   """Checks `params` against the encoder (and heads) `config` describes,
   then writes the run directory."""
-  from jaxmusic import objectives  # pylint: disable=g-import-not-at-top
-  from jaxmusic import models  # pylint: disable=g-import-not-at-top
   encoder = models.make_encoder(config.model, masked=True)
   x = np.zeros((1, config.data.crop_samples), np.float32)
   want = jax.eval_shape(lambda: encoder.init(
@@ -121,22 +123,19 @@ def _write(source, out, config, params) -> dict:
 
 
 def _check_shapes(want, have, source):
-  from flax import traverse_util  # pylint: disable=g-import-not-at-top
-  want = traverse_util.flatten_dict(want, sep="/")
-  have = traverse_util.flatten_dict(have, sep="/")
-  for key, leaf in want.items():
-    if key not in have or tuple(have[key].shape) != tuple(leaf.shape):
-      raise hf_interop.ConversionError(
-          f"{source}: the converted {key} has shape "
-          f"{getattr(have.get(key), 'shape', 'none')}, the encoder its "
-          f"config describes needs {leaf.shape}")
+  try:
+    models.fit(want, have)
+  except models.Mismatch as e:
+    raise hf_interop.ConversionError(
+        f"{source}: the converted {e.path} has shape "
+        f"{'none' if e.have is None else e.have}, the encoder its config "
+        f"describes needs {e.want}") from None
 
 
 def export_hf(run: str, out: str, step: int | None = None) -> str:
   """Writes the run's encoder as a `transformers` HubertModel directory
   (`config.json`, `model.safetensors`, `preprocessor_config.json`)."""
   from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
-  from jaxmusic.eval import frozen  # pylint: disable=g-import-not-at-top
   encoder = frozen.load(run, step)
   params = jax.tree.map(np.asarray, jax.device_get(encoder.params))
   hf, weights, preprocessor = hf_interop.hf_from_params(

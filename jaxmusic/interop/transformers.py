@@ -42,6 +42,8 @@ import re
 
 import numpy as np
 
+from jaxmusic.models import transformer
+
 # model_type -> (the architecture written out, the sample rate its
 # released checkpoints read when no preprocessor_config.json says).
 MODEL_TYPES = {"hubert": ("HubertModel", 16000),
@@ -393,7 +395,6 @@ def hf_from_params(model_cfg, params, sample_rate: int
        "the convolutional positions")
   need("pooling", model_cfg.get("pooling", "mean") != "cls", "no CLS token")
   need("bottleneck", not model_cfg.get("bottleneck", 0), "no bottleneck")
-  from jaxmusic.models import transformer  # pylint: disable=g-import-not-at-top
   shape = transformer.shape_of(
       model_cfg.get("size", "tiny"), **{k: model_cfg.get(k, 0) for k in (
           "layers", "width", "heads", "ffn")})

@@ -3,18 +3,19 @@
 An encoder is a frontend composed with a backbone, both chosen by name from
 `config.model`:
 
-  model.frontend.name   waveform | mel | pianoroll | multitrack | text
-                        (frontends.py)
+  model.frontend.name   one of frontends.FRONTENDS (frontends/, one
+                        file an input)
   model.name            transformer | samplecnn | cnn | shortchunk | crnn
                         (the backbone)
 
   encoder(x, *, mask_BxF=None, train=False) -> frames_BxFxD
 
-`x` is the frontend's input: a `BxT` waveform crop (waveform and mel), a
-`Bx128xF` piano-roll crop, or a `Bx191xF` multitrack-roll crop (the
-transformer only: its instrument and drum lanes are no pitch axis for a
-2-D CNN). The frame grid is the collection's and the encoder's (see
-frontends.py: an encoder's hop is a whole multiple of the collection's).
+`x` is the frontend's input, the prepared feature it declares
+(`FEATURE`). A backbone reads the kinds of frontend output it names
+(`Backbone.reads`: "frames", "bands" or "samples"), so it pairs with every
+frontend embedding of those kinds without knowing a frontend by name. The
+frame grid is the collection's and the encoder's (see frontends/: an
+encoder's hop is a whole multiple of the collection's).
 Where `mask_BxF` is given (built with `masked=True`), those frames are
 replaced by a learned mask embedding: by the transformer after its input
 projection, as fairseq masks, and by the Encoder on the frontend's output
@@ -23,8 +24,9 @@ for backbones without a `masked` field. Pooling to
 or `max` over frames (over the valid ones, for padded text), or `cls`, the
 transformer's CLS token; `model.bottleneck`, when set, projects the pooled
 output linearly to that width (an autoencoder's code, a VAE's posterior
-mean, a two-tower model's shared space). `encoder.apply(...,
-method="embed")` returns `(frames_BxFxD, pooled_BxD)` from one pass.
+mean, a two-tower model's shared space). `apply`
+returns one `Output`: the frames, the pooled output, every layer's output,
+the frontend's output and its raw frames, from one pass.
 
 A config with several encoders (two-tower models) names them in
 `model.towers` and gives each its own `model.<tower>` sub-config, as
@@ -47,20 +49,20 @@ BACKBONES; its keys are checked against its fields by `validate`.
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 
-from jaxmusic.data.features import MULTITRACK_ROWS
-from jaxmusic.data.features import PITCHES
 from jaxmusic.models import cnn
 from jaxmusic.models import crnn
 from jaxmusic.models import frontends
 from jaxmusic.models import samplecnn
 from jaxmusic.models import shortchunk
 from jaxmusic.models import transformer
+from jaxmusic.ops import samplecnn_cpu
 
 _STATE_FREE = ("params", "intermediates")
 # Keys of config.model that are the encoder's, not the backbone's.
@@ -71,8 +73,6 @@ IMPLS = ("auto", "xla", "cpu_fast")
 
 def _samplecnn_module(cfg, impl):
   if impl == "cpu_fast":
-    # Imported on demand: jaxmusic/ops holds backend-specific kernels.
-    from jaxmusic.ops import samplecnn_cpu  # pylint: disable=g-import-not-at-top
     return samplecnn_cpu.SampleCNN
   return samplecnn.SampleCNN
 
@@ -90,21 +90,20 @@ def _validate_transformer(model_cfg, data_cfg, fail):
   del data_cfg
   transformer.validate(model_cfg, fail)
   if not model_cfg.get("input_proj", True):
-    fcfg = frontend_config(model_cfg)
+    front, fcfg = frontend_of(model_cfg)
     width = transformer.shape_of(model_cfg.get("size", "tiny"), **{
         k: model_cfg.get(k, 0) for k in ("layers", "width", "heads", "ffn")
     }).width
-    if _frontend_width(fcfg["name"], fcfg) != width:
+    if front.width(fcfg) != width:
       fail("model.input_proj", f"False needs the frontend's width "
-           f"({_frontend_width(fcfg['name'], fcfg)}) to be the model's "
-           f"({width})")
+           f"({front.width(fcfg)}) to be the model's ({width})")
 
 
 @dataclasses.dataclass(frozen=True)
 class Backbone:
   module: Callable[[Any, str], type]  # (model cfg, impl) -> module class
-  # The frontend embeddings it reads, per frontend; the first is default.
-  embeds: dict[str, tuple[str, ...]]
+  # The kinds of frontend output it reads (frontends/base.py: EMBEDS).
+  reads: tuple[str, ...]
   validate: Callable[[Any, Any, Callable], None] = lambda m, d, fail: None
   # Whether its frames stay on the frontend's grid (frame targets, masked
   # prediction), or are pooled over time.
@@ -112,21 +111,14 @@ class Backbone:
 
 
 BACKBONES = {
-    "transformer": Backbone(
-        lambda cfg, impl: transformer.Transformer,
-        {"waveform": ("conv",), "mel": ("frame", "patch", "none", "ast"),
-         "pianoroll": ("linear", "conv", "none"),
-         "multitrack": ("linear", "conv", "none"), "text": ("bytes",)},
-        _validate_transformer),
-    "samplecnn": Backbone(_samplecnn_module, {"waveform": ("none",)},
+    "transformer": Backbone(lambda cfg, impl: transformer.Transformer,
+                            ("frames", "bands"), _validate_transformer),
+    "samplecnn": Backbone(_samplecnn_module, ("samples",),
                           _validate_samplecnn),
-    "cnn": Backbone(lambda cfg, impl: cnn.CNN,
-                    {"mel": ("none",), "pianoroll": ("none",)}),
+    "cnn": Backbone(lambda cfg, impl: cnn.CNN, ("bands",)),
     "shortchunk": Backbone(lambda cfg, impl: shortchunk.ShortChunkCNN,
-                           {"mel": ("none",), "pianoroll": ("none",)},
-                           on_grid=False),
-    "crnn": Backbone(lambda cfg, impl: crnn.CRNN,
-                     {"mel": ("none",), "pianoroll": ("none",)},
+                           ("bands",), on_grid=False),
+    "crnn": Backbone(lambda cfg, impl: crnn.CRNN, ("bands",),
                      lambda m, d, fail: crnn.validate(m, fail),
                      on_grid=False),
 }
@@ -185,8 +177,7 @@ class Encoder(nn.Module):
                           self.mask_embedding.astype(h_BxFxC.dtype), h_BxFxC)
     # Padded inputs (text) tell the backbone and the pooling which frames
     # are real.
-    valid = (self.frontend.valid(x) if hasattr(self.frontend, "valid")
-             else None)
+    valid = self.frontend.valid(x)
     if valid is not None:
       extra["valid_BxF"] = valid
     frames_BxFxD, cls_BxD = self.backbone(h_BxFxC, train=train, **extra)
@@ -228,20 +219,48 @@ def params_key(model_cfg, tower: str | None = None) -> str:
   return f"encoder_{tower}"
 
 
+def _embeds(front, backbone: str) -> list[str]:
+  """The embeddings of `front` that `backbone` reads, its default
+  first."""
+  entry = BACKBONES.get(backbone)
+  return [e for e, kind in front.EMBEDS.items()
+          if entry and kind in entry.reads]
+
+
 def frontend_config(model_cfg) -> dict:
-  """`model.frontend` with its name and the backbone's default embedding."""
+  """`model.frontend` with its name and the backbone's default embedding
+  (the frontend's first that the backbone reads)."""
   cfg = dict(model_cfg.get("frontend", None) or {"name": "waveform"})
   cfg.setdefault("name", "waveform")
-  entry = BACKBONES.get(model_cfg.name)
-  if entry and cfg["name"] in entry.embeds:
-    cfg.setdefault("embed", entry.embeds[cfg["name"]][0])
+  front = FRONTENDS.get(cfg["name"])
+  embeds = _embeds(front, model_cfg.name) if front else []
+  if embeds:
+    cfg.setdefault("embed", embeds[0])
   return cfg
 
 
+def frontend_of(model_cfg):
+  """`(frontend class, its config)`: what the objectives and export ask
+  about the encoder's input (frontends/base.py)."""
+  cfg = frontend_config(model_cfg)
+  return FRONTENDS[cfg["name"]], cfg
+
+
 def input_feature(model_cfg) -> str:
-  """The prepared feature the encoder reads: waveform, pianoroll or
-  multitrack."""
-  return frontends.INPUT_FEATURE[frontend_config(model_cfg)["name"]]
+  """The prepared feature the encoder reads."""
+  return frontend_of(model_cfg)[0].FEATURE
+
+
+def frame_hop(model_cfg, collection_hop: int) -> int | None:
+  """Samples between the encoder's input frames (None: no time grid)."""
+  front, cfg = frontend_of(model_cfg)
+  return front.frame_hop(cfg, collection_hop)
+
+
+def frames_per_crop(model_cfg, crop_samples: int, collection_hop: int) -> int:
+  """The frontend's frames for a crop of `crop_samples`."""
+  front, cfg = frontend_of(model_cfg)
+  return front.frames_per_crop(cfg, crop_samples, collection_hop)
 
 
 def resolve_impl(model_cfg) -> str:
@@ -253,16 +272,6 @@ def resolve_impl(model_cfg) -> str:
   fast = (jax.default_backend() == "cpu"
           and model_cfg.get("dtype", "float32") == "float32")
   return "cpu_fast" if fast else "xla"
-
-
-def _frontend_width(name, cfg) -> int:
-  embed = cfg["embed"]
-  if embed == "none":
-    return {"waveform": 1, "mel": cfg.get("n_mels", 128),
-            "pianoroll": PITCHES, "multitrack": MULTITRACK_ROWS}[name]
-  if name == "waveform":
-    return cfg.get("channels", 512)
-  return cfg.get("dim", 512)
 
 
 def make_encoder(model_cfg, masked: bool = False) -> Encoder:
@@ -290,8 +299,8 @@ def make_encoder(model_cfg, masked: bool = False) -> Encoder:
   if own_mask:
     kwargs["masked"] = masked
   return Encoder(front, back_cls(dtype=dtype, **kwargs), pooling,
-                 _frontend_width(name, {**fcfg, "embed": fcfg.get(
-                     "embed", "none")}) if masked and not own_mask else 0,
+                 FRONTENDS[name].width({"embed": "none", **fcfg})
+                 if masked and not own_mask else 0,
                  model_cfg.get("bottleneck", 0))
 
 
@@ -310,18 +319,22 @@ def validate(model_cfg, data_cfg, fail) -> None:
   name = fcfg["name"]
   if name not in FRONTENDS:
     fail("model.frontend.name", f"unknown; known: {sorted(FRONTENDS)}")
-  if name not in entry.embeds:
-    fail("model.frontend.name", f"{model_cfg.name} reads "
-         f"{sorted(entry.embeds)}, not {name}")
-  if fcfg["embed"] not in entry.embeds[name]:
+  front = FRONTENDS[name]
+  embeds = _embeds(front, model_cfg.name)
+  if not embeds:
+    readable = sorted(n for n, f in FRONTENDS.items()
+                      if _embeds(f, model_cfg.name))
+    fail("model.frontend.name", f"{model_cfg.name} reads {readable}, not "
+         f"{name}")
+  if fcfg["embed"] not in embeds:
     fail("model.frontend.embed", f"{model_cfg.name} on {name} takes "
-         f"{entry.embeds[name]}")
-  bad = set(fcfg) - {"name"} - _fields(FRONTENDS[name])
+         f"{tuple(embeds)}")
+  bad = set(fcfg) - {"name"} - _fields(front)
   if bad:
     fail(f"model.frontend.{sorted(bad)[0]}", f"not a key of the {name} "
-         f"frontend; known: {sorted(_fields(FRONTENDS[name]) - {'dtype'})}")
+         f"frontend; known: {sorted(_fields(front) - {'dtype'})}")
   hop = data_cfg.get("hop_length", 512)  # the collection's
-  frontends.validate(name, fcfg, hop, fail)
+  front.validate(fcfg, hop, fail)
   if model_cfg.get("impl", "auto") not in IMPLS:
     fail("model.impl", f"use one of {IMPLS}")
   if model_cfg.get("dtype", "float32") not in ("float32", "bfloat16"):
@@ -337,28 +350,36 @@ def validate(model_cfg, data_cfg, fail) -> None:
     fail(f"model.{sorted(bad)[0]}", f"not a key of the {model_cfg.name} "
          f"backbone; known: "
          f"{sorted(_fields(module) - {'dtype', 'cls', 'impl', 'masked'})}")
-  feature = input_feature(model_cfg)
+  feature = front.FEATURE
   if tuple(data_cfg.features)[:1] != (feature,):
     fail("data.features", f"the {name} frontend reads {feature!r}: list it "
          "first")
   if model_cfg.get("bottleneck", 0) < 0:
     fail("model.bottleneck", "must be >= 0 (0: none)")
-  step = frontends.frame_hop(name, fcfg, hop)
-  valid_conv = name == "waveform" and fcfg.get("padding") == "valid"
-  uncentred = valid_conv or fcfg.get("spectrum") == "kaldi"
-  if step and step > 1 and not uncentred and data_cfg.crop_samples % step:
+  step = front.frame_hop(fcfg, hop)
+  centred = front.centred(fcfg)
+  if step and step > 1 and centred and data_cfg.crop_samples % step:
     fail("data.crop_samples", f"the {name} frontend's frames need a "
          f"multiple of its hop {step}")
-  if uncentred and frontends.frames_per_crop(
-      name, fcfg, data_cfg.crop_samples, hop) < 1:
+  if not centred and front.frames_per_crop(
+      fcfg, data_cfg.crop_samples, hop) < 1:
     fail("data.crop_samples", f"shorter than the {name} frontend's first "
          "frame")
   entry.validate(model_cfg, data_cfg, fail)
 
 
+class Output(NamedTuple):
+  """One pass of an encoder."""
+  frames: jax.Array  # BxFxD, the backbone's frames
+  pooled: jax.Array  # BxD, `pool` of them (and the bottleneck)
+  layers: tuple  # the input embedding and each layer's BxFxC output
+  features: jax.Array  # the frontend's output before masking
+  raw: jax.Array | None  # the frontend's frames before its embedding
+
+
 def init(encoder: Encoder, rng, x):
-  """`(params, state, (frames_BxFxD, pooled_BxD))`: the encoder initialised
-  on `x`, and its output there, which sizes the heads an objective adds."""
+  """`(params, state, output)`: the encoder initialised on `x`, and its
+  `Output` there, which sizes the heads an objective adds."""
   params, state = split(encoder.init(rng, x, method="embed"))
   out, _ = apply(encoder, params, state, x)
   return params, state, out
@@ -367,9 +388,8 @@ def init(encoder: Encoder, rng, x):
 def pooled(encoder: Encoder, variables, x):
   """The pooled `BxD` output in evaluation mode, from a train state's
   layout: `variables["params"]["encoder"]` and its model state."""
-  (_, out), _ = apply(encoder, variables["params"]["encoder"],
-                      variables["model_state"]["encoder"], x)
-  return out
+  return apply(encoder, variables["params"]["encoder"],
+               variables["model_state"]["encoder"], x)[0].pooled
 
 
 def split(variables) -> tuple[Any, dict]:
@@ -380,38 +400,54 @@ def split(variables) -> tuple[Any, dict]:
 
 
 def apply(encoder: Encoder, params, state, x, *, train: bool = False,
-          mask_BxF=None, rngs=None, method: str = "embed",
-          intermediates: bool = False, features: bool = False,
-          raw: bool = False):
-  """Runs `encoder.<method>`; returns `(output, new_state)`, the state
-  updated in training (BatchNorm's running statistics) and as given
-  otherwise; with `intermediates`, `(output, new_state, layers)`; with
-  `features`, `(output, new_state, frontend_BxFxC)`: the frontend's
-  output before masking (HuBERT's feature penalty reads it); with `raw`,
-  `(output, new_state, raw_BxFxK)`: the mel or piano-roll frontend's frames
-  before its embedding (what an autoencoder reconstructs)."""
-  mutable = list(state) if train else []
-  if intermediates or features or raw:
-    mutable.append("intermediates")
-  out, updates = encoder.apply(
+          mask_BxF=None, rngs=None) -> tuple[Output, dict]:
+  """`(Output, new_state)`: the state updated in training (BatchNorm's
+  running statistics) and as given otherwise. `Output.features` is the
+  frontend's output before masking (HuBERT's feature penalty reads it);
+  `Output.raw` the mel or piano-roll frontend's frames before its
+  embedding (what an autoencoder reconstructs), None for other frontends.
+  Under jit, the parts a caller does not use cost nothing."""
+  mutable = (list(state) if train else []) + ["intermediates"]
+  (frames, pooled_BxD), updates = encoder.apply(
       {"params": params, **state}, x, mask_BxF=mask_BxF, train=train,
-      rngs=rngs, method=method, mutable=mutable)
+      rngs=rngs, method="embed", mutable=mutable)
   updates = dict(updates)
   sown = updates.pop("intermediates", {})
-  new_state = {**state, **updates}
-  if features:
-    return out, new_state, sown["features"][0]
-  if raw:
-    return out, new_state, sown["frontend"]["raw"][0]
-  if intermediates:
-    return out, new_state, list(sown.get("layers", ()))
-  return out, new_state
+  raw = sown.get("frontend", {}).get("raw")
+  return Output(frames, pooled_BxD, tuple(sown.get("layers", ())),
+                sown["features"][0], raw[0] if raw else None), \
+      {**state, **updates}
+
+
+class Mismatch(ValueError):
+  """A parameter tree that does not fit an encoder: `path` is missing or
+  of another shape."""
+
+  def __init__(self, path: str, want, have):
+    super().__init__(f"{path}: the encoder needs shape {tuple(want)}, found "
+                     f"{'none' if have is None else tuple(have)}")
+    self.path, self.want, self.have = path, tuple(want), have
+
+
+def fit(want, have):
+  """`have`'s leaves at `want`'s paths, cast to `want`'s dtypes (leaves
+  `want` lacks, a masked run's mask embedding, are left out); raises
+  Mismatch for the first path `have` lacks or holds at another shape: a
+  checkpoint of another architecture."""
+  want = traverse_util.flatten_dict(want, sep="/")
+  have = traverse_util.flatten_dict(have, sep="/")
+  out = {}
+  for key, leaf in want.items():
+    if key not in have or tuple(have[key].shape) != tuple(leaf.shape):
+      raise Mismatch(key, leaf.shape, getattr(have.get(key), "shape", None))
+    out[key] = have[key].astype(leaf.dtype)
+  return traverse_util.unflatten_dict(out, sep="/")
 
 
 def state_from_checkpoint(tree) -> dict:
-  """A checkpoint's `model_state["encoder"]` as collections. Checkpoints
-  written before the encoder contract stored SampleCNN's BatchNorm
-  statistics bare (keys `BatchNorm_i`)."""
+  """A checkpoint's `model_state["encoder"]` as collections. A bare tree
+  of `BatchNorm_i` keys (SampleCNN's statistics, as CLMR checkpoints
+  store them) is the `batch_stats` collection."""
   tree = dict(tree or {})
   if tree and all(k.startswith("BatchNorm_") for k in tree):
     return {"batch_stats": tree}

@@ -14,8 +14,9 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxmusic.defaults import CLMR_CHANNELS
+
 # stem, 9 blocks, final conv: 59,049 = 3**10 samples reduce to one frame.
-CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 
 
 def receptive_field(channels: Sequence[int]) -> int:

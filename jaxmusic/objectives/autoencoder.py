@@ -35,7 +35,6 @@ import jax.numpy as jnp
 import optax
 
 from jaxmusic import models
-from jaxmusic.models import frontends
 
 VARIANTS = ("ae", "vae")
 RECONSTRUCTIONS = ("mse", "bce")
@@ -91,17 +90,16 @@ class Autoencoder:
     obj = config.objective
     self.variant = obj.variant
     self.encoder = models.make_encoder(config.model)
-    self.reconstruction = obj.get("reconstruction") or (
-        "bce" if models.input_feature(config.model) == "pianoroll" else "mse")
+    front, fcfg = models.frontend_of(config.model)
+    self.reconstruction = (obj.get("reconstruction")
+                           or front.reconstruction(fcfg))
     self.beta = obj.get("beta", 1.0)
     self.warmup = obj.get("kl_warmup_steps", 0)
     self.channels = tuple(obj.get("decoder_channels", (64, 32, 16)))
     self.decoder = None  # sized from the frontend's frames at init
-    # A waveform encoder's reconstruction target: the crop's log-mel.
-    self.target = None
-    if models.frontend_config(config.model)["name"] == "waveform":
-      self.target = frontends.Mel(embed="none", sample_rate=config.data.get(
-          "sample_rate", 22050))
+    # A module making the frames to reconstruct (a waveform's log-mel), or
+    # None for the frontend's own raw frames.
+    self.target = front.reconstruction_target(fcfg, config.data)
     self.logvar = nn.Dense(config.model.get("bottleneck", 0), name="logvar")
 
   @staticmethod
@@ -116,9 +114,8 @@ class Autoencoder:
     if config.model.get("bottleneck", 0) <= 0:
       fail("model.bottleneck", "the autoencoder's code width: must be "
            "positive")
-    front = models.frontend_config(config.model)
-    if front["name"] not in ("mel", "pianoroll", "waveform") or front.get(
-        "embed") == "patch":
+    front, fcfg = models.frontend_of(config.model)
+    if front.reconstruction(fcfg) is None:
       fail("model.frontend", "the autoencoder reconstructs a frontend's "
            "frames: a mel (log-mel or MFCC) or piano-roll frontend, not "
            "patches, or a waveform's log-mel")
@@ -131,10 +128,9 @@ class Autoencoder:
   def encode(self, params, state, x, **kwargs):
     """`((frames, code), new_state, x_BxFxK)`: the encoder's pass and the
     frames the decoder reconstructs."""
-    if self.target is None:
-      return models.apply(self.encoder, params, state, x, raw=True, **kwargs)
     out, new_state = models.apply(self.encoder, params, state, x, **kwargs)
-    return out, new_state, self.target.apply({}, x)
+    target = out.raw if self.target is None else self.target.apply({}, x)
+    return (out.frames, out.pooled), new_state, target
 
   def init(self, rng, batch):
     k_enc, k_dec, k_var = jax.random.split(rng, 3)

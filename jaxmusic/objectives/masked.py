@@ -36,7 +36,7 @@ import numpy as np
 from jaxmusic import models
 from jaxmusic.audio import augment
 from jaxmusic.audio import frontend as audio_frontend
-from jaxmusic.models import frontends
+from jaxmusic.data import features as feats
 
 
 def span_mask(key, batch: int, frames: int, mask_prob: float,
@@ -118,8 +118,7 @@ def label_ratio(config, collection_hop: int) -> int | None:
   """Collection frames per encoder frame (fairseq's feat2tar_ratio, label
   rate over frame rate); None where the encoder's hop is no whole
   multiple of the collection's."""
-  fcfg = models.frontend_config(config.model)
-  step = frontends.frame_hop(fcfg["name"], fcfg, collection_hop)
+  step = models.frame_hop(config.model, collection_hop)
   if not step or step % collection_hop:
     return None
   return step // collection_hop
@@ -155,10 +154,6 @@ class Heads(nn.Module):
     return logits, cqt
 
 
-def _reads_waveform(config) -> bool:
-  return models.input_feature(config.model) == "waveform"
-
-
 class MaskedPrediction:
   """HuBERT (`hubert`) and MERT (`mert`): the same objective, configured."""
 
@@ -185,8 +180,9 @@ class MaskedPrediction:
     self.sample_rate = config.data.sample_rate
     self.hop = manifest["hop_length"] if manifest else \
         config.data.get("hop_length", 512)
-    self.fcfg = models.frontend_config(config.model)
-    self.reads_waveform = _reads_waveform(config)
+    self.model_cfg = config.model
+    # Samples per step of the input's last axis.
+    self.unit = feats.unit(models.input_feature(config.model), self.hop)
     # fairseq's feat2tar_ratio: collection frames (label_rate) per encoder
     # frame.
     self.ratio = label_ratio(config, self.hop)
@@ -204,10 +200,9 @@ class MaskedPrediction:
       fail("model.name", f"{config.model.name} pools over time; masked "
            "prediction needs a backbone whose frames stay on the hop grid "
            f"({sorted(k for k, v in models.BACKBONES.items() if v.on_grid)})")
-    fcfg = models.frontend_config(config.model)
     hop = config.data.get("hop_length", 512)
-    frames = frontends.frames_per_crop(fcfg["name"], fcfg,
-                                       config.data.crop_samples, hop)
+    frames = models.frames_per_crop(config.model, config.data.crop_samples,
+                                    hop)
     ratio = label_ratio(config, hop)
     if ratio is None or frames > config.data.crop_samples // hop // ratio:
       fail("model.frontend", "masked prediction reads one target frame per "
@@ -225,7 +220,7 @@ class MaskedPrediction:
       fail("objective.final_dim", "must be positive")
     if obj.logit_temp <= 0:
       fail("objective.logit_temp", "must be positive")
-    if not _reads_waveform(config):
+    if models.input_feature(config.model) != feats.WAVEFORM:
       for key in ("cqt_weight", "mix_prob"):
         if obj.get(key, 0.0):
           fail(f"objective.{key}", "needs a waveform or mel input (the CQT "
@@ -240,8 +235,8 @@ class MaskedPrediction:
   def init(self, rng, batch):
     k_enc, k_heads = jax.random.split(rng)
     x = batch["inputs"][:2]
-    params, state, (frames, _) = models.init(self.encoder, k_enc, x)
-    heads = self.heads.init(k_heads, frames)
+    params, state, out = models.init(self.encoder, k_enc, x)
+    heads = self.heads.init(k_heads, out.frames)
     return {"params": {"encoder": params, "heads": heads["params"]},
             "model_state": {"encoder": state}}
 
@@ -265,12 +260,8 @@ class MaskedPrediction:
   def encoder_frames(self, x) -> int:
     """Frames the encoder gives for the input `x` (a waveform crop, or a
     roll's frames)."""
-    if self.reads_waveform:
-      crop = x.shape[-1]
-    else:
-      crop = x.shape[-1] * self.hop
-    return frontends.frames_per_crop(self.fcfg["name"], self.fcfg, crop,
-                                     self.hop)
+    return models.frames_per_crop(self.model_cfg, x.shape[-1] * self.unit,
+                                  self.hop)
 
   def loss_fn(self, params, model_state, batch, rng):
     obj = self.obj
@@ -287,12 +278,13 @@ class MaskedPrediction:
     mask_BxF = span_mask(k_mask, b, frames, obj.mask_prob, obj.mask_length,
                          obj.get("min_masks", 2),
                          obj.get("same_mask_count", True))
-    (frames_BxFxD, _), state, features_BxFxC = models.apply(
+    out, state = models.apply(
         self.encoder, params["encoder"], model_state["encoder"], x,
-        train=True, mask_BxF=mask_BxF, features=True,
+        train=True, mask_BxF=mask_BxF,
         rngs={"dropout": k_drop, "augment": k_aug})
+    features_BxFxC = out.features
     logits, cqt_pred = self.heads.apply({"params": params["heads"]},
-                                        frames_BxFxD)
+                                        out.frames)
     # fairseq's forward_targets: every ratio-th collection frame.
     targets = [batch[name][:, c, ::self.ratio][:, :frames]
                for name, c, _ in self.sets]

@@ -11,7 +11,6 @@ import jax.numpy as jnp
 
 from jaxmusic import models
 from jaxmusic.audio import augment
-from jaxmusic.data import features as feats
 from jaxmusic.models import heads
 
 
@@ -36,11 +35,10 @@ def nt_xent(z_a_BxD, z_b_BxD, temperature: float):
 
 
 def augmentation_table(config):
-  """Waveform transforms before a waveform or mel frontend; piano-roll
-  transforms (transposition, velocity, time masks) for piano rolls."""
-  if models.input_feature(config.model) in feats.MIDI_FEATURES:
-    return augment.ROLL_TRANSFORMS
-  return augment.TRANSFORMS
+  """The encoder's frontend's transforms: the waveform chain before a
+  waveform or mel frontend, the piano-roll chain (transposition, velocity,
+  time masks) before a piano roll."""
+  return models.frontend_of(config.model)[0].AUGMENTATIONS
 
 
 class CLMR:
@@ -86,9 +84,10 @@ class CLMR:
              f"{sorted(table)}")
 
   def _encode(self, variables, x, train, rngs=None):
-    (_, h_BxD), state = models.apply(
+    out, state = models.apply(
         self.encoder, variables["params"]["encoder"],
         variables["model_state"]["encoder"], x, train=train, rngs=rngs)
+    h_BxD = out.pooled
     z = self.projector.apply({"params": variables["params"]["projector"]},
                              h_BxD)
     return h_BxD, z, state
@@ -96,8 +95,8 @@ class CLMR:
   def init(self, rng, batch):
     k_enc, k_proj = jax.random.split(rng)
     x = batch["views"][:2, 0]
-    params, state, (_, h) = models.init(self.encoder, k_enc, x)
-    proj = self.projector.init(k_proj, h)
+    params, state, out = models.init(self.encoder, k_enc, x)
+    proj = self.projector.init(k_proj, out.pooled)
     return {"params": {"encoder": params, "projector": proj["params"]},
             "model_state": {"encoder": state}}
 

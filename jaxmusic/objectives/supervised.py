@@ -62,18 +62,18 @@ class Supervised:
   def init(self, rng, batch):
     k_enc, k_head = jax.random.split(rng)
     x = batch["inputs"][:2]
-    params, state, (_, pooled) = models.init(self.encoder, k_enc, x)
-    head = self.head.init(k_head, pooled)
+    params, state, out = models.init(self.encoder, k_enc, x)
+    head = self.head.init(k_head, out.pooled)
     return {"params": {"encoder": params, "head": head["params"]},
             "model_state": {"encoder": state}}
 
   def loss_fn(self, params, model_state, batch, rng):
     k_drop, k_aug = jax.random.split(rng)
-    (_, pooled), state = models.apply(
+    out, state = models.apply(
         self.encoder, params["encoder"], model_state["encoder"],
         batch["inputs"], train=True,
         rngs={"dropout": k_drop, "augment": k_aug})
-    logits = self.head.apply({"params": params["head"]}, pooled)
+    logits = self.head.apply({"params": params["head"]}, out.pooled)
     loss, accuracy = classification_loss(logits, batch, self.target)
     return loss, ({"accuracy": accuracy}, {"encoder": state})
 

@@ -74,9 +74,10 @@ class Triplet:
                              batch["negative"]])
     if self.chain is not None:
       crops = augment.apply_batch(self.chain, k_aug, crops)
-    (_, z), state = models.apply(
+    out, state = models.apply(
         self.encoder, params["encoder"], model_state["encoder"], crops,
         train=True, rngs={"dropout": k_drop, "augment": k_spec})
+    z = out.pooled
     z_a, z_p, z_n = jnp.split(z, 3)
     loss, satisfied = triplet_loss(z_a, z_p, z_n, self.margin, self.l2)
     return loss, ({"margin_satisfied": satisfied}, {"encoder": state})

@@ -85,9 +85,9 @@ class TwoTower:
     params, state, widths = {}, {}, {}
     for (tower, x), key in zip(self._inputs(batch).items(),
                                jax.random.split(rng, len(self.towers))):
-      p, s, (_, pooled) = models.init(self.encoders[tower], key, x[:2])
+      p, s, out = models.init(self.encoders[tower], key, x[:2])
       params[self.keys[tower]], state[self.keys[tower]] = p, s
-      widths[tower] = pooled.shape[-1]
+      widths[tower] = out.pooled.shape[-1]
     if len(set(widths.values())) > 1:
       raise ValueError(f"config.model.<tower>.bottleneck: the towers' "
                        f"outputs differ in width {widths}; give both the same "
@@ -102,10 +102,10 @@ class TwoTower:
                                jax.random.split(rng, len(self.towers))):
       k_drop, k_aug = jax.random.split(key)
       name = self.keys[tower]
-      (_, pooled), new_state[name] = models.apply(
+      out, new_state[name] = models.apply(
           self.encoders[tower], params[name], model_state[name], x,
           train=True, rngs={"dropout": k_drop, "augment": k_aug})
-      z.append(pooled)
+      z.append(out.pooled)
     loss, a2b, b2a = clip_loss(*z, params["logit_scale"],
                                self.max_logit_scale)
     metrics = {f"{self.towers[0]}_to_{self.towers[1]}_top1": a2b,

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmusic.models import samplecnn as plain
+from jaxmusic.defaults import CLMR_CHANNELS
 
 
 def computed_once(fn, *args):
@@ -314,7 +314,7 @@ def conv3(x_BxTxC, kernel_3xCxO):
 class SampleCNN(nn.Module):
   """`models.samplecnn.SampleCNN`, computed with the kernels above: the
   same `BxTx1 -> BxFxD`, parameters, running statistics and sown layers."""
-  channels: Sequence[int] = plain.CLMR_CHANNELS
+  channels: Sequence[int] = CLMR_CHANNELS
   dtype: Any = jnp.float32
 
   @nn.compact
