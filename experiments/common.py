@@ -58,6 +58,14 @@ class Arm:
     return f"ml_collections_configs/{self.config}.py:{self.arg}"
 
 
+def command_line() -> str:
+  """How this script was run, as `python -m experiments.NAME ...`."""
+  main = sys.modules["__main__"]
+  name = getattr(getattr(main, "__spec__", None), "name", None)
+  script = f"-m {name}" if name else shlex.quote(sys.argv[0])
+  return " ".join(["python", script, *map(shlex.quote, sys.argv[1:])])
+
+
 def parser(description: str, default_out: str) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=description)
   p.add_argument("--data", default="", help="A prepared directory (default: "
@@ -417,7 +425,7 @@ def write_report(out, title, question, arms, runs, args, wall_s, notes=""):
       f"# {title}", "", question, "",
       provenance(wall_s), "",
       "Command:", "", "```bash",
-      "python " + " ".join(shlex.quote(a) for a in sys.argv), "```", "",
+      command_line(), "```", "",
       "Every arm: " + (f"{args.steps} steps" if args.steps else
                        "its recipe's own steps and schedule") +
       f", seeds {seeds}, the same data "

@@ -255,8 +255,10 @@ def masked_prediction(recipe: dict, arg: str | None,
     # pred_nomask_weight); with weight 1 every frame predicts its code.
     c.objective.update(mask_length=5, final_dim=64, unmasked_weight=1.0,
                        cqt_target="log_standardized")
+    # One update a step: the large recipe's accumulation leaves a
+    # laptop's budget a handful of updates.
     c.optimizer.update(learning_rate=1e-3, warmup_steps=60,
-                       grad_clip_norm=1.0)
+                       grad_clip_norm=1.0, accumulate_steps=1)
     c.checkpoint.every = c.total_steps // 3
     c.monitor.every = c.total_steps // 3
   if arg.quality:

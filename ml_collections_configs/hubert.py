@@ -71,7 +71,8 @@ MERT_RVQ-VAE_CQT_330M.yaml). In short:
                 key (Krumhansl-Schmuckler).
 fairseq's dropout_features is not here: HuBERT computes it on features
 its loss never reads. `runlocal` is ours, not a published recipe: the centred
-22,050 Hz grid, pre-LN, no dropout or layerdrop, lr 1e-3 after 60 warm-up steps, clip 1, final_dim
+22,050 Hz grid, pre-LN, no dropout or layerdrop, one update a step, lr 1e-3 after
+60 warm-up steps, clip 1, final_dim
 64, mask_length 5, pred_nomask_weight 1 (the probes read unmasked frames),
 MERT's CQT target log-standardised,
 128-frame crops, batch 32, 900 steps (450 on the waveform, 1,800 on the

@@ -231,7 +231,7 @@ def main(argv=None):
   records = [run_recipe(spec, data_dir, args, with_baselines=i == 0)
              for i, spec in enumerate(recipes)]
   report(records, records[0]["baselines"], args, data_dir,
-         time.time() - t0, "python " + " ".join(sys.argv))
+         time.time() - t0, common.command_line())
 
 
 def report(records, baselines, args, data_dir, wall_s, command):
