@@ -30,9 +30,10 @@ def make_embedder(objective, mesh, shardings):
 
   def run(state, x_Bx):
     n = x_Bx.shape[0]
-    x = np.concatenate([x_Bx, np.zeros((-n % devices, *x_Bx.shape[1:]),
-                                       x_Bx.dtype)])
-    x = jax.make_array_from_callback(x.shape, batch, lambda idx: x[idx])
+    rows = np.concatenate([x_Bx, np.zeros((-n % devices, *x_Bx.shape[1:]),
+                                          x_Bx.dtype)])
+    x = jax.make_array_from_callback(rows.shape, batch,
+                                     lambda idx: rows[idx])
     z = embed({"params": state["params"],
                "model_state": state["model_state"]}, x)
     return np.asarray(z)[:n]
