@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import ml_collections
 import pytest
 
 from jaxmusic import config as config_lib
@@ -100,3 +101,17 @@ def test_the_cli_says_a_bad_key_or_value_in_one_line(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and want in lines[0], out.stderr
     assert not os.listdir(tmp_path)
+
+
+def test_the_configs_backbone_inputs_are_the_registrys():
+  """defaults.BACKBONE_INPUTS restates, without jax, which inputs each
+  backbone reads; it must say what models.BACKBONES and the frontends'
+  EMBEDS derive."""
+  from jaxmusic import defaults
+  from jaxmusic import models
+  from jaxmusic.models import frontends
+  for backbone in models.BACKBONES:
+    reads = {n for n, f in frontends.FRONTENDS.items()
+             if models.frontend_config(ml_collections.ConfigDict(
+                 {"name": backbone, "frontend": {"name": n}})).get("embed")}
+    assert reads == set(defaults.BACKBONE_INPUTS[backbone]), backbone
