@@ -189,8 +189,9 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
   given = dict(radius_seconds=data_cfg.get("radius_seconds", 1.0),
                triplet_by=data_cfg.get("triplet_by") or None,
                targets=tuple(data_cfg.get("targets", ())),
-               pair_feature=features[1] if mode == "paired" else "pianoroll",
                pair_aligned=data_cfg.get("pair_aligned", True))
+  if mode == "paired":
+    given["pair_feature"] = features[1]
   return make_dataset(
       data, split, mode, batch_size=batch_size, feature=features[0],
       crop_samples=data_cfg.crop_samples, seed=seed, shard_index=shard_index,
