@@ -1,8 +1,9 @@
 r"""Which input gives the best music embeddings with the same transformer:
-waveform, mel spectrogram or piano roll?
+waveform, mel spectrogram, piano roll or event tokens?
 
 Trains the same transformer (size, depth, width, heads, objective, steps,
-seed) on the waveform, the log-mel and the piano roll of the same tracks,
+seed) on the waveform, the log-mel, the piano roll and the REMI-like event
+tokens of the same tracks,
 then exports and probes each run beside MFCC, log-mel statistics, log-mel
 PCA and each input's random init, over 3 seeds. Writes `report.md`, a
 table (mean ± std), `convergence.png` (loss and kNN accuracy at
@@ -17,7 +18,9 @@ input, coloured by label).
 The data must be paired (audio and MIDI of the same tracks, MAESTRO's
 layout); the embedded corpus is. The waveform frontend is HuBERT's conv
 extractor and the mel and piano-roll frontends are linear frame
-embeddings, all into the same transformer.
+embeddings, all into the same transformer. Tokens are their own targets:
+their masked arm is MusicBERT's masked token prediction
+(masked_tokens.py), the others predict k-means codes (hubert.py).
 """
 
 import logging
@@ -27,7 +30,7 @@ import time
 
 from experiments import common
 
-INPUTS = ("waveform", "mel", "pianoroll")
+INPUTS = ("waveform", "mel", "pianoroll", "tokens")
 # Dropout off for every arm: the recipes' runlocal already train without
 # it, and it must not differ between inputs.
 SAME = (("model.dropout", 0.0), ("model.attention_dropout", 0.0))
@@ -36,14 +39,17 @@ SAME = (("model.dropout", 0.0), ("model.attention_dropout", 0.0))
 def arms(objective: str, size: str):
   out = []
   for inp in INPUTS:
-    if objective == "masked":
+    if objective == "masked" and inp == "tokens":
+      arg = f"size={size}"
+      name = "masked_tokens"
+    elif objective == "masked":
       arg = f"input={inp},size={size}"
       name = "hubert"
     elif objective == "clmr":
       arg = f"model=transformer,input={inp},size={size}"
       name = "clmr"
     else:  # two_tower: every input against the same partner, the titles
-      tower = "pianoroll" if inp == "pianoroll" else "audio"
+      tower = inp if inp in ("pianoroll", "tokens") else "audio"
       arg = f"towers={tower}+text,size={size}"
       if tower == "audio":
         arg += f",audio={inp},audio_model=transformer"
@@ -52,7 +58,8 @@ def arms(objective: str, size: str):
       arg += ",runlocal"
     overrides = SAME if objective != "two_tower" else tuple(
         (k.replace("model.", f"model.{t}."), v) for k, v in SAME
-        for t in (("pianoroll" if inp == "pianoroll" else "audio"), "text"))
+        for t in ((inp if inp in ("pianoroll", "tokens") else "audio"),
+                  "text"))
     out.append(common.Arm(inp, name, arg, overrides))
   return out
 
@@ -63,18 +70,22 @@ def main():
                                  "representation"))
   p.add_argument("--objective", default="masked",
                  choices=("masked", "clmr", "two_tower"))
+  common.add_arms_flag(p)
   args = p.parse_args()
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
-  chosen = arms(args.objective, args.size)
-  data_dir = common.prepared_data(args.data, ("waveform", "pianoroll"),
+  chosen = common.choose_arms(p, args, arms(args.objective, args.size))
+  data_dir = common.prepared_data(args.data, ("waveform", "pianoroll",
+                                              "tokens"),
                                   common.target_sets(chosen))
   common.run_and_report(
       chosen, args, data_dir,
       f"Input representation, same transformer ({args.objective})",
       "With the same transformer, objective, steps and seeds, which input "
-      "gives the best embeddings: waveform, mel spectrogram or piano roll?",
-      t0, audio_arm="waveform")
+      "gives the best embeddings: waveform, mel spectrogram, piano roll or "
+      "event tokens?",
+      t0, audio_arm="waveform" if any(a.name == "waveform" for a in chosen)
+      else chosen[0].name)
 
 
 if __name__ == "__main__":

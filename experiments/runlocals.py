@@ -11,7 +11,7 @@ points) and the kNN probe on track means:
 
 Writes the same report as `representation.py` to
 `experiments/results/runlocals/`, with a last table of each recipe's gain
-over its random init in points; the reading is in `experiments/README.md`.
+over its random init in points; docs/results.md reads them.
 """
 
 import logging
@@ -35,7 +35,8 @@ def arms():
   # projection, longer mixing and 8 accumulated micro-batches an update.
   out.append(common.Arm("mert_330m_waveform", "mert_330m",
                         "runlocal,input=waveform"))
-  out += [common.Arm("triplet", "triplet", "runlocal"),
+  out += [common.Arm("masked_tokens", "masked_tokens", "runlocal"),
+          common.Arm("triplet", "triplet", "runlocal"),
           common.Arm("two_tower", "two_tower", "runlocal"),
           # The same objective with the titles as partner: which pair, not
           # which loss, decides what the audio tower keeps.
@@ -75,7 +76,8 @@ def main():
   t0 = time.time()
   chosen = common.choose_arms(p, args, arms())
   data_dir = common.prepared_data(args.data,
-                                  ("waveform", "pianoroll", "multitrack"),
+                                  ("waveform", "pianoroll", "multitrack",
+                                   "tokens"),
                                   common.target_sets(chosen))
   runs = common.run_and_report(
       chosen, args, data_dir, "Every runlocal against its random init",

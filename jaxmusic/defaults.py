@@ -43,8 +43,10 @@ CLMR_CHANNELS = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512, 512)
 # CLMR's SampleCNN crop: 3**10 samples, 2.68 s at 22,050 Hz.
 CLMR_CROP_SAMPLES = 59049
 # The piano-roll inputs, each a frontend reading the prepared feature of
-# its name (features.MIDI_FEATURES; not imported: configs load light).
+# its name; with the event tokens, the inputs made from MIDI
+# (features.MIDI_FEATURES; not imported: configs load light).
 ROLL_INPUTS = ("pianoroll", "multitrack")
+MIDI_INPUTS = ROLL_INPUTS + ("tokens",)
 
 
 def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
@@ -79,9 +81,10 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
                                      n_time_masks=2, max_time_width=10))
   elif frontend in ROLL_INPUTS:
     front.update(embed="linear", dim=width)
-  elif frontend == "text":
-    # Bytes are no time grid: learned positions, one per byte.
-    front.update(embed="bytes", dim=width)
+  elif frontend in ("text", "tokens"):
+    # Bytes and events are no time grid: learned positions, one a frame.
+    front.update(embed="bytes" if frontend == "text" else "tokens",
+                 dim=width)
     return dict(name="transformer", frontend=front, size=size,
                 positions="learned", max_frames=256, dropout=0.1,
                 attention_dropout=0.1, dtype="float32", pooling="mean")
@@ -114,7 +117,7 @@ def base(backbone: str, frontend: str, size: str, runlocal: bool,
   c.batch_size = 48
   c.log_every = 50
   grid = backbone != "samplecnn"
-  feature = frontend if frontend in ROLL_INPUTS else "waveform"
+  feature = frontend if frontend in MIDI_INPUTS else "waveform"
   c.data = dict(
       dir="",  # empty: the embedded synthetic corpus, prepared on first use
       split="train", eval_split="valid", sample_rate=22050, hop_length=HOP,
@@ -274,7 +277,8 @@ def masked_prediction(recipe: dict, arg: str | None,
 # frontend output; listed here so that configs load without jax).
 BACKBONE_INPUTS = {
     "samplecnn": ("waveform",),
-    "transformer": ("waveform", "mel", "pianoroll", "multitrack", "text"),
+    "transformer": ("waveform", "mel", "pianoroll", "multitrack", "text",
+                    "tokens"),
     "cnn": ("mel", "pianoroll"),
     "shortchunk": ("mel", "pianoroll"),
     "crnn": ("mel", "pianoroll"),

@@ -22,7 +22,10 @@ objective's run works; a two-tower run's first tower, or the one `--tower`
 names, whose embeddings lie in the shared space that `probe --task
 crossmodal` ranks) and the baselines: `random_init` (the same
 architecture untrained), `mfcc` (mean+std), `logmel_stats` (mean+std per
-band) and `logmel_pca` (PCA of the log-mel crop, fitted on train).
+band), `logmel_pca` (PCA of the log-mel crop, fitted on train) and, where
+the collection has a piano roll, `roll_stats` (note density, onset rate,
+pitch range and spread, the top voice's interval histogram over the same
+seconds).
 `EMB/export.json` records the run, step, pooling, vocabularies and widths.
 """
 

@@ -11,6 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from jaxmusic import parallel
+from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
 from jaxmusic.data import tracks as per_track
 
@@ -71,7 +72,9 @@ def make_monitor(config, data_dir, objective, mesh, shardings):
                                  data, split, "sequential",
                                  batch_size=config.monitor.batch_size,
                                  feature=config.data.features[0],
-                                 crop_samples=config.data.crop_samples))
+                                 crop_samples=config.data.crop_samples,
+                                 sequences=feats.Sequences.from_config(
+                                     config.data)))
             for split in (config.data.split, config.data.eval_split)]
     return knn_accuracy(*sets[0], *sets[1], k=config.monitor.k)
 

@@ -4,7 +4,12 @@ r"""Prepares a collection into ArrayRecord features.
       --output ~/prepared/gtzan --features waveform,logmel --workers 8
 
 Sources: gtzan|folder_labels, csv, magnatagatune|mtat, maestro, folder,
+abc (ABC tune books: a track a tune), score (MusicXML, **kern, MEI),
 synthetic (the embedded generated corpus; --input is then unused).
+
+  python -m jaxmusic.prepare --source abc --input ~/data/folk_tunes \
+      --output ~/prepared/folk_tunes --features tokens,pianoroll \
+      --segment_seconds 8 --workers 8
 
 On Apache Beam (`pip install 'jaxmusic[beam]'`): the per-track work runs as
 a Beam pipeline; arguments after `--` are Beam's pipeline options (default:

@@ -55,14 +55,15 @@ def encoder_from_run(state, spec: str, shardings):
   """`state` with its encoder's params and model state replaced by those of
   the run `spec` ("RUN" or "RUN:STEP"), restored to the state's shardings:
   fine-tuning any objective's encoder. Leaves the run has that this
-  encoder lacks (a masked run's mask embedding) are left out; a leaf this
+  encoder lacks (a masked run's mask embedding) are left out; a two-tower
+  projection the run lacks (models.FRESH) starts anew; any other leaf this
   encoder needs that the run lacks, or of another shape, is an error."""
   workdir, step = checkpoint.parse_spec(spec)
   run_params, run_state, step = checkpoint.restore_run(workdir, step)
 
   def take(kind, target, source):
     try:
-      return models.fit(target, source)
+      return models.fit(target, source, fresh=models.FRESH)
     except models.Mismatch as e:
       raise ValueError(
           f"config.model_init={spec!r}: the run's encoder has no {kind} "

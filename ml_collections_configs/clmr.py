@@ -8,9 +8,10 @@ Args (comma-separated after the colon):
   model=samplecnn|transformer|cnn|shortchunk|crnn   the backbone
                                     (default samplecnn on the waveform,
                                     transformer otherwise)
-  input=waveform|mel|pianoroll|multitrack   the frontend (default
-                                    waveform; mel for the 2-D CNNs;
-                                    multitrack: the transformer)
+  input=waveform|mel|pianoroll|multitrack|tokens   the frontend
+                                    (default waveform; mel for the 2-D
+                                    CNNs; multitrack and tokens: the
+                                    transformer)
   size=tiny|base|95m|330m           the transformer's size (default tiny
                                     with runlocal, else base)
   runlocal      small enough to train on the embedded synthetic music in
@@ -25,7 +26,7 @@ Args (comma-separated after the colon):
 
 Waveform augmentations run before the frontend; a mel frontend adds
 SpecAugment after the log-mel. Piano rolls take the piano-roll chain:
-transposition, velocity gain and time masks.
+transposition, velocity gain and time masks; event tokens transposition.
 Grid models (transformer, cnn) read crops of 116 frames of 512 samples
 (2.69 s), the prepared features' hop.
 
@@ -45,8 +46,9 @@ CLMR_PROBS = dict(polarity=0.8, noise=0.01, gain=0.3, filter=0.8, delay=0.3,
                   pitch=0.6, reverb=0.6)
 ROLL_CHAIN = ("transpose", "velocity", "time_mask")
 ROLL_PROBS = dict(transpose=0.8, velocity=0.5, time_mask=0.5)
+TOKEN_CHAIN = ("transpose",)
 MODELS = tuple(defaults.BACKBONE_INPUTS)
-INPUTS = ("waveform", "mel", "pianoroll", "multitrack")
+INPUTS = ("waveform", "mel", "pianoroll", "multitrack", "tokens")
 SIZES = ("", "tiny", "base", "95m", "330m")
 
 
@@ -68,6 +70,8 @@ def get_config(arg=None):
                      joint_views=True)
   if c.data.features[0] == "waveform":
     c.augment = dict(chain=CLMR_CHAIN, probs=dict(CLMR_PROBS))
+  elif arg.input == "tokens":
+    c.augment = dict(chain=TOKEN_CHAIN, probs=dict(transpose=0.8))
   else:
     c.augment = dict(chain=ROLL_CHAIN, probs=dict(ROLL_PROBS))
   if arg.model == "transformer":

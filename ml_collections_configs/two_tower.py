@@ -2,10 +2,12 @@ r"""Two-tower contrastive learning (CLIP's symmetric InfoNCE) between two
 encoders: audio <-> piano roll, piano roll <-> title text, audio <-> text.
 
 Args (comma-separated after the colon):
-  towers=audio+pianoroll|pianoroll+text|audio+text   the pair (default
-                          audio+pianoroll); the first tower is the one
-                          export, the HEAR API and the kNN monitor read
-                          by default
+  towers=audio+pianoroll|pianoroll+text|audio+text|tokens+text   the pair
+                          (default audio+pianoroll); the first tower is
+                          the one export, the HEAR API and the kNN
+                          monitor read by default; tokens+text is
+                          melody<->title on event tokens (prepare
+                          --features tokens; a tune book's titles)
   audio=mel|waveform      the audio tower's frontend (default mel; waveform
                           for the SampleCNN)
   audio_model=transformer|cnn|shortchunk|crnn|samplecnn   the audio
@@ -25,9 +27,11 @@ Args (comma-separated after the colon):
                           runlocal); the text tower is always a byte-level
                           transformer of that size, no tokenizer
   projection=128          each tower's bottleneck: the shared space
-  roll_transpose=N        move the piano roll by up to N semitones in
-                          training (default 6 in runlocal with an audio
-                          partner, else 0; CLIP has no such thing)
+  roll_transpose=N        move the piano roll (or the tokens' pitches) by
+                          up to N semitones in training (default 6 in
+                          runlocal with an audio partner, else 0; CLIP
+                          has no such thing)
+  tokens=256              a token crop's length (data.tokens)
   runlocal                small enough to train on the embedded synthetic
                           music (with its titles) in minutes on a CPU
 
@@ -50,8 +54,9 @@ import ml_collections
 from jaxmusic import defaults
 from jaxmusic.defaults import parse_arg
 
-FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text"}
-TOWERS = ("audio+pianoroll", "pianoroll+text", "audio+text")
+FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text",
+            "tokens": "tokens"}
+TOWERS = ("audio+pianoroll", "pianoroll+text", "audio+text", "tokens+text")
 
 
 def get_config(arg=None):
@@ -62,7 +67,7 @@ def get_config(arg=None):
                   roll=("", "pianoroll", "multitrack"),
                   roll_model=("transformer", "cnn", "shortchunk", "crnn"),
                   size=("", "tiny", "small", "base"), projection=128,
-                  roll_transpose=-1)
+                  roll_transpose=-1, tokens=256)
   towers = tuple(arg.towers.split("+"))
   with_audio = set(towers) == {"audio", "pianoroll"}
   size = arg.size or ("tiny" if arg.runlocal else "base")
@@ -87,6 +92,7 @@ def get_config(arg=None):
   features = dict(FEATURES, pianoroll=arg.roll)
   c.data.features = tuple(features[t] for t in towers)
   c.data.text_bytes = 64
+  c.data.tokens = arg.tokens
   if "audio" in towers and arg.audio_model == "samplecnn":
     c.data.crop_samples = defaults.CLMR_CROP_SAMPLES
   # The pair's crop starts where the input's does (CLIP's pairs). False
@@ -94,17 +100,20 @@ def get_config(arg=None):
   # features, as CLMR's across two crops, for collections whose MIDI is
   # not aligned to the audio.
   c.data.pair_aligned = True
-  frontend = {"audio": arg.audio, "pianoroll": arg.roll, "text": "text"}
+  frontend = {"audio": arg.audio, "pianoroll": arg.roll, "text": "text",
+              "tokens": "tokens"}
   backbone = {"audio": arg.audio_model, "pianoroll": arg.roll_model,
-              "text": "transformer"}
+              "text": "transformer", "tokens": "transformer"}
   c.model = ml_collections.ConfigDict({"towers": towers})
   for t in towers:
     tower = defaults.model_config(backbone[t], frontend[t], size,
                                   arg.runlocal)
     if t == "text":
       tower["max_frames"] = c.data.text_bytes
+    if t == "tokens":
+      tower["max_frames"] = c.data.tokens
     tower["bottleneck"] = arg.projection
-    if t == "pianoroll":
+    if t in ("pianoroll", "tokens"):
       tower["frontend"]["transpose"] = arg.roll_transpose
     c.model[t] = tower
   c.objective = dict(name="two_tower", temperature=0.07,

@@ -140,7 +140,7 @@ def test_multitrack_roll_keeps_instruments_and_drums():
   got = feats.multitrack(pm, n, cfg)
   assert got.shape == (feats.MULTITRACK_ROWS, n) == (191, n)
   # Configs name the roll inputs without importing this module.
-  assert defaults.ROLL_INPUTS == feats.MIDI_FEATURES
+  assert defaults.MIDI_INPUTS == feats.MIDI_FEATURES
   assert got.dtype == np.uint8
   np.testing.assert_array_equal(got[:128], feats.pianoroll(pm, n, cfg))
   assert not got[:128, :int(0.5 * fs)][36].any()  # no drums among pitches

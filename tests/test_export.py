@@ -25,7 +25,8 @@ def exported(tiny_run, tiny_corpus, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("emb"))
   embeddings.run(tiny_run, out, data_dir=tiny_corpus, layers="all",
                  baseline_names=("random_init", "mfcc", "logmel_stats",
-                             "logmel_pca"), batch_size=32, progress=False)
+                                 "logmel_pca", "roll_stats"),
+                 batch_size=32, progress=False)
   return out
 
 
@@ -95,10 +96,11 @@ def test_baselines_beside_the_encoder(exported):
   dims = {rep: np.load(os.path.join(exported, "test", rep, "track",
                                     "embeddings.npy")).shape[1]
           for rep in embeddings.REPRESENTATIONS}
-  # mfcc 20 and log-mel 128 bands, mean+std; PCA 64 components; random
-  # init has the encoder's width.
+  # mfcc 20 and log-mel 128 bands, mean+std; PCA 64 components; the
+  # piano roll's 5 statistics and 25 interval bins; random init has the
+  # encoder's width.
   assert dims == {"encoder": 16, "random_init": 16, "mfcc": 40,
-                  "logmel_stats": 256, "logmel_pca": 64}
+                  "logmel_stats": 256, "logmel_pca": 64, "roll_stats": 30}
   enc, rnd = (np.load(os.path.join(exported, "test", r, "segment",
                                    "embeddings.npy"))
               for r in ("encoder", "random_init"))
@@ -221,7 +223,8 @@ def test_pianoroll_run_exports_from_prepared_data_and_midi_files(
                         splits=("test",), batch_size=16, progress=False)
   assert info["feature"] == "pianoroll"
   assert info["representations"] == ["encoder", "random_init", "mfcc",
-                                     "logmel_stats", "logmel_pca"]
+                                     "logmel_stats", "logmel_pca",
+                                     "roll_stats"]
   pm = pretty_midi.PrettyMIDI()
   inst = pretty_midi.Instrument(0)
   inst.notes += [pretty_midi.Note(90, 60 + i, i * 0.25, i * 0.25 + 0.2)

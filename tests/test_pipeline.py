@@ -6,6 +6,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
 from jaxmusic.data import samplers
 
@@ -135,12 +136,13 @@ def test_unaligned_pairs_are_crops_of_the_same_track(tiny_corpus):
 def test_text_pairs_each_crop_with_its_tracks_title(tiny_corpus):
   """The paired mode's "text" is the track's title from the CSV, as
   byte ids, and the embedded corpus's titles carry its tags' words."""
-  from jaxmusic.data import features as feats
   from jaxmusic.data import synthetic
   data = pipeline.PreparedData(tiny_corpus)
   (b,) = take(pipeline.make_dataset(data, "train", "paired", batch_size=4,
                                     feature="pianoroll", crop_samples=CROP,
-                                    pair_feature="text", text_bytes=48), 1)
+                                    pair_feature="text",
+                                    sequences=feats.Sequences(text_bytes=48)),
+                 1)
   assert b["pair"].shape == (4, 48) and b["pair"].dtype == np.int32
   tracks = data.tracks("train")
   for ids, i in zip(b["pair"], b["track"]):

@@ -25,6 +25,7 @@ from jaxmusic.data import beam_map
 from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
+from jaxmusic.data import scores
 from jaxmusic.data import sources
 from jaxmusic.data import synthetic
 
@@ -32,10 +33,21 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 Rejected = decode.Rejected
 
 
+def _symbolic(track: sources.Track):
+  """(PrettyMIDI or None, what the file itself says about the track)."""
+  if track.score and track.tune is not None:
+    return scores.load_tune(track.score, track.tune), {}
+  if track.score:
+    return scores.load_score(track.score)
+  return (decode.load_midi(track.midi) if track.midi else None), {}
+
+
 def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
-                  segment_samples: int) -> list[dict]:
-  """Decodes one track into its segment records; raises Rejected."""
-  midi = decode.load_midi(track.midi) if track.midi else None
+                  segment_samples: int) -> tuple[list[dict], dict]:
+  """Decodes one track into its segment records and what its file says
+  about it (a score's composer as `label`, its title as `text`); raises
+  Rejected."""
+  midi, found = _symbolic(track)
   needs_audio = any(f in feats.AUDIO_FEATURES for f in features)
   wants_midi = [f for f in features if f in feats.MIDI_FEATURES]
   if wants_midi and midi is None:
@@ -52,7 +64,7 @@ def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
              midi.get_end_time() * cfg.sample_rate) / cfg.sample_rate
   if seconds * cfg.sample_rate < segment_samples:
     raise decode.too_short(seconds, segment_samples / cfg.sample_rate)
-  return feats.segment_track(wav, midi, features, cfg, segment_samples)
+  return feats.segment_track(wav, midi, features, cfg, segment_samples), found
 
 
 def _pack(blobs: list[bytes]) -> bytes:
@@ -74,14 +86,15 @@ def _work_item(args):
   """Worker: one track to `.work/KEY.rec` (or `.rej`); returns its status."""
   track, features, cfg, segment_samples, work_path = args
   try:
-    recs = process_track(track, features, cfg, segment_samples)
+    recs, found = process_track(track, features, cfg, segment_samples)
     blob = _pack([records.encode(r) for r in recs])
     digest = hashlib.sha1(blob).hexdigest()
     tmp = work_path + ".rec.tmp"
     with open(tmp, "wb") as f:
       f.write(blob)
     with open(work_path + ".json.tmp", "w") as f:
-      json.dump({"num_segments": len(recs), "sha1": digest}, f)
+      json.dump({"num_segments": len(recs), "sha1": digest, "found": found},
+                f)
     os.replace(tmp, work_path + ".rec")
     os.replace(work_path + ".json.tmp", work_path + ".json")
     return ("ok", len(recs))
@@ -175,7 +188,7 @@ def _fingerprint(tracks, features, cfg, segment_samples, fractions):
   h.update(json.dumps([sorted(features), dataclasses.asdict(cfg),
                        segment_samples, list(fractions)]).encode())
   for t in tracks:
-    for p in (t.audio, t.midi):
+    for p in (t.audio, t.midi, t.score):
       st = os.stat(p) if p and os.path.exists(p) else None
       h.update(f"{p}:{st.st_size if st else -1}:"
                f"{st.st_mtime_ns if st else -1}".encode())
@@ -265,10 +278,14 @@ def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
     if os.path.exists(base + ".rej"):
       with open(base + ".rej") as f:
         why = json.load(f)
-      rejected.append({"track_id": track.track_id,
-                       "path": track.audio or track.midi, **why})
+      rejected.append({"track_id": track.track_id, "path": track.path,
+                       **why})
     else:
-      usable.append((track, base))
+      with open(base + ".json") as f:
+        found = json.load(f).get("found", {})
+      # What the file itself names (a score's composer and title) wins
+      # over what its place in the layout says.
+      usable.append((dataclasses.replace(track, **found), base))
   with open(os.path.join(output, records.REJECTED), "w") as f:
     for r in rejected:
       f.write(json.dumps(r) + "\n")
@@ -291,6 +308,12 @@ def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
       "values": sorted({v for t in all_kept for v in t.values}),
   }
   index = {k: {v: i for i, v in enumerate(vs)} for k, vs in vocab.items()}
+  vocab["labels"] = {name: sorted({t.labels[name] for t in all_kept
+                                   if name in t.labels})
+                     for name in sorted({n for t in all_kept
+                                         for n in t.labels})}
+  label_index = {n: {v: i for i, v in enumerate(vs)}
+                 for n, vs in vocab["labels"].items()}
   splits, shapes = {}, {}
   for split, items in kept.items():
     blobs, track_infos = [], []
@@ -305,12 +328,15 @@ def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
           shapes = {n: [str(a.dtype), list(a.shape)] for n, a in rec.items()}
         blobs.append(records.encode(rec))
       track_infos.append({
-          "id": track.track_id, "path": track.audio or track.midi,
+          "id": track.track_id, "path": track.path,
           "first_record": first, "num_segments": len(track_blobs),
           "label": index["label"].get(track.label, -1),
           "artist": index["artist"].get(track.artist, -1),
           "tags": [index["tags"][g] for g in track.tags],
           "values": track.values,
+          **({"labels": {n: label_index[n][v]
+                         for n, v in track.labels.items()}}
+             if track.labels else {}),
           **({"text": track.text} if track.text else {})})
     size = sum(len(b) for b in blobs)
     num_shards = max(1, int(np.ceil(size / (shard_mb << 20)))) if blobs else 0

@@ -57,7 +57,7 @@ def _secs(x: float) -> str:
   return np.format_float_positional(round(float(x), 2), trim="0")
 
 
-def _detail(e: BaseException) -> str:
+def detail(e: BaseException) -> str:
   return f"{type(e).__name__}: {e}".strip()
 
 
@@ -108,14 +108,14 @@ def _read_audioread(path: str, first_error: Exception):
   has_ffmpeg = any("FFmpeg" in b.__name__ for b in backends)
   if ext in FFMPEG_EXTS and not has_ffmpeg:
     raise Rejected(f"no decoder for {ext} here: install ffmpeg",
-                   _detail(first_error))
+                   detail(first_error))
   try:
     with audioread.audio_open(path, backends=backends) as f:
       sr, channels = f.samplerate, f.channels
       pcm = b"".join(f)
   except Exception as e:  # pylint: disable=broad-except
     raise Rejected("not an audio file or an unsupported encoding",
-                   f"{_detail(first_error)}; {_detail(e)}") from e
+                   f"{detail(first_error)}; {detail(e)}") from e
   wav = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
   return wav.reshape(-1, channels).T, sr
 
@@ -127,7 +127,7 @@ def load_audio(path: str, sr: int) -> np.ndarray:
   try:
     size = os.path.getsize(path)
   except OSError as e:
-    raise Rejected("file not found or unreadable", _detail(e)) from e
+    raise Rejected("file not found or unreadable", detail(e)) from e
   if size == 0:
     raise Rejected("empty file (0 bytes)")
   try:
@@ -158,9 +158,9 @@ def load_midi(path: str):
   except Rejected:
     raise
   except OSError as e:
-    raise Rejected("file not found or unreadable", _detail(e)) from e
+    raise Rejected("file not found or unreadable", detail(e)) from e
   except Exception as e:  # pylint: disable=broad-except
-    raise Rejected("not a readable MIDI file", _detail(e)) from e
+    raise Rejected("not a readable MIDI file", detail(e)) from e
   if not any(inst.notes for inst in midi.instruments):
     raise Rejected("MIDI file has no notes")
   return midi

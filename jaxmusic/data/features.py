@@ -10,8 +10,13 @@ import dataclasses
 import librosa
 import numpy as np
 
+from jaxmusic.data import tokens as event_tokens
+
 AUDIO_FEATURES = ("waveform", "logmel", "cqt", "chroma", "mfcc")
-MIDI_FEATURES = ("pianoroll", "multitrack")
+MIDI_FEATURES = ("pianoroll", "multitrack", event_tokens.FEATURE)
+# Off the frame grid: each segment holds its events (tokens.py), and a
+# crop is the events of its seconds.
+EVENT_FEATURES = (event_tokens.FEATURE,)
 ALL_FEATURES = AUDIO_FEATURES + MIDI_FEATURES
 
 
@@ -26,6 +31,9 @@ class FeatureConfig:
   cqt_bins_per_octave: int = 12
   waveform_dtype: str = "int16"
   feature_dtype: str = "float32"
+  # Event tokens kept per segment (tokens.py); a denser segment keeps its
+  # first ones.
+  tokens_per_segment: int = 1024
 
   def validate(self, features):
     unknown = set(features) - set(ALL_FEATURES)
@@ -41,8 +49,22 @@ class FeatureConfig:
 # download, any language, and a vocabulary of 257.
 TEXT = "text"
 WAVEFORM = "waveform"
+PIANOROLL = "pianoroll"
 TEXT_VOCAB = 257
 
+
+@dataclasses.dataclass(frozen=True)
+class Sequences:
+  """How long the off-grid inputs' crops are: a text's bytes, and the
+  event tokens' count and crop rule (tokens.crop: "bars" or "tokens")."""
+  text_bytes: int = 64
+  tokens: int = 256
+  token_crop: str = "bars"
+
+  @classmethod
+  def from_config(cls, data_cfg) -> "Sequences":
+    return cls(data_cfg.get("text_bytes", 64), data_cfg.get("tokens", 256),
+               data_cfg.get("token_crop", "bars"))
 
 
 def unit(feature: str, hop: int) -> int:
@@ -172,7 +194,11 @@ def segment_track(wav_T, midi, features, cfg: FeatureConfig,
   total_frames = n_segments * frames_per_segment
   full = {}
   for name in features:
-    if name == "waveform":
+    if name in EVENT_FEATURES:
+      full[name] = event_tokens.segments(
+          *event_tokens.encode(midi, cfg.sample_rate / cfg.hop_length),
+          n_segments, frames_per_segment, cfg.tokens_per_segment)
+    elif name == "waveform":
       full[name] = quantize_waveform(wav_T[: n_segments * segment_samples],
                                      cfg.waveform_dtype)
     elif name in MIDI_FEATURES:
@@ -185,7 +211,9 @@ def segment_track(wav_T, midi, features, cfg: FeatureConfig,
     rec = {"segment": np.int32(s),
            "offset": np.float32(s * segment_samples / cfg.sample_rate)}
     for name, arr in full.items():
-      if name == "waveform":
+      if name in EVENT_FEATURES:
+        rec[name] = arr[s]
+      elif name == "waveform":
         rec[name] = arr[s * segment_samples:(s + 1) * segment_samples]
       else:
         rec[name] = arr[:, s * frames_per_segment:(s + 1) * frames_per_segment]

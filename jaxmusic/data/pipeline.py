@@ -129,9 +129,10 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  crop_samples: int = 59049, seed: int = 0,
                  shard_index: int = 0, shard_count: int = 1,
                  num_epochs: int | None = None, workers: int = 0,
-                 text_bytes: int = 64, **options) -> grain.IterDataset:
-  """A Grain dataset of per-host numpy batches of `mode`; `options` are the
-  mode's own (samplers/: `radius_seconds`, `triplet_by`, `targets`,
+                 sequences: feats.Sequences | None = None,
+                 **options) -> grain.IterDataset:
+  """A Grain dataset of per-host numpy batches of `mode`; `sequences` sizes
+  text and token crops (features.Sequences); `options` are the mode's own (samplers/: `radius_seconds`, `triplet_by`, `targets`,
   `pair_feature`, `pair_aligned`). See the module docstring."""
   if isinstance(data, str):
     data = PreparedData(data)
@@ -153,7 +154,7 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
       raise ValueError(f"sequential crop {crop_samples} exceeds the segment "
                        f"({data.segment_samples} samples)")
     reader = samplers.SequentialReader(data, split, feature, crop_samples,
-                                       text_bytes)
+                                       sequences)
     n = len(reader)
     lo = n * shard_index // shard_count
     hi = n * (shard_index + 1) // shard_count
@@ -161,7 +162,7 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
     ds = ds.batch(batch_size, drop_remainder=False)
   else:
     sampler = samplers.make(data, split, mode, feature, crop_samples,
-                            text_bytes, **options)
+                            sequences, **options)
     for name in sampler.needs():
       data.has(name)
     ds = grain.MapDataset.range(len(tracks)).shuffle(seed=seed)
@@ -181,7 +182,7 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
   """`make_dataset` with every option taken from `config.data`: the
   features (the first is the input; the paired mode pairs it with the
   second), crop, workers, `radius_seconds`, `triplet_by`, `targets`,
-  `text_bytes` and `pair_aligned`."""
+  `text_bytes`, `tokens`, `token_crop` and `pair_aligned`."""
   features = tuple(data_cfg.features)
   if mode == "paired" and len(features) < 2:
     raise ValueError(f"config.data.features={features}: the paired mode "
@@ -196,6 +197,6 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
       data, split, mode, batch_size=batch_size, feature=features[0],
       crop_samples=data_cfg.crop_samples, seed=seed, shard_index=shard_index,
       shard_count=shard_count, workers=data_cfg.get("workers", 0),
-      text_bytes=data_cfg.get("text_bytes", 64),
+      sequences=feats.Sequences.from_config(data_cfg),
       **{k: v for k, v in given.items()
          if mode != "sequential" and k in samplers.options(mode)})

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from jaxmusic.data import decode
+from jaxmusic.data import scores
 
 _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid",
                   "validation": "valid", "val": "valid", "dev": "valid",
@@ -34,6 +35,17 @@ class Track:
   text: str | None = None
   # Numeric per-track targets (tempo, year, ...) for regression probes.
   values: dict[str, float] = dataclasses.field(default_factory=dict)
+  # Categorical targets beside `label` (a tune's key, mode and meter), for
+  # probes (`--target key`).
+  labels: dict[str, str] = dataclasses.field(default_factory=dict)
+  # A symbolic score music21 reads (an ABC book, MusicXML, **kern, MEI),
+  # and for a book the tune's index in it.
+  score: str | None = None
+  tune: int | None = None
+
+  @property
+  def path(self) -> str | None:
+    return self.audio or self.midi or self.score
 
 
 @dataclasses.dataclass
@@ -228,6 +240,64 @@ def plain_folder(root: str) -> Listing:
   return Listing([by_id[k] for k in sorted(by_id)], ignored)
 
 
+def _score_files(root: str, exts, kind: str) -> Listing:
+  """Every file under `root` (or `root` itself) ending in `exts`; the rest
+  are ignored, each with its rule."""
+  if os.path.isfile(root):
+    return Listing([]), [root]
+  listing, found = Listing([]), []
+  for path in walk_files(root):
+    # MusicXML's .xml is no media, but a score.
+    if path.lower().endswith(exts) and not os.path.basename(
+        path).startswith("."):
+      found.append(path)
+    else:
+      listing.ignored.append((path, decode.ignore_rule(path)
+                              or f"not {kind}"))
+  return listing, found
+
+
+def abc_books(root: str) -> Listing:
+  """ABC tune books: `root` is one `.abc` file or a folder of them. Each
+  tune is a track (`BOOK#X`, its index where an `X:` number repeats): its
+  title is the track's text, its normalised `R:` the label (or the book's
+  name, as the Nottingham database's `reelsa-c.abc`), and rhythm, key,
+  mode and meter its extra labels. music21 parses each tune in the
+  workers."""
+  listing, books = _score_files(root, scores.ABC_EXTS, "an ABC tune book")
+  base = root if os.path.isdir(root) else os.path.dirname(root)
+  for book in books:
+    _, tunes = scores.read_book(book)
+    stem = _rel_id(book, base)
+    numbers = [t.number for t in tunes]
+    for tune in tunes:
+      number = (tune.number if numbers.count(tune.number) == 1
+                else f"{tune.number}.{tune.index + 1}")
+      labels = scores.tune_labels(tune, book)
+      listing.tracks.append(Track(
+          f"{stem}#{number}", score=book, tune=tune.index,
+          label=labels.get("rhythm"), text=tune.title, labels=labels))
+  return listing
+
+
+def score_folder(root: str) -> Listing:
+  """MusicXML, `**kern` and MEI scores under `root` (or one score file):
+  the label is the composer the score's metadata names (read when music21
+  parses it, in the workers), else its parent folder's name (the layout
+  `root/<composer>/<score>`)."""
+  listing, paths = _score_files(root, scores.SCORE_EXTS,
+                                "a MusicXML, **kern or MEI score")
+  base = root if os.path.isdir(root) else os.path.dirname(root)
+  taken = set()
+  for path in paths:
+    track_id = _unique_id(path, base, taken)
+    taken.add(track_id)
+    rel = os.path.relpath(path, base)
+    folder = rel.split(os.sep)[-2] if os.sep in rel else None
+    listing.tracks.append(Track(track_id, score=path, label=folder))
+  return listing
+
+
 SOURCES: dict[str, Callable[[str], Listing]] = {
     "folder_labels": folder_labels,
     "gtzan": folder_labels,
@@ -236,6 +306,8 @@ SOURCES: dict[str, Callable[[str], Listing]] = {
     "mtat": magnatagatune,
     "maestro": maestro,
     "folder": plain_folder,
+    "abc": abc_books,
+    "score": score_folder,
 }
 
 

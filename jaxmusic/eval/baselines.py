@@ -1,7 +1,8 @@
 """Hand-made representations every learned embedding is reported beside:
 MFCC mean+std, log-mel mean+std per band, and PCA of the whole log-mel
-chunk (fitted on the train split). All are computed from the same waveform
-chunks the encoder sees, with the jitted frontends.
+chunk (fitted on the train split), computed from the same waveform chunks
+the encoder sees with the jitted frontends; and, for symbolic music, the
+piano roll's statistics over the same seconds.
 """
 
 import functools
@@ -14,7 +15,9 @@ from sklearn.decomposition import IncrementalPCA
 from jaxmusic.audio import frontend
 
 NAMES = ("mfcc", "logmel_stats", "logmel_pca")
+ROLL_NAMES = ("roll_stats",)
 PCA_COMPONENTS = 64
+INTERVALS = 12  # melodic intervals -12..12 semitones, wider ones clipped
 
 
 def _stats(x_BxFxN):
@@ -63,3 +66,36 @@ class LogmelPCA:
   def transform(self, flat_BxK: np.ndarray) -> np.ndarray:
     return self.pca.transform(np.asarray(flat_BxK, np.float64)).astype(
         np.float32)
+
+
+def roll_stats(roll_BxPxF, frame_rate: float) -> np.ndarray:
+  """Per piano-roll crop (`PxF` velocities): note density (notes sounding
+  per frame), onset rate (notes started per second), pitch range, mean and
+  std of the sounding pitches, and the histogram of melodic intervals
+  between successive onsets of the top voice (-12..12 semitones, wider
+  ones clipped, normalised): `B x 30`."""
+  on_BxPxF = np.asarray(roll_BxPxF)[:, :128] > 0
+  b, p, f = on_BxPxF.shape
+  starts = on_BxPxF & ~np.concatenate(
+      [np.zeros((b, p, 1), bool), on_BxPxF[..., :-1]], axis=-1)
+  out = np.zeros((b, 5 + 2 * INTERVALS + 1), np.float32)
+  pitch_P = np.arange(p)
+  for i in range(b):
+    sounding = on_BxPxF[i].sum(0)
+    out[i, 0] = sounding.mean()
+    out[i, 1] = starts[i].sum() * frame_rate / max(f, 1)
+    rows = np.flatnonzero(on_BxPxF[i].any(1))
+    if rows.size:
+      weights = on_BxPxF[i].sum(1)
+      mean = np.average(pitch_P, weights=weights)
+      out[i, 2:5] = (rows[-1] - rows[0], mean / 127, np.sqrt(np.average(
+          (pitch_P - mean) ** 2, weights=weights)) / 12)
+    onset_frames = np.flatnonzero(starts[i].any(0))
+    top = np.array([np.flatnonzero(starts[i][:, t])[-1]
+                    for t in onset_frames])
+    if top.size > 1:
+      steps = np.clip(np.diff(top), -INTERVALS, INTERVALS) + INTERVALS
+      hist = np.bincount(steps, minlength=2 * INTERVALS + 1)
+      out[i, 5:] = hist / hist.sum()
+  out[:, 2] /= 127
+  return out

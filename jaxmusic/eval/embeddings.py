@@ -20,11 +20,14 @@ from jaxmusic.data import pipeline
 from jaxmusic.data import records
 from jaxmusic.data import samplers
 from jaxmusic.data import sources
+from jaxmusic.data import tokens as event_tokens
 from jaxmusic.eval import baselines
 from jaxmusic.eval import frozen
 from jaxmusic.data import tracks as per_track
 
-REPRESENTATIONS = ("encoder", "random_init") + baselines.NAMES
+REPRESENTATIONS = (("encoder", "random_init") + baselines.NAMES
+                   + baselines.ROLL_NAMES)
+ROLL = feats.PIANOROLL
 META = ("track", "segment", "chunk", "offset")
 
 
@@ -88,8 +91,9 @@ def _track_means(track_N, arrays):
       for name, a in arrays.items()}
 
 
-def _track_meta(tracks, value_names, n_tags):
-  """Per-track ids, label, artist, multi-hot tags and numeric values."""
+def _track_meta(tracks, value_names, n_tags, label_names=()):
+  """Per-track ids, label, artist, multi-hot tags, numeric values and the
+  extra labels (`labels`: one column a name, -1 unknown)."""
   tags = np.zeros((len(tracks), n_tags), np.float32)
   for i, t in enumerate(tracks):
     tags[i, t["tags"]] = 1.0
@@ -99,11 +103,15 @@ def _track_meta(tracks, value_names, n_tags):
   return {"ids": np.array([t["id"] for t in tracks]),
           "label": np.array([t["label"] for t in tracks], np.int32),
           "artist": np.array([t["artist"] for t in tracks], np.int32),
-          "tags": tags, "values": values}
+          "tags": tags, "values": values,
+          "labels": np.array([[t.get("labels", {}).get(n, -1)
+                               for n in label_names] for t in tracks],
+                             np.int32).reshape(len(tracks),
+                                               len(label_names))}
 
 
 def export_split(out, split, batches, n_rows, tracks, reps, value_names,
-                 n_tags, progress=True):
+                 n_tags, progress=True, label_names=()):
   """Runs every representation over a split's crops and writes segment-
   and track-level files; returns {rep: per-layer widths or None}."""
   rows = {rep: _Rows(os.path.join(out, split, rep, "segment"), n_rows)
@@ -124,7 +132,7 @@ def export_split(out, split, batches, n_rows, tracks, reps, value_names,
     bar.update(len(batch["track"]))
   bar.close()
   meta = {k: np.concatenate(v) for k, v in meta.items()}
-  track_meta = _track_meta(tracks, value_names, n_tags)
+  track_meta = _track_meta(tracks, value_names, n_tags, label_names)
   seg_meta = {**meta, **{k: v[meta["track"]] for k, v in track_meta.items()}}
   for rep in reps:
     rows[rep].flush()
@@ -139,8 +147,10 @@ def export_split(out, split, batches, n_rows, tracks, reps, value_names,
 def padded_stats(feature_config, batch_size):
   """`baselines.stats_fns`, each called through `_padded`: built once per
   export, so the PCA fit and the export share one compiled log-mel."""
-  return {k: _padded(f, batch_size)
-          for k, f in baselines.stats_fns(feature_config).items()}
+  return {**{k: _padded(f, batch_size)
+             for k, f in baselines.stats_fns(feature_config).items()},
+          "frame_rate": (feature_config["sample_rate"]
+                         / feature_config["hop_length"])}
 
 
 def make_reps(encoder, random_encoder, names, pooling, layers_all, stats,
@@ -165,26 +175,26 @@ def make_reps(encoder, random_encoder, names, pooling, layers_all, stats,
   if "logmel_pca" in names and pca is not None:
     reps["logmel_pca"] = lambda b: (
         pca.transform(stats["logmel_flat"](b[feats.WAVEFORM])), None)
+  if "roll_stats" in names:
+    reps["roll_stats"] = lambda b: (
+        baselines.roll_stats(b[ROLL], stats["frame_rate"]), None)
   return reps
 
 
-def _prepared_batches(data, split, feature, crop, batch_size, baselines_on,
-                      text_bytes=64):
-  """Sequential crops of a split, with the waveform beside the encoder's
-  input when the baselines need it and the encoder reads another feature
-  (a text tower's every crop is its track's text)."""
+def _prepared_batches(data, split, feature, crop, batch_size, beside=(),
+                      sequences=None):
+  """Sequential crops of a split, with the features the baselines read
+  (`beside`: the waveform, the piano roll) over the same seconds, each
+  under its own name (a text tower's every crop is its track's text)."""
   ds = pipeline.make_dataset(data, split, "sequential", batch_size=batch_size,
                              feature=feature, crop_samples=crop,
-                             text_bytes=text_bytes)
-  if feature == feats.WAVEFORM or not baselines_on:
-    for b in ds:
-      yield {**b, feats.WAVEFORM: b["inputs"]}
-    return
-  wav = pipeline.make_dataset(data, split, "sequential",
-                              batch_size=batch_size, feature=feats.WAVEFORM,
-                              crop_samples=crop)
-  for b, w in zip(ds, wav):
-    yield {**b, feats.WAVEFORM: w["inputs"]}
+                             sequences=sequences)
+  others = {name: pipeline.make_dataset(
+      data, split, "sequential", batch_size=batch_size, feature=name,
+      crop_samples=crop) for name in beside if name != feature}
+  for b, *extra in zip(ds, *others.values()):
+    yield {**b, feature: b["inputs"],
+           **{name: e["inputs"] for name, e in zip(others, extra)}}
 
 
 def _file_paths(items, kind):
@@ -217,15 +227,34 @@ def _crops(x_xN, unit, crop, fc, track, is_waveform=False):
   return out
 
 
-def _file_crops(paths, kind, crop, fc: feats.FeatureConfig, feature):
+def _token_crops(midi, crop, fc, track, sequences):
+  """A MIDI file's event tokens cut as `_crops` cuts a roll: each crop's
+  seconds, then `tokens.crop`'s rule."""
+  ids, frames = event_tokens.encode(midi, fc.sample_rate / fc.hop_length)
+  per = -(-crop // fc.hop_length)
+  n = max(1, -(-int(np.ceil(midi.get_end_time() * fc.sample_rate
+                            / fc.hop_length)) // per))
+  return [{"inputs": event_tokens.crop(ids, frames, c * per, (c + 1) * per,
+                                       sequences.tokens,
+                                       sequences.token_crop),
+           "track": track, "segment": 0, "chunk": c,
+           "offset": c * per * fc.hop_length / fc.sample_rate}
+          for c in range(n)]
+
+
+def _file_crops(paths, kind, crop, fc: feats.FeatureConfig, feature,
+                sequences=None):
   """Each readable file cut into crops: waveform for `audio` (mel encoders
-  compute their log-mel in the graph), the MIDI `feature` (the piano roll
-  or the multitrack roll) at the frame hop for `midi`. Bad files are
-  reported and skipped. Returns (crops, tracks, rejected)."""
+  compute their log-mel in the graph), the MIDI `feature` (the piano roll,
+  the multitrack roll or the event tokens) at the frame hop for `midi`.
+  Bad files are reported and skipped. Returns (crops, tracks, rejected)."""
   crops, tracks, rejected = [], [], []
   for path in paths:
     try:
-      if kind == "midi":
+      if kind == "midi" and feature in feats.EVENT_FEATURES:
+        crops += _token_crops(decode.load_midi(path), crop, fc, len(tracks),
+                              sequences or feats.Sequences())
+      elif kind == "midi":
         midi = decode.load_midi(path)
         frames = int(np.ceil(midi.get_end_time() * fc.sample_rate
                              / fc.hop_length))
@@ -264,7 +293,7 @@ def run(workdir, out, *, step=None, data_dir="",
                      f"{', '.join(REPRESENTATIONS[1:])}")
   encoder = frozen.load(workdir, step, tower)
   config, crop = encoder.config, encoder.crop_samples
-  text_bytes = config.data.get("text_bytes", 64)
+  sequences = feats.Sequences.from_config(config.data)
   if audio or midi:
     return _run_files(out, encoder, "midi" if midi else "audio",
                       midi or audio, data_dir, pooling, layers,
@@ -277,17 +306,21 @@ def run(workdir, out, *, step=None, data_dir="",
                      hop=encoder.feature != feats.WAVEFORM)
   fc_dict = manifest["feature_config"]
   if encoder.feature == feats.TEXT:
-    # Audio statistics are no baseline for a text tower.
+    # Audio and roll statistics are no baseline for a text tower.
     baseline_names = [b for b in baseline_names if b == "random_init"]
-  wants_wave = bool(set(baseline_names) & set(baselines.NAMES))
-  if wants_wave and feats.WAVEFORM not in manifest["features"]:
-    logging.warning("%s has no waveform: skipping the mfcc/log-mel "
-                    "baselines", data_dir)
-    baseline_names = [b for b in baseline_names if b == "random_init"]
-    wants_wave = False
+  for feature, names in ((feats.WAVEFORM, baselines.NAMES),
+                         (ROLL, baselines.ROLL_NAMES)):
+    if set(baseline_names) & set(names) and \
+        feature not in manifest["features"]:
+      logging.warning("%s has no %s: skipping the %s baselines", data_dir,
+                      feature, "/".join(names))
+      baseline_names = [b for b in baseline_names if b not in names]
+  beside = tuple(f for f, names in ((feats.WAVEFORM, baselines.NAMES),
+                                    (ROLL, baselines.ROLL_NAMES))
+                 if set(baseline_names) & set(names))
   example = next(iter(pipeline.make_dataset(
       data, splits[0], "sequential", batch_size=1, feature=encoder.feature,
-      crop_samples=crop, text_bytes=text_bytes)))["inputs"]
+      crop_samples=crop, sequences=sequences)))["inputs"]
   pca = None
   stats = padded_stats(fc_dict, batch_size)
   if "logmel_pca" in baseline_names:
@@ -295,7 +328,7 @@ def run(workdir, out, *, step=None, data_dir="",
     n = len(samplers.SequentialReader(data, "train", feats.WAVEFORM, crop))
     pca = baselines.LogmelPCA(n)
     for b in tqdm(_prepared_batches(data, "train", feats.WAVEFORM, crop,
-                                    batch_size, False),
+                                    batch_size),
                   desc="fit log-mel PCA", disable=not progress):
       pca.partial_fit(stats["logmel_flat"](b[feats.WAVEFORM]))
     pca.finish()
@@ -307,9 +340,10 @@ def run(workdir, out, *, step=None, data_dir="",
     n = len(samplers.SequentialReader(data, split, encoder.feature, crop))
     widths = export_split(
         out, split, _prepared_batches(data, split, encoder.feature, crop,
-                                      batch_size, wants_wave, text_bytes),
+                                      batch_size, beside, sequences),
         n, data.tracks(split), reps, manifest["vocab"].get("values", []),
-        len(manifest["vocab"]["tags"]), progress)
+        len(manifest["vocab"]["tags"]), progress,
+        tuple(manifest["vocab"].get("labels", {})))
   return _write_info(out, encoder, data_dir, splits, reps, pooling, layers,
                      widths, manifest["vocab"], 0)
 
@@ -333,8 +367,9 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
                              hop_length=encoder.config.data.get(
                                  "hop_length", 512))
   crop = encoder.crop_samples
-  crops, tracks, rejected = _file_crops(_file_paths(items, kind), kind,
-                                        crop, fc, encoder.feature)
+  crops, tracks, rejected = _file_crops(
+      _file_paths(items, kind), kind, crop, fc, encoder.feature,
+      feats.Sequences.from_config(encoder.config.data))
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "rejected.jsonl"), "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in rejected)
@@ -342,7 +377,7 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
     raise ValueError(f"no readable {kind} among {len(rejected)} file(s); "
                      f"see {os.path.join(out, 'rejected.jsonl')}")
   names = [b for b in baseline_names if b != "logmel_pca" and (
-      kind == "audio" or b == "random_init")]
+      kind == "audio" or b == "random_init") and b not in baselines.ROLL_NAMES]
   random_encoder = frozen.random_init(encoder.config,
                                       np.asarray(crops[0]["inputs"])[None],
                                       seed)

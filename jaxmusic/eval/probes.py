@@ -96,22 +96,42 @@ def retrieval_metrics(x_NxD, labels_N, k: int = 10,
 
 
 def crossmodal_metrics(query_NxD, gallery_NxD, k: int = 10,
-                       recall_at=(1, 5, 10)) -> dict[str, float]:
-  """Query i's one relevant item is gallery i; every gallery item is
-  ranked by cosine similarity. A tie with the relevant item counts
-  against it (a collapsed encoder scores as chance, not as perfect).
-  Mean reciprocal rank, recall@k, nDCG@k (one relevant item: 1 / log2(1 +
-  rank) within the cut-off) and the median rank (1 is best)."""
+                       recall_at=(1, 5, 10), groups_N=None,
+                       group_gain: float = 0.5) -> dict[str, float]:
+  """Query i's relevant item is gallery i; every gallery item is ranked by
+  cosine similarity. A tie with a more relevant item counts against it (a
+  collapsed encoder scores as chance, not as perfect). Mean reciprocal
+  rank of item i, recall@k, the median rank (1 is best), and DCG with
+  graded relevance: 1 for item i, `group_gain` for another item of query
+  i's group (`groups_N`, e.g. a tune's rhythm type; negative: none), 0
+  otherwise; `dcg` over the whole ranking, `dcg@k`, and `ndcg@k` over the
+  best DCG@k the gallery allows. Without groups nDCG@k is 1 / log2(1 +
+  rank) of item i within the cut-off."""
   norm = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True),
                                   1e-12)
   sim_NxN = norm(query_NxD.astype(np.float64)) @ norm(
       gallery_NxD.astype(np.float64)).T
+  n = len(sim_NxN)
   true_N = np.diag(sim_NxN)
   rank_N = np.sum(sim_NxN >= true_N[:, None], axis=1)
   out = {"mrr": float(np.mean(1.0 / rank_N))}
   out.update({f"r@{r}": float(np.mean(rank_N <= r)) for r in recall_at})
-  out[f"ndcg@{k}"] = float(np.mean(np.where(rank_N <= k,
-                                            1.0 / np.log2(1.0 + rank_N), 0)))
+  groups = (np.asarray(groups_N) if groups_N is not None
+            else np.full(n, -1))
+  rel_NxN = np.where((groups[:, None] == groups[None]) & (groups[:, None]
+                                                          >= 0),
+                     group_gain, 0.0)
+  np.fill_diagonal(rel_NxN, 1.0)
+  # Most similar first; among equal similarities the least relevant first.
+  order = np.lexsort((rel_NxN, -sim_NxN), axis=1)
+  gains_NxN = np.take_along_axis(rel_NxN, order, axis=1)
+  discount = 1.0 / np.log2(2.0 + np.arange(n))
+  dcg_N = gains_NxN @ discount
+  dcg_k = gains_NxN[:, :k] @ discount[:k]
+  ideal_k = -np.sort(-rel_NxN, axis=1)[:, :k] @ discount[:k]
+  out["dcg"] = float(np.mean(dcg_N))
+  out[f"dcg@{k}"] = float(np.mean(dcg_k))
+  out[f"ndcg@{k}"] = float(np.mean(dcg_k / ideal_k))
   out["median_rank"] = float(np.median(rank_N))
   return out
 

@@ -16,7 +16,8 @@ from jaxmusic.data import tracks as per_track
 
 
 SPLITS = ("train", "valid", "test")
-ORDER = ("encoder", "random_init", "mfcc", "logmel_stats", "logmel_pca")
+ORDER = ("encoder", "random_init", "mfcc", "logmel_stats", "logmel_pca",
+         "roll_stats")
 
 
 def _load(directory, rep, split, level, layers=False):
@@ -24,13 +25,17 @@ def _load(directory, rep, split, level, layers=False):
                    "segment" if level == "chunk" else "track")
   name = "layers" if layers else "embeddings"
   arrays = {k: np.load(os.path.join(d, f"{k}.npy"))
-            for k in (name, "track", "label", "artist", "tags", "values")}
+            for k in (name, "track", "label", "artist", "tags", "values",
+                      "labels") if k != "labels"
+            or os.path.exists(os.path.join(d, f"{k}.npy"))}
   arrays["x"] = arrays.pop(name)
   return arrays
 
 
-def _target(arrays, task, target, value_names):
-  """(y, rows with a known target)."""
+def _target(arrays, task, target, value_names, label_names=()):
+  """(y, rows with a known target); a classification target is `label`,
+  `artist` or one of the collection's extra labels (a tune's `key`,
+  `mode`, `meter`)."""
   if task == "multilabel":
     if target != "tags":
       raise ValueError(f"--target={target}: multilabel probes use tags")
@@ -41,8 +46,12 @@ def _target(arrays, task, target, value_names):
                        f"have {value_names or 'none'}")
     y = arrays["values"][:, value_names.index(target)]
     return y, np.isfinite(y)
+  if target in label_names and "labels" in arrays:
+    y = arrays["labels"][:, list(label_names).index(target)]
+    return y, y >= 0
   if target not in ("label", "artist"):
-    raise ValueError(f"--target={target}: use label or artist")
+    raise ValueError(f"--target={target}: use label, artist"
+                     + "".join(f", {n}" for n in label_names))
   y = arrays[target]
   return y, y >= 0
 
@@ -50,9 +59,10 @@ def _target(arrays, task, target, value_names):
 def load_splits(directory, rep, task, target, level, value_names,
                 layers=False):
   out = {}
+  label_names = tuple(_info(directory)["vocab"].get("labels", {}))
   for split in SPLITS:
     a = _load(directory, rep, split, level, layers)
-    y, keep = _target(a, task, target, value_names)
+    y, keep = _target(a, task, target, value_names, label_names)
     out[split] = probes.Split(a["x"][keep], y[keep], a["track"][keep])
     if not keep.any():
       raise ValueError(f"{directory}/{split}: no row has a {target} target")
@@ -73,9 +83,11 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
   the weighted sum of layers where export wrote them."""
   value_names = info["vocab"].get("values", [])
   data = load_splits(directory, rep, task, target, level, value_names)
-  knn_key = target if target in ("label", "artist") else "label"
+  extra_labels = info["vocab"].get("labels", {})
+  knn_key = target if target in ("label", "artist", *extra_labels) \
+      else "label"
   knn = None
-  if info["vocab"].get(knn_key):
+  if info["vocab"].get(knn_key) or extra_labels.get(knn_key):
     # Classification targets are already the kNN's; other tasks reload.
     kd = data if target == knn_key else load_splits(
         directory, rep, "multiclass", knn_key, level, [])
@@ -218,11 +230,15 @@ def run_crossmodal(dir_a, dir_b, split="test", k=10, out=""):
     order_b = {t: i for i, t in enumerate(ids_b.tolist())}
     x_a = load(dir_a, "embeddings")
     x_b = load(dir_b, "embeddings")[[order_b[t] for t in ids_a.tolist()]]
+    # DCG's partial relevance: a track of the query's label (a tune's
+    # rhythm type).
+    groups = load(dir_a, "label") if info_a["vocab"].get("label") else None
     for (qa, qb), (xq, xg) in (((name_a, name_b), (x_a, x_b)),
                                ((name_b, name_a), (x_b, x_a))):
       rows.append({"representation": rep, "probe": f"{qa}->{qb}",
                    "layer": "last", "metrics": {
-                       **probes.crossmodal_metrics(xq, xg, k),
+                       **probes.crossmodal_metrics(xq, xg, k,
+                                                   groups_N=groups),
                        "tracks": float(len(ids_a))}})
   if not rows:
     raise ValueError(f"{dir_a}, {dir_b}: no representation in both")

@@ -429,15 +429,25 @@ class Mismatch(ValueError):
     self.path, self.want, self.have = path, tuple(want), have
 
 
-def fit(want, have):
+# Encoder parts a run may lack and a fine-tuning keeps at their init: the
+# projection into a two-tower's shared space, which a pretraining run
+# (masked tokens, CLMR) has none of.
+FRESH = ("bottleneck_proj",)
+
+
+def fit(want, have, fresh=()):
   """`have`'s leaves at `want`'s paths, cast to `want`'s dtypes (leaves
   `want` lacks, a masked run's mask embedding, are left out); raises
   Mismatch for the first path `have` lacks or holds at another shape: a
-  checkpoint of another architecture."""
+  checkpoint of another architecture. Leaves under a top-level name in
+  `fresh` that `have` lacks keep `want`'s."""
   want = traverse_util.flatten_dict(want, sep="/")
   have = traverse_util.flatten_dict(have, sep="/")
   out = {}
   for key, leaf in want.items():
+    if key not in have and key.split("/")[0] in fresh:
+      out[key] = leaf
+      continue
     if key not in have or tuple(have[key].shape) != tuple(leaf.shape):
       raise Mismatch(key, leaf.shape, getattr(have.get(key), "shape", None))
     out[key] = have[key].astype(leaf.dtype)

@@ -23,13 +23,16 @@ objective is a new module plus one line in OBJECTIVES.
 
 from jaxmusic.objectives import autoencoder
 from jaxmusic.objectives import masked
+from jaxmusic.objectives import masked_tokens
 from jaxmusic.objectives import ntxent
 from jaxmusic.objectives import supervised
 from jaxmusic.objectives import triplet
 from jaxmusic.objectives import two_tower
 
-OBJECTIVES = {"autoencoder": autoencoder.Autoencoder, "clmr": ntxent.CLMR, "hubert": masked.MaskedPrediction,
+OBJECTIVES = {"autoencoder": autoencoder.Autoencoder, "clmr": ntxent.CLMR,
+              "hubert": masked.MaskedPrediction,
               "mert": masked.MaskedPrediction,
+              "masked_tokens": masked_tokens.MaskedTokens,
               "supervised": supervised.Supervised,
               "triplet": triplet.Triplet,
               "two_tower": two_tower.TwoTower}

@@ -30,10 +30,10 @@ def options(mode: str) -> tuple[str, ...]:
 
 
 def make(data, split: str, mode: str, feature: str, crop_samples: int,
-         text_bytes: int = 64, **kwargs):
+         sequences=None, **kwargs):
   """The sampler of random `mode` over `feature` crops of `split`; `kwargs`
   are its options (others are an error)."""
   if mode not in SAMPLERS:
     raise ValueError(f"data.mode={mode!r}: unknown; known: {MODES}")
-  return SAMPLERS[mode](Crops(data, split, feature, crop_samples, text_bytes),
+  return SAMPLERS[mode](Crops(data, split, feature, crop_samples, sequences),
                         **kwargs)

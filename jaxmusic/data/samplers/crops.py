@@ -4,6 +4,7 @@ start frame, the frame-rate features beside a crop, a track's labels."""
 import numpy as np
 
 from jaxmusic.data import features as feats
+from jaxmusic.data import tokens as event_tokens
 
 
 def pair_samples(feature: str, crop_samples: int, hop: int) -> int:
@@ -11,19 +12,21 @@ def pair_samples(feature: str, crop_samples: int, hop: int) -> int:
   the whole hops over the crop for a frame-rate feature (also when the
   crop is not a whole number of hops, as a SampleCNN's 3**n samples), the
   crop itself for the waveform; text has no time."""
-  if feature in (feats.TEXT, "waveform"):
+  if feature in (feats.TEXT, "waveform", *feats.EVENT_FEATURES):
     return crop_samples
   return -(-crop_samples // hop) * hop
 
 
 class Crops:
   """Crops of `feature`, `crop_samples` long, from one split of a prepared
-  collection (pipeline.PreparedData)."""
+  collection (pipeline.PreparedData); `sequences` (features.Sequences)
+  sizes the off-grid inputs: text bytes and event tokens."""
 
   def __init__(self, data, split: str, feature: str, crop_samples: int,
-               text_bytes: int = 64):
+               sequences: feats.Sequences | None = None):
     self.data, self.split, self.feature = data, split, feature
-    self.crop, self.text_bytes = crop_samples, text_bytes
+    self.crop = crop_samples
+    self.sequences = sequences or feats.Sequences()
     self.tracks = data.tracks(split)
     self.n_tags = data.num_classes("tags")
 
@@ -39,13 +42,30 @@ class Crops:
     track's text is the same whatever the crop."""
     feature = feature or self.feature
     if feature == feats.TEXT:
-      return feats.encode_text(track.get("text", ""), self.text_bytes)
+      return feats.encode_text(track.get("text", ""),
+                               self.sequences.text_bytes)
+    if feature in feats.EVENT_FEATURES:
+      return self.events_at(track, start_frame, feature)
     return self.data.span(self.split, track, feature, start_frame, self.crop)
+
+  def events_at(self, track, start_frame, feature):
+    """The event tokens sounding in the crop's seconds (tokens.crop), read
+    from the segments it spans."""
+    per_seg = self.data.frames_per_segment
+    stop = start_frame + -(-self.crop // self.data.hop)
+    last = min(track["num_segments"], -(-stop // per_seg)) - 1
+    parts = [self.data.segment(self.split, track["first_record"] + seg,
+                               feature)
+             for seg in range(start_frame // per_seg, last + 1)]
+    ids_frames = np.concatenate(parts, axis=1)
+    return event_tokens.crop(ids_frames[0], ids_frames[1], start_frame, stop,
+                             self.sequences.tokens,
+                             self.sequences.token_crop)
 
   def frames_at(self, track, start_frame, feature):
     """`feature` beside the crop: a frame-rate feature's whole frames
     over it (`pair_samples`)."""
-    if feature == feats.TEXT:
+    if feature == feats.TEXT or feature in feats.EVENT_FEATURES:
       return self.crop_at(track, start_frame, feature)
     return self.data.span(self.split, track, feature, start_frame,
                           pair_samples(feature, self.crop, self.data.hop))

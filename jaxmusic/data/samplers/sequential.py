@@ -3,6 +3,7 @@ chunks, with ids, for export and evaluation (no randomness)."""
 
 import numpy as np
 
+from jaxmusic.data import features as feats
 from jaxmusic.data.samplers.crops import Crops
 
 
@@ -10,11 +11,12 @@ class SequentialReader:
   """Element i: chunk i % chunks of segment record i // chunks, in order."""
 
   def __init__(self, data, split: str, feature: str,
-               crop_samples: int, text_bytes: int = 64):
+               crop_samples: int,
+               sequences: feats.Sequences | None = None):
     self.data, self.split, self.feature = data, split, feature
     self.crop = crop_samples or data.segment_samples
     self.chunks = data.segment_samples // self.crop
-    self.crops = Crops(data, split, feature, self.crop, text_bytes)
+    self.crops = Crops(data, split, feature, self.crop, sequences)
     self.track_of = np.concatenate(
         [np.full(t["num_segments"], i, np.int32)
          for i, t in enumerate(data.tracks(split))])

@@ -1,5 +1,6 @@
 """Frontends: the encoder's input (a waveform crop, a piano-roll or
-multitrack-roll crop, a text's bytes) to a `BxFxC` frame sequence. One
+multitrack-roll crop, event tokens, a text's bytes) to a `BxFxC` frame
+sequence. One
 file an input; each declares what it reads, its width, its frames per crop
 on the collection's grid, its augmentations, its validation and its
 reconstruction target (base.py).
@@ -22,6 +23,7 @@ from jaxmusic.models.frontends.mel import Mel
 from jaxmusic.models.frontends.multitrack import Multitrack
 from jaxmusic.models.frontends.pianoroll import PianoRoll
 from jaxmusic.models.frontends.text import Text
+from jaxmusic.models.frontends.tokens import Tokens
 from jaxmusic.models.frontends.waveform import CENTRED_KERNELS
 from jaxmusic.models.frontends.waveform import CENTRED_STRIDES
 from jaxmusic.models.frontends.waveform import FAIRSEQ_KERNELS
@@ -29,7 +31,7 @@ from jaxmusic.models.frontends.waveform import FAIRSEQ_STRIDES
 from jaxmusic.models.frontends.waveform import receptive_field
 from jaxmusic.models.frontends.waveform import Waveform
 
-__all__ = ["Frontend", "Mel", "Multitrack", "PianoRoll", "Text",
+__all__ = ["Frontend", "Mel", "Multitrack", "PianoRoll", "Text", "Tokens",
            "CENTRED_KERNELS", "CENTRED_STRIDES", "FAIRSEQ_KERNELS",
            "FAIRSEQ_STRIDES", "receptive_field", "Waveform"]
 
@@ -39,4 +41,5 @@ FRONTENDS: dict[str, type[Frontend]] = {
     "pianoroll": PianoRoll,
     "multitrack": Multitrack,
     "text": Text,
+    "tokens": Tokens,
 }

@@ -84,3 +84,18 @@ class Frontend(nn.Module):
     if step and step > 1 and step % hop:
       fail(key, f"the encoder's hop of {step} samples is not a multiple of "
            f"the collection's hop {hop} (data.hop_length)")
+
+
+class Padded(Frontend):
+  """An input off the time grid, one frame an id with 0 as padding (a
+  text's bytes, event tokens): `valid` marks the ids that are not
+  padding, and the encoder masks attention and pooling with it."""
+
+  @staticmethod
+  def valid(ids_BxL):
+    return ids_BxL > 0
+
+  @classmethod
+  def frame_hop(cls, cfg, collection_hop: int) -> int | None:
+    del cfg, collection_hop
+    return None

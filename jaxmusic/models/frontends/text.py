@@ -9,10 +9,10 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxmusic.data.features import TEXT_VOCAB
-from jaxmusic.models.frontends.base import Frontend
+from jaxmusic.models.frontends.base import Padded
 
 
-class Text(Frontend):
+class Text(Padded):
   """`BxL` byte ids (features.encode_text: UTF-8 byte + 1, 0 pads) ->
   `BxLxdim` embeddings: a text tower with no tokenizer or weights to
   download. `valid` marks the frames that are not padding; the encoder
@@ -28,13 +28,4 @@ class Text(Frontend):
   def __call__(self, ids_BxL, train: bool = False):
     return nn.Embed(TEXT_VOCAB, self.dim, dtype=self.dtype, name="embed")(
         ids_BxL.astype(jnp.int32))
-
-  @staticmethod
-  def valid(ids_BxL):
-    return ids_BxL > 0
-
-  @classmethod
-  def frame_hop(cls, cfg, collection_hop: int) -> int | None:
-    del cfg, collection_hop
-    return None  # bytes are no time grid
 
