@@ -74,7 +74,13 @@ def main():
   args = p.parse_args()
   logging.basicConfig(level=logging.INFO)
   t0 = time.time()
-  chosen = common.choose_arms(p, args, arms(args.objective, args.size))
+  chosen = arms(args.objective, args.size)
+  if args.arms:
+    unknown = set(args.arms.split(",")) - {a.name for a in chosen}
+    if unknown:
+      p.error(f"--arms: unknown {sorted(unknown)}; known: "
+              f"{[a.name for a in chosen]}")
+    chosen = [a for a in chosen if a.name in args.arms.split(",")]
   data_dir = common.prepared_data(args.data, ("waveform", "pianoroll",
                                               "tokens"),
                                   common.target_sets(chosen))

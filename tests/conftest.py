@@ -21,7 +21,7 @@ def tiny_corpus(tmp_path_factory):
   out = str(root / "prepared")
   build.prepare("csv", csv_path, out,
                 features=("waveform", "logmel", "cqt", "pianoroll",
-                          "multitrack"),
+                          "multitrack", "tokens"),
                 segment_seconds=1.0, progress=False)
   return out
 

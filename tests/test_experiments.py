@@ -50,11 +50,11 @@ def _check_rows(results, report, names):
 @pytest.mark.slow
 def test_representation_smoke(tiny_targets, tmp_path):
   results, report = _smoke("representation.py", tiny_targets, tmp_path)
-  names = [f"{i}{s}" for i in ("waveform", "mel", "pianoroll")
+  names = [f"{i}{s}" for i in ("waveform", "mel", "pianoroll", "tokens")
            for s in ("", ", random init")]
   _check_rows(results, report, names + ["MFCC mean+std", "log-mel PCA"])
   assert {r["arm"] for r in results["runs"]} == {"waveform", "mel",
-                                                 "pianoroll"}
+                                                 "pianoroll", "tokens"}
   # The same transformer under every input.
   for r in results["runs"]:
     with open(os.path.join(r["workdir"], "config.json")) as f:
