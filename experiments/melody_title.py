@@ -5,12 +5,13 @@ tokens,pianoroll`; experiments/data/folk_tunes.sh builds the development
 set), per seed:
 
   melody_mlm        masked token prediction on the tunes' melodies
-                    (masked_tokens.py), the melody model;
+                    (masked_tokens.py), the melody model (first seed);
   towers_scratch    the two towers, event tokens <-> title bytes, from
                     random init (two_tower.py:towers=tokens+text);
   towers_transfer   the same, the melody tower started from melody_mlm
-                    (`config.model_init`), as the tune-retrieval users
-                    found best;
+                    (`config.model_init`; every seed from the same one,
+                    the seeds varying the towers' training), as the
+                    tune-retrieval users found best;
   pianoroll_clmr    CLMR's transformer on the piano roll (first seed),
                     the piano-roll run of the rhythm probe.
 
@@ -169,7 +170,9 @@ def main():
     # The rhythm probes (10 folds x 4 regularisations a representation)
     # cost more than the training: they are the first seed's.
     first_seed = seed == seeds[0]
-    mlm = train_arm(table["melody_mlm"], args, seed, args.data)
+    # One melody model (the first seed's) starts every seed's transferred
+    # towers: the seeds vary the towers' training, as fine-tuning seeds.
+    mlm = train_arm(table["melody_mlm"], args, seeds[0], args.data)
     if first_seed:
       rhythm["melody model (masked tokens)"] = rhythm_probe(
           export(mlm, args.data, seed), args.rhythm_folds)["encoder"]
