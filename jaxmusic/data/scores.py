@@ -12,6 +12,7 @@ fields before its first `X:`) is given to every tune, as ABC defines it.
 
 import copy
 import dataclasses
+import functools
 import io
 import os
 import re
@@ -142,6 +143,14 @@ def read_book(path: str) -> tuple[str, list[Tune]]:
     return split_book(f.read())
 
 
+@functools.lru_cache(maxsize=4)
+def _worker_book(path: str, mtime_ns: int) -> tuple[str, list[Tune]]:
+  """`read_book`, kept while a worker parses one book's tunes in a row
+  (keyed by the file's mtime, so an edited book is read again)."""
+  del mtime_ns
+  return read_book(path)
+
+
 def tune_labels(tune: Tune, book_path: str) -> dict[str, str]:
   """The extra labels a tune keeps: rhythm, key (tonic and mode), mode
   and meter."""
@@ -154,7 +163,7 @@ def tune_labels(tune: Tune, book_path: str) -> dict[str, str]:
   return {k: v for k, v in out.items() if v}
 
 
-PLACEHOLDERS = ("Music21", "Music21 Fragment")
+MUSIC21_DEFAULTS = ("Music21", "Music21 Fragment")
 
 
 def _unshare(stream):
@@ -191,7 +200,7 @@ def load_tune(book_path: str, index: int):
   `X:` number and title when music21 cannot parse it or it has no notes."""
   import music21  # pylint: disable=g-import-not-at-top
   try:
-    header, tunes = read_book(book_path)
+    header, tunes = _worker_book(book_path, os.stat(book_path).st_mtime_ns)
   except OSError as e:
     raise decode.Rejected("file not found or unreadable",
                           decode.detail(e)) from e
@@ -222,8 +231,7 @@ def load_score(path: str):
   md = stream.metadata
   found = {"label": md.composer if md is not None else None,
            "text": md.bestTitle if md is not None else None}
-  # music21's own placeholders, which its writer puts in a file that
-  # named no composer or title.
-  found = {k: v for k, v in found.items() if v not in PLACEHOLDERS}
+  # MUSIC21_DEFAULTS are what music21's writer puts in a file that named
+  # no composer or title: no metadata at all.
   return (_checked(midi, os.path.basename(path)),
-          {k: v for k, v in found.items() if v})
+          {k: v for k, v in found.items() if v and v not in MUSIC21_DEFAULTS})
