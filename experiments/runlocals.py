@@ -43,6 +43,13 @@ def arms():
           common.Arm("two_tower_text", "two_tower",
                      "runlocal,towers=audio+text"),
           common.Arm("autoencoder", "autoencoder", "runlocal"),
+          # The composer study's contractive AE: its feed-forward encoder
+          # on MFCC to 40 dimensions (one vector-Jacobian product a code
+          # dimension keeps the penalty cheap at that width).
+          common.Arm("autoencoder_cae", "autoencoder",
+                     "runlocal,variant=cae,input=mfcc,model=feedforward,"
+                     "latent=40"),
+          common.Arm("ali", "ali", "runlocal"),
           common.Arm("supervised", "supervised", "runlocal")]
   return out
 

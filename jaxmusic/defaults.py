@@ -72,11 +72,24 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
     return dict(name="crnn", frontend=dict(name=frontend, embed="none"),
                 channels=(16, 32, 32, 32) if runlocal else (64, 128, 128, 128),
                 gru=(32, 32), dtype="float32", pooling="mean")
+  if backbone == "alicnn":  # Dumoulin et al. 2017, Table 3's G_z(x)
+    return dict(name="alicnn", frontend=dict(name=frontend, embed="none"),
+                leak=0.01, dtype="float32", pooling="mean")
+  if backbone == "feedforward":  # the composer study's 1024-512-256-128
+    return dict(name="feedforward", frontend=dict(name=frontend,
+                                                  embed="none"),
+                hidden=(256, 128, 64, 32) if runlocal
+                else (1024, 512, 256, 128),
+                dropout=0.0, dtype="float32", pooling="mean")
+  if backbone == "lstm":
+    return dict(name="lstm", frontend=dict(name=frontend, embed="none"),
+                units=(32, 32) if runlocal else (128, 128),
+                dtype="float32", pooling="mean")
   front = dict(name=frontend)
   width = {"tiny": 128}.get(size, 512)
-  if frontend == "mel":
+  if frontend in ("mel", "chroma"):
     front.update(embed="frame", dim=width)
-    if spec_augment:
+    if spec_augment and frontend == "mel":
       front.update(spec_augment=dict(n_freq_masks=2, max_freq_width=16,
                                      n_time_masks=2, max_time_width=10))
   elif frontend in ROLL_INPUTS:
@@ -277,11 +290,14 @@ def masked_prediction(recipe: dict, arg: str | None,
 # frontend output; listed here so that configs load without jax).
 BACKBONE_INPUTS = {
     "samplecnn": ("waveform",),
-    "transformer": ("waveform", "mel", "pianoroll", "multitrack", "text",
-                    "tokens"),
-    "cnn": ("mel", "pianoroll"),
-    "shortchunk": ("mel", "pianoroll"),
-    "crnn": ("mel", "pianoroll"),
+    "transformer": ("waveform", "mel", "chroma", "pianoroll", "multitrack",
+                    "text", "tokens"),
+    "cnn": ("mel", "chroma", "pianoroll"),
+    "shortchunk": ("mel", "chroma", "pianoroll"),
+    "crnn": ("mel", "chroma", "pianoroll"),
+    "alicnn": ("mel", "chroma", "pianoroll"),
+    "feedforward": ("mel", "chroma", "pianoroll"),
+    "lstm": ("mel", "chroma", "pianoroll"),
 }
 
 

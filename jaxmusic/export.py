@@ -64,7 +64,7 @@ def _define_flags():
                       "(default: the first).")
   flags.DEFINE_enum("layers", "last", ["last", "all"],
                     "`all` also writes N x L x D per-layer arrays.")
-  flags.DEFINE_list("baselines", list(embeddings.REPRESENTATIONS[1:]),
+  flags.DEFINE_list("baselines", list(embeddings.DEFAULT_BASELINES),
                     "Baselines to write beside the encoder.")
   flags.DEFINE_integer("batch_size", 64, "Crops per jitted call.")
   flags.DEFINE_integer("seed", 0, "Seed of the random-init encoder.")

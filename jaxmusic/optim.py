@@ -7,7 +7,11 @@ its own update count, so the schedule is built over updates (total / k,
 warm-up / k): warm-up and decay end where the loop says, not k times later.
 """
 
+import dataclasses
+from typing import Callable
+
 import jax
+import ml_collections
 import optax
 
 OPTIMIZERS = ("adam", "adamw", "lars", "sgd")
@@ -84,3 +88,50 @@ def validate(config, fail):
     fail("optimizer.weight_decay_on", f"use one of {DECAY}")
   if opt.accumulate_steps < 1:
     fail("optimizer.accumulate_steps", "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+  """One player of a game: the top-level params it owns (`keys`), the loss
+  it descends, and how it steps.
+
+  `loss_fn(params, model_state, batch, rng) -> (loss, (metrics,
+  model_state))` reads every group's params and is differentiated in its
+  own only. Its optimizer is `config.optimizer` with the keys in
+  `optimizer` replaced (its own learning rate or Adam betas); `updates`
+  is how many times it steps on each batch (a discriminator's k steps a
+  generator step)."""
+  name: str
+  keys: tuple[str, ...]
+  loss_fn: Callable
+  optimizer: dict = dataclasses.field(default_factory=dict)
+  updates: int = 1
+
+
+def group_config(config, group: Group) -> ml_collections.ConfigDict:
+  """`config.optimizer` with the group's own keys."""
+  cfg = ml_collections.ConfigDict(config.optimizer.to_dict())
+  for key, value in group.optimizer.items():
+    if key not in cfg:
+      raise ValueError(f"config.objective.groups.{group.name}.{key}: no such "
+                       f"optimizer key; known: {sorted(cfg)}")
+    cfg[key] = value
+  return cfg
+
+
+def validate_groups(config, groups, fail) -> None:
+  """Each group's optimizer passes `validate`, and the groups name their
+  keys once each."""
+  seen = {}
+  for g in groups:
+    if g.updates < 1:
+      fail(f"objective.groups.{g.name}.updates", "must be >= 1")
+    for key in g.keys:
+      if key in seen:
+        fail(f"objective.groups.{g.name}", f"params key {key!r} is also "
+             f"group {seen[key]!r}'s")
+      seen[key] = g.name
+    view = ml_collections.ConfigDict(config.to_dict())
+    view.optimizer = group_config(config, g)
+    validate(view, lambda key, why, g=g: fail(
+        key.replace("optimizer.", f"objective.groups.{g.name}.", 1), why))

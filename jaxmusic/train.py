@@ -51,6 +51,68 @@ def make_train_step(objective, tx, lr_at_step, seed: int):
   return train_step
 
 
+def make_group_step(groups, txs, lr_at_steps, seed: int):
+  """The step of a game (`objective.groups`): each group in turn takes its
+  `updates` steps on the batch, one `value_and_grad` of its own loss in
+  its own params each, the others' params as they stand (after the
+  groups before it: alternating updates, as GANs train). Its optimizer
+  state is `state["opt"][name]`; its metrics carry its name."""
+
+  def train_step(state, batch):
+    rng = jax.random.fold_in(jax.random.key(seed), state["step"])
+    params, model_state = state["params"], state["model_state"]
+    opt, metrics = dict(state["opt"]), {}
+    for i, g in enumerate(groups):
+      for u in range(g.updates):
+        own = {k: params[k] for k in g.keys}
+
+        def loss_of(own, g=g, params=params, model_state=model_state,
+                    rng=jax.random.fold_in(rng, i * 1000 + u)):
+          return g.loss_fn({**params, **own}, model_state, batch, rng)
+
+        (loss, (found, model_state)), grads = jax.value_and_grad(
+            loss_of, has_aux=True)(own)
+        updates, opt[g.name] = txs[g.name].update(grads, opt[g.name], own)
+        params = {**params, **optax.apply_updates(own, updates)}
+      for k, v in found.items():  # a metric both groups report: the first's
+        metrics.setdefault(k, v)
+      metrics.update({f"{g.name}_loss": loss,
+                      f"{g.name}_grad_norm": optax.tree.norm(grads),
+                      f"{g.name}_lr": lr_at_steps[g.name](state["step"])})
+    return {"params": params, "model_state": model_state, "opt": opt,
+            "step": state["step"] + 1}, metrics
+
+  return train_step
+
+
+def make_step(objective, config):
+  """`(step_fn, init_opt)`: the objective's pure train step and its
+  optimizer state's initialiser, one optimizer over one loss or one per
+  parameter group (`objective.groups`)."""
+  groups = getattr(objective, "groups", None)
+  if not groups:
+    tx, lr_at_step = optim.make_optimizer(config.optimizer,
+                                          config.total_steps)
+    return (make_train_step(objective, tx, lr_at_step, config.seed),
+            tx.init)
+  made = {g.name: optim.make_optimizer(optim.group_config(config, g),
+                                       config.total_steps) for g in groups}
+  txs = {name: tx for name, (tx, _) in made.items()}
+  missing = lambda params: sorted(
+      set(params) - {k for g in groups for k in g.keys})
+
+  def init_opt(params):
+    if missing(params):
+      raise ValueError(f"objective {config.objective.name!r}: params "
+                       f"{missing(params)} belong to no parameter group")
+    return {g.name: txs[g.name].init({k: params[k] for k in g.keys})
+            for g in groups}
+
+  step = make_group_step(groups, txs, {n: f for n, (_, f) in made.items()},
+                         config.seed)
+  return step, init_opt
+
+
 def encoder_from_run(state, spec: str, shardings):
   """`state` with its encoder's params and model state replaced by those of
   the run `spec` ("RUN" or "RUN:STEP"), restored to the state's shardings:
@@ -139,13 +201,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   example = next(iter(make_ds(2, config.seed + 1)))
 
   # ----- State, created sharded -------------------------------------------
-  tx, lr_at_step = optim.make_optimizer(config.optimizer, config.total_steps)
+  step_fn, init_opt = make_step(objective, config)
 
   def init_state(rng):
     variables = objective.init(rng, example)
     return {"params": variables["params"],
             "model_state": variables["model_state"],
-            "opt": tx.init(variables["params"]),
+            "opt": init_opt(variables["params"]),
             "step": jnp.zeros((), jnp.int32)}
 
   init_rng = jax.random.key(config.seed)
@@ -169,8 +231,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   # ----- Update step --------------------------------------------------------
   step_fn = jax.jit(
-      make_train_step(objective, tx, lr_at_step, config.seed),
-      in_shardings=(shardings, parallel.batch_sharding(mesh)),
+      step_fn, in_shardings=(shardings, parallel.batch_sharding(mesh)),
       out_shardings=(shardings, NamedSharding(mesh, P())),
       donate_argnums=0)
 
@@ -190,18 +251,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     # Called one step late: fetching step n-1 while step n runs never
     # stalls the device.
     metrics = jax.device_get(metrics)
-    if not math.isfinite(metrics["loss"]):
-      raise FloatingPointError(f"loss is {metrics['loss']} at step {step}")
+    # One loss, or each parameter group's (`NAME_loss`).
+    losses = {k: v for k, v in metrics.items()
+              if k == "loss" or k.endswith("_loss")}
+    for name, value in losses.items():
+      if not math.isfinite(value):
+        raise FloatingPointError(f"{name} is {value} at step {step}")
     window.append(metrics)
     if step % config.log_every == 0 or step == config.total_steps:
       nonlocal t0
       dt = time.perf_counter() - t0
       mean = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
-      mean["lr"] = float(metrics["lr"])
+      for k in metrics:
+        if k == "lr" or k.endswith("_lr"):
+          mean[k] = float(metrics[k])
       mean["steps_per_sec"] = len(window) / dt
       mean["examples_per_sec"] = len(window) * config.batch_size / dt
       writer.write(step, mean)
-      bar.set_postfix(loss=f"{mean['loss']:.4f}")
+      bar.set_postfix({k: f"{mean[k]:.4f}"
+                       for k in (["loss"] if "loss" in mean else losses)})
       window.clear()
       t0 = time.perf_counter()
 
@@ -232,4 +300,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     writer.write(final, {"knn_accuracy": monitor(state)})
   bar.close()
   writer.close()
+  after = getattr(objective, "after_training", None)
+  if after and not stop:
+    # Every process joins the gather; the first writes.
+    variables = multihost_utils.process_allgather(
+        {"params": state["params"], "model_state": state["model_state"]},
+        tiled=True)
+    if jax.process_index() == 0:
+      after(variables, next(iter(make_ds(8, config.seed + 7))),
+            storage.path(workdir))
   return state

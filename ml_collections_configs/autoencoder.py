@@ -1,20 +1,27 @@
-r"""Autoencoders on log-mel, MFCC or piano-roll crops: Symphony2vec's AE and
-VAE baselines, with any encoder of the contract; or on the waveform.
+r"""Autoencoders on log-mel, MFCC, chroma or piano-roll crops: Symphony2vec's
+and the composer study's AE, contractive AE and VAE baselines, with any
+encoder of the contract; or on the waveform.
 
 Args (comma-separated after the colon):
-  variant=ae|vae              (default vae)
-  input=mel|mfcc|pianoroll|waveform   what is encoded and reconstructed:
-                              the in-graph log-mel (128 bands), its 20
-                              MFCCs, or the piano roll (default mel;
+  variant=ae|cae|vae          (default vae); cae adds the encoder's
+                              Jacobian norm, weighted by contraction=
+  input=mel|mfcc|chroma|pianoroll|waveform   what is encoded and
+                              reconstructed: the in-graph log-mel (128
+                              bands), its 20 MFCCs, the 12-bin chroma, or
+                              the piano roll (default mel;
                               waveform with runlocal, see below); the
                               waveform is encoded and its log-mel
                               reconstructed
-  model=cnn|shortchunk|crnn|transformer|samplecnn   the encoder's backbone
-                              (default cnn; samplecnn on the waveform); the
-                              transformer embeds the frames it reconstructs
+  model=cnn|shortchunk|crnn|alicnn|feedforward|lstm|transformer|samplecnn
+                              the encoder's backbone (default cnn;
+                              samplecnn on the waveform; feedforward is
+                              the composer study's 1024-512-256-128 on
+                              the flattened crop); the transformer embeds
+                              the frames it reconstructs
   size=tiny|base|95m|330m     the transformer's size (tiny with runlocal)
   latent=128                  the code width (model.bottleneck)
   beta=1.0                    the VAE's KL weight (beta-VAE)
+  contraction=0.1             the CAE's Jacobian-penalty weight
   runlocal                    small enough to train on the embedded
                               synthetic music in minutes on a CPU
 
@@ -35,11 +42,12 @@ from jaxmusic.defaults import parse_arg
 
 
 def get_config(arg=None):
-  arg = parse_arg(arg, runlocal=False, variant=("vae", "ae"),
-                  input=("", "mel", "mfcc", "pianoroll", "waveform"),
-                  model=("", "cnn", "shortchunk", "crnn", "transformer",
-                         "samplecnn"),
-                  latent=128, beta=1.0,
+  arg = parse_arg(arg, runlocal=False, variant=("vae", "ae", "cae"),
+                  input=("", "mel", "mfcc", "chroma", "pianoroll",
+                         "waveform"),
+                  model=("", "cnn", "shortchunk", "crnn", "alicnn",
+                         "feedforward", "lstm", "transformer", "samplecnn"),
+                  latent=128, beta=1.0, contraction=0.1,
                   size=("", "tiny", "base", "95m", "330m"))
   # The runlocal reads the waveform (docs/results.md: on the embedded
   # corpus an untrained mel CNN already probes near what supervised
@@ -57,6 +65,7 @@ def get_config(arg=None):
   c.model.bottleneck = arg.latent
   c.objective = dict(name="autoencoder", variant=arg.variant,
                      reconstruction="", beta=arg.beta, kl_warmup_steps=2000,
+                     contraction=arg.contraction,
                      decoder_channels=(64, 32, 16))
   c.optimizer.update(name="adam", learning_rate=1e-3)
 

@@ -3,8 +3,12 @@ r"""Supervised training on the data's labels (cross-entropy) or tags
 
 Args (comma-separated after the colon):
   target=label|tags   what to predict (default label)
-  model=samplecnn|transformer|cnn|shortchunk|crnn   the encoder, as clmr.py's
-  input=waveform|mel|pianoroll|multitrack           (the same defaults)
+  model=samplecnn|transformer|cnn|shortchunk|crnn|alicnn|feedforward|lstm
+                the encoder, as clmr.py's (the same defaults); the
+                composer study's classifiers are feedforward (on MFCC),
+                cnn (on mel) and lstm
+  input=waveform|mel|mfcc|chroma|pianoroll|multitrack   mfcc: the mel
+                frontend's 20 MFCCs
   size=tiny|base|95m|330m
   runlocal      small enough to train on the embedded synthetic music in
                 minutes on a laptop CPU
@@ -24,12 +28,18 @@ from jaxmusic.defaults import parse_arg
 def get_config(arg=None):
   arg = parse_arg(arg, runlocal=False,
                   model=("",) + tuple(defaults.BACKBONE_INPUTS),
-                  input=("", "waveform", "mel", "pianoroll", "multitrack"),
+                  input=("", "waveform", "mel", "mfcc", "chroma",
+                         "pianoroll", "multitrack"),
                   size=("", "tiny", "base", "95m", "330m"),
                   target=("label", "tags"))
-  arg.model, arg.input = defaults.encoder_args(arg.model, arg.input)
+  mfcc = arg.input == "mfcc"
+  arg.model, frontend = defaults.encoder_args(
+      arg.model, "mel" if mfcc else arg.input)
   size = arg.size or ("tiny" if arg.runlocal else "base")
-  c = defaults.base(arg.model, arg.input, size, arg.runlocal)
+  c = defaults.base(arg.model, frontend, size, arg.runlocal,
+                    spec_augment=not mfcc)
+  if mfcc:
+    c.model.frontend.n_mfcc = 20
   c.objective = dict(name="supervised", target=arg.target)
   if arg.runlocal:
     defaults.runlocal(c, arg.model)

@@ -249,3 +249,32 @@ def test_pretrained_runlocal_converts_exports_and_weights_layers(
   weighted = [row for row in report["rows"] if row["layer"] == "all"][0]
   weights = np.asarray(weighted["layer_weights"])
   assert weights.shape == (3,) and abs(weights.sum() - 1) < 1e-3
+
+
+@pytest.mark.slow
+def test_composers_smoke(tiny_corpus, tmp_path):
+  """experiments/composers.py end to end on the tiny corpus (one input,
+  every kind of arm): PCA, AE, CAE, VAE and ALI rows, the classifiers, the
+  ordering against the study, ALI's convergence plot and figures."""
+  out = str(tmp_path / "report")
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.composers", "--smoke", "--steps",
+       "4", "--data", tiny_corpus, "--out", out,
+       "--workdir", str(tmp_path / "runs")],
+      capture_output=True, text=True, timeout=1200, cwd=ROOT,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  with open(os.path.join(out, "results.json")) as f:
+    results = json.load(f)
+  assert set(results["embeddings"]) == {"pca_mel", "ae_mel", "cae_mel",
+                                        "vae_mel", "ali_40_mel"}
+  assert set(results["classifiers"]) == {"ff_mel", "cnn_mel", "lstm_mel"}
+  for acc, std in [*results["embeddings"].values(),
+                   *results["classifiers"].values()]:
+    assert 0 <= acc <= 1 and std >= 0
+  with open(os.path.join(out, "report.md")) as f:
+    report = f.read()
+  assert "| ali_40 |" in report and "ALI below its baselines" in report
+  for png in ("convergence.png", "ali_samples.png", "ali_interpolation.png",
+              "ali_reconstructions.png"):
+    assert os.path.getsize(os.path.join(out, png)) > 1000, png

@@ -95,7 +95,7 @@ def test_no_track_in_two_splits(exported):
 def test_baselines_beside_the_encoder(exported):
   dims = {rep: np.load(os.path.join(exported, "test", rep, "track",
                                     "embeddings.npy")).shape[1]
-          for rep in embeddings.REPRESENTATIONS}
+          for rep in ("encoder",) + embeddings.DEFAULT_BASELINES}
   # mfcc 20 and log-mel 128 bands, mean+std; PCA 64 components; the
   # piano roll's 5 statistics and 25 interval bins; random init has the
   # encoder's width.
@@ -105,6 +105,14 @@ def test_baselines_beside_the_encoder(exported):
                                    "embeddings.npy"))
               for r in ("encoder", "random_init"))
   assert not np.allclose(enc, rnd)
+
+
+def test_input_pca_needs_an_encoder_with_frames_of_its_own(tiny_run,
+                                                          tmp_path):
+  with pytest.raises(ValueError, match="input_pca: the encoder's frontend "
+                     "has no frames"):
+    embeddings.run(tiny_run, str(tmp_path / "emb"),
+                   baseline_names=("input_pca",), progress=False)
 
 
 def test_pooling_meanstd_and_audio_files_with_a_bad_one(tiny_run, tmp_path):

@@ -54,6 +54,16 @@ class FrozenEncoder:
   def crop_samples(self) -> int:
     return self.config.data.crop_samples
 
+  def raw_flat_fn(self):
+    """Jitted `x -> BxK`: the frontend's own frames (log-mel, MFCC,
+    chroma, roll), flattened: what input PCA reads."""
+    @jax.jit
+    def run(params, state, x):
+      raw = models.apply(self.module, params, state, x)[0].raw
+      return raw.reshape(raw.shape[0], -1)
+
+    return lambda x: run(self.params, self.state, x)
+
   def embed_fn(self, pooling: str = "encoder"):
     """Jitted `x -> (BxD, [BxC_l per layer])`: the encoder's output (its
     own pooling, or its output frames pooled), and every sown layer pooled

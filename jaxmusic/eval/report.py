@@ -17,7 +17,7 @@ from jaxmusic.data import tracks as per_track
 
 SPLITS = ("train", "valid", "test")
 ORDER = ("encoder", "random_init", "mfcc", "logmel_stats", "logmel_pca",
-         "roll_stats")
+         "roll_stats", "input_pca")
 
 
 def _load(directory, rep, split, level, layers=False):

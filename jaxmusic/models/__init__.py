@@ -6,7 +6,7 @@ An encoder is a frontend composed with a backbone, both chosen by name from
   model.frontend.name   one of frontends.FRONTENDS (frontends/, one
                         file an input)
   model.name            transformer | samplecnn | cnn | shortchunk | crnn
-                        (the backbone)
+                        | alicnn | feedforward | lstm (the backbone)
 
   encoder(x, *, mask_BxF=None, train=False) -> frames_BxFxD
 
@@ -56,9 +56,12 @@ from flax import traverse_util
 import jax
 import jax.numpy as jnp
 
+from jaxmusic.models import alicnn
 from jaxmusic.models import cnn
 from jaxmusic.models import crnn
+from jaxmusic.models import feedforward
 from jaxmusic.models import frontends
+from jaxmusic.models import lstm
 from jaxmusic.models import samplecnn
 from jaxmusic.models import shortchunk
 from jaxmusic.models import transformer
@@ -121,6 +124,11 @@ BACKBONES = {
     "crnn": Backbone(lambda cfg, impl: crnn.CRNN, ("bands",),
                      lambda m, d, fail: crnn.validate(m, fail),
                      on_grid=False),
+    "alicnn": Backbone(lambda cfg, impl: alicnn.ALICNN, ("bands",),
+                       on_grid=False),
+    "feedforward": Backbone(lambda cfg, impl: feedforward.FeedForward,
+                            ("bands",), on_grid=False),
+    "lstm": Backbone(lambda cfg, impl: lstm.LSTM, ("bands",)),
 }
 FRONTENDS = frontends.FRONTENDS
 
@@ -188,6 +196,13 @@ class Encoder(nn.Module):
 
   def __call__(self, x, *, mask_BxF=None, train: bool = False):
     return self.embed(x, mask_BxF=mask_BxF, train=train)[0]
+
+  def from_features(self, h_BxFxC, *, train: bool = False):
+    """The pooled (and bottlenecked) output from the frontend's output:
+    the map whose Jacobian a contractive autoencoder penalises."""
+    frames_BxFxD, cls_BxD = self.backbone(h_BxFxC, train=train)
+    pooled = pool(frames_BxFxD, self.pooling, cls_BxD)
+    return self.bottleneck_proj(pooled) if self.bottleneck else pooled
 
 
 def tower_names(model_cfg) -> tuple[str, ...]:
@@ -383,6 +398,19 @@ def init(encoder: Encoder, rng, x):
   params, state = split(encoder.init(rng, x, method="embed"))
   out, _ = apply(encoder, params, state, x)
   return params, state, out
+
+
+def jacobian_sq_norm(encoder: Encoder, params, state, h_BxFxC):
+  """Mean over the batch of ||d code / d h||_F^2: the encoder's Jacobian
+  from the frontend's output `h` to its pooled code, in evaluation mode
+  (so each example's code depends on its own frames alone), exactly: one
+  vector-Jacobian product a code dimension."""
+  code = lambda h: encoder.apply({"params": params, **state}, h,
+                                 method="from_features")
+  z_BxD, vjp = jax.vjp(code, h_BxFxC)
+  rows_DxBxFxC = jax.vmap(lambda e: vjp(jnp.broadcast_to(e, z_BxD.shape))[0])(
+      jnp.eye(z_BxD.shape[-1], dtype=z_BxD.dtype))
+  return jnp.sum(jnp.square(rows_DxBxFxC)) / h_BxFxC.shape[0]
 
 
 def pooled(encoder: Encoder, variables, x):

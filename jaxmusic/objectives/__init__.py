@@ -10,6 +10,15 @@
       -> (loss, (metrics, new_model_state))
   embed(variables, x) -> BxD     the frozen encoder, for monitors; variables
                                  holds "params" and "model_state"
+  groups (optional)              a game's players, optim.Group each: its
+                                 own loss, top-level params, optimizer
+                                 keys and updates a step; the step then
+                                 runs one value_and_grad a group and
+                                 ignores loss_fn (ali.py)
+  after_training(variables, batch, workdir) (optional)
+                                 writes what the finished run shows
+                                 (ALI's figures), from its final params
+                                 and model state and a batch of 8
 
 The train step calls these and knows no objective by name. The encoder's
 params and mutable state live under the "encoder" key of params and
@@ -21,6 +30,7 @@ count (the VAE's KL warm-up) keeps it in its own model state. A new
 objective is a new module plus one line in OBJECTIVES.
 """
 
+from jaxmusic.objectives import ali
 from jaxmusic.objectives import autoencoder
 from jaxmusic.objectives import masked
 from jaxmusic.objectives import masked_tokens
@@ -29,7 +39,7 @@ from jaxmusic.objectives import supervised
 from jaxmusic.objectives import triplet
 from jaxmusic.objectives import two_tower
 
-OBJECTIVES = {"autoencoder": autoencoder.Autoencoder, "clmr": ntxent.CLMR,
+OBJECTIVES = {"ali": ali.ALI, "autoencoder": autoencoder.Autoencoder, "clmr": ntxent.CLMR,
               "hubert": masked.MaskedPrediction,
               "mert": masked.MaskedPrediction,
               "masked_tokens": masked_tokens.MaskedTokens,

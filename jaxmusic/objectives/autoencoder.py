@@ -1,5 +1,6 @@
-"""Autoencoders: the AE and the VAE (Kingma and Welling, 2014) that
-Symphony2vec compared as music embeddings, on log-mel, MFCC or piano-roll
+"""Autoencoders: the AE, the contractive AE (Rifai et al. 2011) and the
+VAE (Kingma and Welling, 2014) that Symphony2vec and the composer study
+compared as music embeddings, on log-mel, MFCC, chroma or piano-roll
 crops, or on the waveform.
 
 The encoder is any encoder of the contract, the transformer included: the
@@ -16,6 +17,7 @@ bottleneck. A transposed-conv decoder maps the code back to the frontend's
 `BxFxK` frames:
 
   AE    loss = rec(x, dec(z))
+  CAE   loss = rec(x, dec(z)) + lambda * ||dz/dh||_F^2
   VAE   loss = rec(x, dec(mu + sigma * eps))
                + beta * w(step) * KL(N(mu, sigma^2) || N(0, I))
 
@@ -23,7 +25,12 @@ rec is the squared error (log-mel, MFCC) or the Bernoulli cross-entropy
 (piano roll, in [0, 1]) summed over the crop's frames and bins and
 averaged over the batch, as in the ELBO; w rises linearly from 0 to 1 over
 `kl_warmup_steps` (Bowman et al. 2016), counted in the objective's own
-state, so the train loop stays unchanged and resume keeps it.
+state, so the train loop stays unchanged and resume keeps it. The CAE's
+penalty is the squared Frobenius norm of the encoder's Jacobian from the
+frontend's output h (the frames themselves for the CNN, ALI-CNN,
+feed-forward and LSTM encoders) to the code, taken exactly by
+vector-Jacobian products (models.jacobian_sq_norm), weighted by
+`objective.contraction`.
 """
 
 import math
@@ -36,7 +43,7 @@ import optax
 
 from jaxmusic import models
 
-VARIANTS = ("ae", "vae")
+VARIANTS = ("ae", "cae", "vae")
 RECONSTRUCTIONS = ("mse", "bce")
 
 
@@ -95,6 +102,7 @@ class Autoencoder:
                            or front.reconstruction(fcfg))
     self.beta = obj.get("beta", 1.0)
     self.warmup = obj.get("kl_warmup_steps", 0)
+    self.contraction = obj.get("contraction", 0.1)
     self.channels = tuple(obj.get("decoder_channels", (64, 32, 16)))
     self.decoder = None  # sized from the frontend's frames at init
     # A module making the frames to reconstruct (a waveform's log-mel), or
@@ -119,6 +127,8 @@ class Autoencoder:
       fail("model.frontend", "the autoencoder reconstructs a frontend's "
            "frames: a mel (log-mel or MFCC) or piano-roll frontend, not "
            "patches, or a waveform's log-mel")
+    if obj.get("contraction", 0.1) < 0:
+      fail("objective.contraction", "the CAE's penalty weight: must be >= 0")
     if obj.get("beta", 1.0) < 0 or obj.get("kl_warmup_steps", 0) < 0:
       fail("objective.beta", "beta and kl_warmup_steps must be >= 0")
 
@@ -126,11 +136,11 @@ class Autoencoder:
     return Decoder(frames, bins, self.channels)
 
   def encode(self, params, state, x, **kwargs):
-    """`((frames, code), new_state, x_BxFxK)`: the encoder's pass and the
-    frames the decoder reconstructs."""
+    """`((frames, code, features), new_state, x_BxFxK)`: the encoder's
+    pass and the frames the decoder reconstructs."""
     out, new_state = models.apply(self.encoder, params, state, x, **kwargs)
     target = out.raw if self.target is None else self.target.apply({}, x)
-    return (out.frames, out.pooled), new_state, target
+    return (out.frames, out.pooled, out.features), new_state, target
 
   def init(self, rng, batch):
     k_enc, k_dec, k_var = jax.random.split(rng, 3)
@@ -138,7 +148,7 @@ class Autoencoder:
     # models.init's two steps, with the frontend's frames (which size the
     # decoder) from the same pass.
     params, state = models.split(self.encoder.init(k_enc, x, method="embed"))
-    (frames, z), _, feats = self.encode(params, state, x)
+    (frames, z, _), _, feats = self.encode(params, state, x)
     dec = self._decoder(*feats.shape[1:]).init(k_dec, z)
     out = {"params": {"encoder": params, "decoder": dec["params"]},
            "model_state": {"encoder": state,
@@ -151,7 +161,7 @@ class Autoencoder:
 
   def loss_fn(self, params, model_state, batch, rng):
     k_drop, k_aug, k_eps = jax.random.split(rng, 3)
-    (frames, code), enc_state, x_BxFxK = self.encode(
+    (frames, code, h), enc_state, x_BxFxK = self.encode(
         params["encoder"], model_state["encoder"], batch["inputs"],
         train=True, rngs={"dropout": k_drop, "augment": k_aug})
     metrics = {}
@@ -167,6 +177,11 @@ class Autoencoder:
     rec = jnp.mean(reconstruction_loss(x_BxFxK, out, self.reconstruction))
     loss = rec
     metrics["reconstruction"] = rec
+    if self.variant == "cae":
+      penalty = models.jacobian_sq_norm(self.encoder, params["encoder"],
+                                        model_state["encoder"], h)
+      loss = rec + self.contraction * penalty
+      metrics["jacobian_sq_norm"] = penalty
     step = model_state["step"]
     if self.variant == "vae":
       weight = (jnp.minimum(1.0, step / self.warmup) if self.warmup
@@ -177,5 +192,5 @@ class Autoencoder:
                             "step": step + 1})
 
   def embed(self, variables, x):
-    """The code (AE) or the posterior mean (VAE): the bottleneck."""
+    """The code (AE, CAE) or the posterior mean (VAE): the bottleneck."""
     return models.pooled(self.encoder, variables, x)

@@ -19,6 +19,7 @@ A new input is a file here and one line in FRONTENDS.
 """
 
 from jaxmusic.models.frontends.base import Frontend
+from jaxmusic.models.frontends.chroma import Chroma
 from jaxmusic.models.frontends.mel import Mel
 from jaxmusic.models.frontends.multitrack import Multitrack
 from jaxmusic.models.frontends.pianoroll import PianoRoll
@@ -31,13 +32,14 @@ from jaxmusic.models.frontends.waveform import FAIRSEQ_STRIDES
 from jaxmusic.models.frontends.waveform import receptive_field
 from jaxmusic.models.frontends.waveform import Waveform
 
-__all__ = ["Frontend", "Mel", "Multitrack", "PianoRoll", "Text", "Tokens",
+__all__ = ["Chroma", "Frontend", "Mel", "Multitrack", "PianoRoll", "Text", "Tokens",
            "CENTRED_KERNELS", "CENTRED_STRIDES", "FAIRSEQ_KERNELS",
            "FAIRSEQ_STRIDES", "receptive_field", "Waveform"]
 
 FRONTENDS: dict[str, type[Frontend]] = {
     "waveform": Waveform,
     "mel": Mel,
+    "chroma": Chroma,
     "pianoroll": PianoRoll,
     "multitrack": Multitrack,
     "text": Text,

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# A real composer-classification development set: music21's corpus of
+# scores, rendered to audio with FluidSynth and a General MIDI soundfont
+# from Debian's packages, one folder per composer (the GTZAN layout), each
+# recording beside the MIDI it was rendered from:
+#
+#   bash experiments/data/music21_composers.sh OUT [piano|ensemble] [PER]
+#   python -m jaxmusic.prepare --source gtzan --input OUT \
+#       --output OUT_prepared --features waveform,pianoroll \
+#       --segment_seconds 10 --workers 8
+#
+# Composers with at least 9 works in the corpus: Bach (chorales),
+# Palestrina (masses), Monteverdi (madrigals), Haydn, Beethoven and Mozart
+# (string quartets). At most PER works each (default 60; a fixed random
+# pick, so every composer's share is bounded). Programs:
+#   piano     every part on the acoustic grand (GM program 0)
+#   ensemble  (default) a part keeps the instrument its score names
+#             (violin, viola, cello in the quartets), and an unnamed part
+#             (the chorales' and masses' voices) gets a string ensemble:
+#             violin, violin, viola, cello by its place in the score
+# OUT/programs.tsv says which program each part of each work got.
+#
+# Needs fluidsynth and fluid-soundfont-gm (apt-get install fluidsynth
+# fluid-soundfont-gm) and music21 (a jaxmusic dependency). A work music21
+# cannot parse or write is listed in OUT/skipped.tsv with the reason; the
+# rest go on. Re-running skips what is already rendered. The tests never
+# run it.
+set -euo pipefail
+OUT="${1:?usage: $0 OUT [piano|ensemble] [PER]}"
+PROGRAMS="${2:-ensemble}"
+PER="${3:-60}"
+SF2="${SF2:-/usr/share/sounds/sf2/FluidR3_GM.sf2}"
+case "$PROGRAMS" in piano|ensemble) ;; *)
+  echo "$0: programs '$PROGRAMS': use piano or ensemble" >&2; exit 2 ;;
+esac
+command -v fluidsynth >/dev/null || {
+  echo "$0: needs fluidsynth (apt-get install fluidsynth fluid-soundfont-gm)" >&2; exit 2; }
+[[ -f "$SF2" ]] || {
+  echo "$0: no soundfont at $SF2 (apt-get install fluid-soundfont-gm, or set SF2)" >&2; exit 2; }
+mkdir -p "$OUT"
+
+# Scores -> MIDI, one folder a composer.
+python - "$OUT" "$PROGRAMS" "$PER" <<'EOF'
+import os
+import random
+import sys
+
+import music21
+from music21 import corpus
+
+out, programs, per = sys.argv[1], sys.argv[2], int(sys.argv[3])
+COMPOSERS = ("bach", "palestrina", "monteverdi", "haydn", "beethoven",
+             "mozart")
+SCORES = (".mxl", ".xml", ".musicxml", ".krn", ".mei")
+# An unnamed part's program by its place: violin, violin, viola, cello.
+STRINGS = (40, 40, 41, 42)
+log = open(os.path.join(out, "programs.tsv"), "a")
+skipped = open(os.path.join(out, "skipped.tsv"), "a")
+for composer in COMPOSERS:
+  works = sorted(str(p) for p in corpus.getComposer(composer)
+                 if p.suffix in SCORES)
+  random.Random(composer).shuffle(works)
+  os.makedirs(os.path.join(out, composer), exist_ok=True)
+  kept = 0
+  for path in works:
+    if kept == per:
+      break
+    # The work's place in the corpus names it: the quartets' movements
+    # share file names across opus numbers.
+    rel = path.split(f"{os.sep}corpus{os.sep}{composer}{os.sep}", 1)[-1]
+    stem = os.path.splitext(rel)[0].replace(os.sep, "_")
+    midi = os.path.join(out, composer, f"{stem}.mid")
+    if os.path.exists(midi):
+      kept += 1
+      continue
+    try:
+      score = corpus.parse(path)
+      parts = list(score.parts) or [score]
+      got = []
+      for i, part in enumerate(parts):
+        inst = part.getInstrument(returnDefault=False)
+        named = inst is not None and inst.midiProgram is not None
+        if programs == "piano":
+          program = 0
+        elif named:
+          program = inst.midiProgram
+        else:
+          program = STRINGS[min(i, len(STRINGS) - 1)]
+        new = music21.instrument.instrumentFromMidiProgram(program)
+        for old in part.recurse().getElementsByClass("Instrument"):
+          part.remove(old, recurse=True)
+        part.insert(0, new)
+        got.append(f"{program}{'' if named or programs == 'piano' else '*'}")
+      score.write("midi", fp=midi)
+    except Exception as e:  # pylint: disable=broad-except
+      reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else \
+          type(e).__name__
+      skipped.write(f"{composer}\t{path}\t{reason}\n")
+      continue
+    log.write(f"{composer}\t{stem}\t{' '.join(got)}\n")
+    kept += 1
+  print(f"{composer}: {kept} works", flush=True)
+EOF
+
+# MIDI -> audio (22,050 Hz mono WAV), in parallel.
+export SF2
+find "$OUT" -name '*.mid' -print0 | xargs -0 -P "$(nproc)" -I{} bash -c '
+  wav="${1%.mid}.wav"
+  [[ -s "$wav" ]] || fluidsynth -ni -q -g 0.6 -r 22050 -F "$wav" "$SF2" "$1" >/dev/null 2>&1 \
+    || echo "fluidsynth failed on $1" >&2' _ {}
+echo "$(find "$OUT" -name '*.wav' | wc -l) recordings in $OUT; programs in $OUT/programs.tsv (* = an unnamed part's string program)"
