@@ -104,6 +104,7 @@ EOF
 
 # MIDI -> audio (22,050 Hz mono WAV), in parallel.
 export SF2
+# shellcheck disable=SC2016  # the inner bash expands $1 and $SF2
 find "$OUT" -name '*.mid' -print0 | xargs -0 -P "$(nproc)" -I{} bash -c '
   wav="${1%.mid}.wav"
   [[ -s "$wav" ]] || fluidsynth -ni -q -g 0.6 -r 22050 -F "$wav" "$SF2" "$1" >/dev/null 2>&1 \
