@@ -227,7 +227,10 @@ def test_ali_resumes_bit_for_bit_and_writes_its_figures(tiny_corpus,
 
 @pytest.mark.parametrize("arg,want_d,want_g", [
     ("runlocal", 1.2139, 1.7437),
-    ("runlocal,input=chroma", 1.3758, 1.4803),
+    pytest.param("runlocal,input=chroma", 1.3758, 1.4803,
+                 marks=pytest.mark.slow),
+    pytest.param("runlocal,model=transformer", 1.2217, 1.6381,
+                 marks=pytest.mark.slow),
 ])
 def test_pinned_ali_one_step_losses(tiny_corpus, arg, want_d, want_g):
   config = _tiny_ali(arg)
