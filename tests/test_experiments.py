@@ -275,6 +275,8 @@ def test_composers_smoke(tiny_corpus, tmp_path):
   with open(os.path.join(out, "report.md")) as f:
     report = f.read()
   assert "| ali_40 |" in report and "ALI below its baselines" in report
+  assert "VAE on MFCC the best embedding (against the best other): not run" \
+      in report
   for png in ("convergence.png", "ali_samples.png", "ali_interpolation.png",
               "ali_reconstructions.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000, png
