@@ -57,8 +57,16 @@ STRINGS = (40, 40, 41, 42)
 log = open(os.path.join(out, "programs.tsv"), "a")
 skipped = open(os.path.join(out, "skipped.tsv"), "a")
 for composer in COMPOSERS:
-  works = sorted(str(p) for p in corpus.getComposer(composer)
-                 if p.suffix in SCORES)
+  # A work the corpus holds in two formats (a movement as .krn and .mxl)
+  # is one work: its first format in SCORES order.
+  by_name = {}
+  for p in sorted(corpus.getComposer(composer),
+                  key=lambda p: (SCORES.index(p.suffix)
+                                 if p.suffix in SCORES else 99, str(p))):
+    if p.suffix in SCORES:
+      rel = str(p).split(f"{os.sep}corpus{os.sep}{composer}{os.sep}", 1)[-1]
+      by_name.setdefault(os.path.splitext(rel)[0], str(p))
+  works = sorted(by_name.values())
   random.Random(composer).shuffle(works)
   os.makedirs(os.path.join(out, composer), exist_ok=True)
   kept = 0
