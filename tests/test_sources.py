@@ -42,6 +42,20 @@ def test_gtzan_folder_per_label(tmp_path):
       ("stray.wav", "outside a label folder")]
 
 
+def test_gtzan_pairs_a_recording_with_its_midi(tmp_path):
+  """A score rendered to audio (music21_composers.sh) keeps its MIDI
+  beside the recording: one paired track; a MIDI file alone is ignored."""
+  _wav(str(tmp_path / "bach" / "bwv1.6.wav"))
+  _mid(str(tmp_path / "bach" / "bwv1.6.mid"))
+  _mid(str(tmp_path / "bach" / "lonely.mid"))
+  listing = sources.read_source("gtzan", str(tmp_path))
+  [track] = listing.tracks
+  assert track.label == "bach" and track.track_id == "bach/bwv1.6"
+  assert track.midi.endswith("bwv1.6.mid")
+  assert [(os.path.basename(p), r) for p, r in listing.ignored] == [
+      ("lonely.mid", "MIDI in an audio layout")]
+
+
 def test_folder_layouts_let_the_decoder_decide(tmp_path):
   """An extension no list names is still offered to the decoders, and a
   second file with the same stem keeps its own track."""

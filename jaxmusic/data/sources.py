@@ -88,15 +88,20 @@ def _unique_id(path: str, root: str, taken) -> str:
 
 def folder_labels(root: str) -> Listing:
   """GTZAN layout: `root/<label>/**/<audio>` (or `root/genres/<label>/`).
-  Any file a decoder might read is a track; the decoder decides."""
+  Any file a decoder might read is a track; the decoder decides. A MIDI
+  file beside a recording of the same stem (a rendered score) is that
+  track's MIDI; any other MIDI file is ignored."""
   if os.path.isdir(os.path.join(root, "genres")):
     root = os.path.join(root, "genres")
   listing = Listing([])
   taken = set()
+  midis, by_stem = [], {}
   for path in walk_files(root):
     rel = os.path.relpath(path, root)
-    rule = decode.ignore_rule(path) or (
-        "MIDI in an audio layout" if decode.is_midi(path) else None)
+    rule = decode.ignore_rule(path)
+    if rule is None and decode.is_midi(path):
+      midis.append(path)
+      continue
     if rule is None and os.sep not in rel:
       rule = "outside a label folder"
     if rule:
@@ -104,8 +109,15 @@ def folder_labels(root: str) -> Listing:
       continue
     track_id = _unique_id(path, root, taken)
     taken.add(track_id)
-    listing.tracks.append(Track(track_id, audio=path,
-                                label=rel.split(os.sep)[0]))
+    track = Track(track_id, audio=path, label=rel.split(os.sep)[0])
+    listing.tracks.append(track)
+    by_stem[os.path.splitext(path)[0]] = track
+  for path in midis:
+    track = by_stem.get(os.path.splitext(path)[0])
+    if track is None or track.midi is not None:
+      listing.ignored.append((path, "MIDI in an audio layout"))
+    else:
+      track.midi = path
   return listing
 
 
