@@ -139,7 +139,7 @@ def test_a_waveform_encoder_reconstructs_its_crops_log_mel(tiny_corpus):
   batch = next(iter(pipeline.from_config(tiny_corpus, config.data, "train",
                                          obj.data_mode, batch_size=4)))
   v = obj.init(jax.random.key(0), batch)
-  (_, code), _, target = obj.encode(v["params"]["encoder"],
+  (_, code, _), _, target = obj.encode(v["params"]["encoder"],
                                     v["model_state"]["encoder"],
                                     batch["inputs"])
   assert code.shape == (4, 16) and target.shape == (4, 38, 128)
