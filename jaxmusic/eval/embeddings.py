@@ -161,7 +161,8 @@ def padded_stats(feature_config, batch_size):
 def make_reps(encoder, random_encoder, names, pooling, layers_all, stats,
               batch_size, pca=None, input_pca=None):
   """{rep: batch -> (N x D, [N x C_l] or None)} for the requested names;
-  `stats` comes from `padded_stats`."""
+  `stats` comes from `padded_stats`; `input_pca`, where given, is the
+  fitted input PCA as `inputs -> N x D`."""
   reps = {}
 
   def encoder_rep(enc):
@@ -181,9 +182,7 @@ def make_reps(encoder, random_encoder, names, pooling, layers_all, stats,
     reps["logmel_pca"] = lambda b: (
         pca.transform(stats["logmel_flat"](b[feats.WAVEFORM])), None)
   if input_pca is not None:
-    flat = _padded(encoder.raw_flat_fn(), batch_size)
-    reps["input_pca"] = lambda b: (input_pca.transform(flat(b["inputs"])),
-                                   None)
+    reps["input_pca"] = lambda b: (input_pca(b["inputs"]), None)
   if "roll_stats" in names:
     reps["roll_stats"] = lambda b: (
         baselines.roll_stats(b[ROLL], stats["frame_rate"]), None)
@@ -349,14 +348,16 @@ def run(workdir, out, *, step=None, data_dir="",
       raise ValueError("--baselines=input_pca: the encoder's frontend has "
                        "no frames of its own (a waveform or text encoder)")
     n = len(samplers.SequentialReader(data, "train", encoder.feature, crop))
-    input_pca = baselines.LogmelPCA(
+    fitted = baselines.LogmelPCA(
         n, config.model.get("bottleneck", 0) or baselines.PCA_COMPONENTS)
     flat = _padded(encoder.raw_flat_fn(), batch_size)
     for b in tqdm(_prepared_batches(data, "train", encoder.feature, crop,
                                     batch_size, sequences=sequences),
                   desc="fit input PCA", disable=not progress):
-      input_pca.partial_fit(flat(b["inputs"]))
-    input_pca.finish()
+      fitted.partial_fit(flat(b["inputs"]))
+    fitted.finish()
+    # The fit's compiled frontend serves the export too.
+    input_pca = lambda x: fitted.transform(flat(x))
   reps = make_reps(encoder, frozen.random_init(config, example, seed),
                    baseline_names, pooling, layers == "all", stats,
                    batch_size, pca, input_pca)

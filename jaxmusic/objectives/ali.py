@@ -128,6 +128,14 @@ class Discriminator(nn.Module):
     return nn.Dense(1)(drop(j))[:, 0]
 
 
+def group_of(obj, name: str, keys, loss_fn) -> optim.Group:
+  """Group `name` with its keys from `objective.groups.<name>`: `updates`,
+  and the optimizer keys it replaces."""
+  given = dict(obj.get("groups", {}).get(name, {}))
+  updates = given.pop("updates", 1)
+  return optim.Group(name, keys, loss_fn, given, updates)
+
+
 class ALI:
   """The encoder, its log-sigma map, the generator and the discriminator,
   as two parameter groups."""
@@ -144,15 +152,10 @@ class ALI:
     self.logsigma = nn.Dense(self.latent, name="logsigma")
     self.discriminator = Discriminator(self.leak, self.dropout)
     self.config = config
-    groups = obj.get("groups", {})
-    own = lambda name: {k: v for k, v in dict(groups.get(name, {})).items()
-                        if k != "updates"}
-    count = lambda name: dict(groups.get(name, {})).get("updates", 1)
     self.groups = (
-        optim.Group("discriminator", ("discriminator",), self.d_loss,
-                    own("discriminator"), count("discriminator")),
-        optim.Group("generator", ("encoder", "logsigma", "generator"),
-                    self.g_loss, own("generator"), count("generator")))
+        group_of(obj, "discriminator", ("discriminator",), self.d_loss),
+        group_of(obj, "generator", ("encoder", "logsigma", "generator"),
+                 self.g_loss))
 
   @staticmethod
   def validate(config, fail):
@@ -172,12 +175,8 @@ class ALI:
           fail(f"objective.groups.{name}.{key}", f"use one of {GROUP_KEYS}")
     if not 0 <= obj.get("dropout", 0.2) < 1:
       fail("objective.dropout", "must be in [0, 1)")
-    optim.validate_groups(config, [
-        optim.Group(n, (n,), None,
-                    {k: v for k, v in dict(groups.get(n, {})).items()
-                     if k != "updates"},
-                    dict(groups.get(n, {})).get("updates", 1))
-        for n in GROUPS], fail)
+    optim.validate_groups(config, [group_of(obj, n, (n,), None)
+                                   for n in GROUPS], fail)
 
   def _generator(self, frames, bins):
     return Generator(frames, bins, self.leak)
