@@ -220,6 +220,41 @@ def clear_if_other_config(workdir: str, config) -> None:
     shutil.rmtree(workdir)
 
 
+def train_arm(arm: Arm, args, seed: int, data_dir: str) -> str:
+  """Trains one arm at one seed (a finished run resumes at once) without
+  the kNN monitor, for comparisons whose own probes measure the same;
+  returns its workdir."""
+  workdir = os.path.join(args.workdir, f"{arm.name}-s{seed}")
+  config = make_config(arm, args, seed, data_dir)
+  config.monitor.every = 0
+  clear_if_other_config(workdir, config)
+  t0 = time.time()
+  train.train_and_evaluate(config, workdir)
+  logging.info("experiment: %s seed %d trained in %.0f s", arm.name, seed,
+               time.time() - t0)
+  return workdir
+
+
+def export(workdir: str, data_dir: str, seed: int, tower=None,
+           baselines=()) -> str:
+  """`WORKDIR/embeddings_TOWER`: the run's last checkpoint's `tower` (the
+  first by default) exported beside `baselines`. An export of the same
+  step that holds them is reused, so a rerun resumes."""
+  out = os.path.join(workdir, f"embeddings_{tower or 'first'}")
+  info_path = os.path.join(out, "export.json")
+  if os.path.exists(info_path):
+    with open(info_path) as f:
+      info = json.load(f)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      last = max(json.loads(line).get("step", 0) for line in f)
+    if info["step"] == last and set(baselines) <= set(
+        info["representations"]):
+      return out
+  embeddings.run(workdir, out, data_dir=data_dir, tower=tower,
+                 baseline_names=list(baselines), seed=seed, progress=False)
+  return out
+
+
 def run_arm(arm: Arm, args, seed: int, data_dir: str, with_audio: bool):
   """Trains, exports and probes one arm at one seed; returns its record,
   kept as `WORKDIR/record.json`: a rerun with the same config, probes and

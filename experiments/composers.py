@@ -35,9 +35,7 @@ import time
 import numpy as np
 
 from experiments import common
-from jaxmusic import train
 from jaxmusic.data import records
-from jaxmusic.eval import embeddings
 from jaxmusic.eval import report as report_lib
 
 INPUTS = ("chroma", "mfcc", "mel")
@@ -51,40 +49,23 @@ SMOKE_INPUTS = ("mel",)
 def arms(smoke: bool):
   """{name: Arm}: per input, the autoencoders, ALI at each latent and the
   classifiers."""
+  # The smoke's crops: ALI's 32 frames, within the tests' 1 s segments.
+  crop = (("data.crop_samples", 32 * 512),) if smoke else ()
   out = {}
   for inp in SMOKE_INPUTS if smoke else INPUTS:
     for variant in ("ae", "cae", "vae"):
       out[f"{variant}_{inp}"] = common.Arm(
           f"{variant}_{inp}", "autoencoder",
           f"variant={variant},input={inp},model=feedforward,latent=40,"
-          "runlocal")
+          "runlocal", crop)
     for d in LATENTS[:1] if smoke else LATENTS:
       out[f"ali_{d}_{inp}"] = common.Arm(
-          f"ali_{d}_{inp}", "ali", f"input={inp},latent={d},runlocal")
+          f"ali_{d}_{inp}", "ali", f"input={inp},latent={d},runlocal", crop)
     for model, name in (("feedforward", "ff"), ("cnn", "cnn"),
                         ("lstm", "lstm")):
       out[f"{name}_{inp}"] = common.Arm(
           f"{name}_{inp}", "supervised", f"model={model},input={inp},"
-          "runlocal")
-  return out
-
-
-def train_arm(arm, args, seed, data_dir):
-  workdir = os.path.join(args.workdir, f"{arm.name}-s{seed}")
-  config = common.make_config(arm, args, seed, data_dir)
-  config.monitor.every = 0  # the probes below measure the same
-  if args.smoke:  # ALI's 32 frames: within the tests' 1 s segments
-    config.data.crop_samples = 32 * 512
-  common.clear_if_other_config(workdir, config)
-  train.train_and_evaluate(config, workdir)
-  return workdir
-
-
-def export(workdir, data_dir, seed, baselines=()):
-  out = os.path.join(workdir, "embeddings")
-  if not os.path.exists(os.path.join(out, "export.json")):
-    embeddings.run(workdir, out, data_dir=data_dir, seed=seed,
-                   baseline_names=list(baselines), progress=False)
+          "runlocal", crop)
   return out
 
 
@@ -188,13 +169,15 @@ def main():
   seed = 0
   emb_rows, clf_rows, curves = {}, {}, {}
   for name, arm in table.items():
-    workdir = train_arm(arm, args, seed, args.data)
+    workdir = common.train_arm(arm, args, seed, args.data)
     kind, inp = name.rsplit("_", 1)
     if kind in CLASSIFIERS:
-      clf_rows[name] = probe(export(workdir, args.data, seed), 0)["encoder"]
+      clf_rows[name] = probe(common.export(workdir, args.data, seed),
+                             0)["encoder"]
       continue
     extra = ("input_pca",) if kind == "ae" else ()
-    got = probe(export(workdir, args.data, seed, extra), folds)
+    got = probe(common.export(workdir, args.data, seed, baselines=extra),
+                folds)
     emb_rows[name] = got["encoder"]
     if kind == "ae":
       emb_rows[f"pca_{inp}"] = got["input_pca"]

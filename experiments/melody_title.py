@@ -37,9 +37,7 @@ import time
 import numpy as np
 
 from experiments import common
-from jaxmusic import train
 from jaxmusic.data import records
-from jaxmusic.eval import embeddings
 from jaxmusic.eval import report as report_lib
 
 # 8 s crops inside the 8 s segments the collection is prepared in; 128
@@ -66,41 +64,6 @@ def arms(steps: int):
   }
 
 
-def train_arm(arm, args, seed, data_dir, extra=()):
-  """Trains one arm at one seed (resuming a finished run); its workdir."""
-  workdir = os.path.join(args.workdir, f"{arm.name}-s{seed}")
-  config = common.make_config(arm, args, seed, data_dir)
-  # No kNN monitor: its passes over ~2,700 tunes would cost more than the
-  # training, and the probes below measure the same.
-  config.monitor.every = 0
-  for key, value in extra:
-    config[key] = value
-  common.clear_if_other_config(workdir, config)
-  t0 = time.time()
-  train.train_and_evaluate(config, workdir)
-  logging.info("experiment: %s seed %d trained in %.0f s", arm.name, seed,
-               time.time() - t0)
-  return workdir
-
-
-def export(workdir, data_dir, seed, tower=None, baselines=("random_init",)):
-  """The run's tower exported beside `baselines` (an export of the same
-  step with them is reused: a rerun resumes)."""
-  out = os.path.join(workdir, f"embeddings_{tower or 'first'}")
-  info_path = os.path.join(out, "export.json")
-  if os.path.exists(info_path):
-    with open(info_path) as f:
-      info = json.load(f)
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      last = max(json.loads(line).get("step", 0) for line in f)
-    if info["step"] == last and set(baselines) <= set(
-        info["representations"]):
-      return out
-  embeddings.run(workdir, out, data_dir=data_dir, tower=tower,
-                 baseline_names=list(baselines), seed=seed, progress=False)
-  return out
-
-
 def rhythm_probe(emb, folds):
   """{rep: (accuracy, std over folds)} of the 10-fold linear rhythm
   probe, on each tune's mean embedding (a tune is about 5 crops; the
@@ -114,9 +77,9 @@ def rhythm_probe(emb, folds):
 
 
 def crossmodal(workdir, data_dir, seed, roll_stats=False):
-  melody = export(workdir, data_dir, seed, baselines=(
+  melody = common.export(workdir, data_dir, seed, baselines=(
       ("random_init", "roll_stats") if roll_stats else ("random_init",)))
-  title = export(workdir, data_dir, seed, tower="text")
+  title = common.export(workdir, data_dir, seed, tower="text")
   report = report_lib.run_crossmodal(melody, title, split="test",
                                      out=os.path.join(workdir, "crossmodal"))
   return melody, {f"{r['representation']} {r['probe']}": r["metrics"]
@@ -172,15 +135,15 @@ def main():
     first_seed = seed == seeds[0]
     # One melody model (the first seed's) starts every seed's transferred
     # towers: the seeds vary the towers' training, as fine-tuning seeds.
-    mlm = train_arm(table["melody_mlm"], args, seeds[0], args.data)
+    mlm = common.train_arm(table["melody_mlm"], args, seeds[0], args.data)
     if first_seed:
       rhythm["melody model (masked tokens)"] = rhythm_probe(
-          export(mlm, args.data, seed), args.rhythm_folds)["encoder"]
+          common.export(mlm, args.data, seed), args.rhythm_folds)["encoder"]
     for name, extra in (("towers_scratch", ()),
                         ("towers_transfer", (("model_init", mlm),))):
       arm = table["towers_scratch"]
-      arm = common.Arm(name, arm.config, arm.arg, arm.overrides)
-      workdir = train_arm(arm, args, seed, args.data, extra)
+      arm = common.Arm(name, arm.config, arm.arg, arm.overrides + extra)
+      workdir = common.train_arm(arm, args, seed, args.data)
       # The roll statistics are the same every seed: computed once.
       first = name == "towers_scratch" and first_seed
       melody, found = crossmodal(workdir, args.data, seed, roll_stats=first)
@@ -200,8 +163,9 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         plot_melodies(melody, "encoder", manifest["vocab"]["label"],
                       os.path.join(args.out, "melody_embeddings.png"))
-  roll_run = train_arm(table["pianoroll_clmr"], args, seeds[0], args.data)
-  roll_emb = export(roll_run, args.data, seeds[0])
+  roll_run = common.train_arm(table["pianoroll_clmr"], args, seeds[0],
+                              args.data)
+  roll_emb = common.export(roll_run, args.data, seeds[0])
   rhythm["piano-roll run (CLMR transformer)"] = rhythm_probe(
       roll_emb, args.rhythm_folds)["encoder"]
   write(args, manifest, cross, rhythm, seeds, time.time() - t0)

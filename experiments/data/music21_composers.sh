@@ -9,7 +9,8 @@
 #       --output OUT_prepared --features waveform,pianoroll \
 #       --segment_seconds 10 --workers 8
 #
-# Composers with at least 9 works in the corpus: Bach (chorales),
+# Composers with at least 9 works in the corpus (the few music21 cannot
+# parse are listed in OUT/skipped.tsv): Bach (chorales),
 # Palestrina (masses), Monteverdi (madrigals), Haydn, Beethoven and Mozart
 # (string quartets). At most PER works each (default 60; a fixed random
 # pick, so every composer's share is bounded). Programs:
@@ -41,6 +42,7 @@ mkdir -p "$OUT"
 
 # Scores -> MIDI, one folder a composer.
 python - "$OUT" "$PROGRAMS" "$PER" <<'EOF'
+import multiprocessing
 import os
 import random
 import sys
@@ -54,6 +56,45 @@ COMPOSERS = ("bach", "palestrina", "monteverdi", "haydn", "beethoven",
 SCORES = (".mxl", ".xml", ".musicxml", ".krn", ".mei")
 # An unnamed part's program by its place: violin, violin, viola, cello.
 STRINGS = (40, 40, 41, 42)
+
+
+def midi_path(composer, path):
+  # The work's place in the corpus names it: the quartets' movements
+  # share file names across opus numbers.
+  rel = path.split(f"{os.sep}corpus{os.sep}{composer}{os.sep}", 1)[-1]
+  stem = os.path.splitext(rel)[0].replace(os.sep, "_")
+  return stem, os.path.join(out, composer, f"{stem}.mid")
+
+
+def write_midi(job):
+  """(programs, None) once the work's MIDI is written, or (None, reason)."""
+  composer, path = job
+  try:
+    score = corpus.parse(path)
+    parts = list(score.parts) or [score]
+    got = []
+    for i, part in enumerate(parts):
+      inst = part.getInstrument(returnDefault=False)
+      named = inst is not None and inst.midiProgram is not None
+      if programs == "piano":
+        program = 0
+      elif named:
+        program = inst.midiProgram
+      else:
+        program = STRINGS[min(i, len(STRINGS) - 1)]
+      new = music21.instrument.instrumentFromMidiProgram(program)
+      for old in part.recurse().getElementsByClass("Instrument"):
+        part.remove(old, recurse=True)
+      part.insert(0, new)
+      got.append(f"{program}{'' if named or programs == 'piano' else '*'}")
+    score.write("midi", fp=midi_path(composer, path)[1])
+  except Exception as e:  # pylint: disable=broad-except
+    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else \
+        type(e).__name__
+    return None, reason
+  return " ".join(got), None
+
+
 log = open(os.path.join(out, "programs.tsv"), "a")
 skipped = open(os.path.join(out, "skipped.tsv"), "a")
 for composer in COMPOSERS:
@@ -69,44 +110,31 @@ for composer in COMPOSERS:
   works = sorted(by_name.values())
   random.Random(composer).shuffle(works)
   os.makedirs(os.path.join(out, composer), exist_ok=True)
-  kept = 0
-  for path in works:
-    if kept == per:
-      break
-    # The work's place in the corpus names it: the quartets' movements
-    # share file names across opus numbers.
-    rel = path.split(f"{os.sep}corpus{os.sep}{composer}{os.sep}", 1)[-1]
-    stem = os.path.splitext(rel)[0].replace(os.sep, "_")
-    midi = os.path.join(out, composer, f"{stem}.mid")
-    if os.path.exists(midi):
+  todo = [w for w in works if not os.path.exists(midi_path(composer, w)[1])]
+  kept, taken = 0, set()
+  # music21 takes minutes over a quartet: one worker a core parses the
+  # works in their shuffled order, taken until PER are kept; leaving the
+  # pool stops the workers past PER, and their MIDI is removed.
+  with multiprocessing.Pool(os.cpu_count() or 1) as pool:
+    results = pool.imap(write_midi, [(composer, w) for w in todo])
+    for work in works:
+      if kept == per:
+        break
+      taken.add(work)
+      if work not in todo:
+        kept += 1
+        continue
+      got, reason = next(results)
+      if reason is not None:
+        skipped.write(f"{composer}\t{work}\t{reason}\n")
+        continue
+      log.write(f"{composer}\t{midi_path(composer, work)[0]}\t{got}\n")
       kept += 1
-      continue
-    try:
-      score = corpus.parse(path)
-      parts = list(score.parts) or [score]
-      got = []
-      for i, part in enumerate(parts):
-        inst = part.getInstrument(returnDefault=False)
-        named = inst is not None and inst.midiProgram is not None
-        if programs == "piano":
-          program = 0
-        elif named:
-          program = inst.midiProgram
-        else:
-          program = STRINGS[min(i, len(STRINGS) - 1)]
-        new = music21.instrument.instrumentFromMidiProgram(program)
-        for old in part.recurse().getElementsByClass("Instrument"):
-          part.remove(old, recurse=True)
-        part.insert(0, new)
-        got.append(f"{program}{'' if named or programs == 'piano' else '*'}")
-      score.write("midi", fp=midi)
-    except Exception as e:  # pylint: disable=broad-except
-      reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else \
-          type(e).__name__
-      skipped.write(f"{composer}\t{path}\t{reason}\n")
-      continue
-    log.write(f"{composer}\t{stem}\t{' '.join(got)}\n")
-    kept += 1
+  for work in set(todo) - taken:
+    if os.path.exists(midi_path(composer, work)[1]):
+      os.remove(midi_path(composer, work)[1])
+  log.flush()
+  skipped.flush()
   print(f"{composer}: {kept} works", flush=True)
 EOF
 
