@@ -21,7 +21,8 @@ splits with stratified group K-fold cross-validation over all tracks
 (tracks never straddle folds; each fold is test once, the next one valid)
 and reports mean ± std, for collections too small for one test split to
 tell representations apart (per-layer arrays: a linear probe per layer
-on the same folds). Writes `results.json` and `results.md` (to
+on the same folds); `--folds fold` takes the collection's own folds
+from its `fold` label instead (DCASE 2018 task 5's, macro F1 over them). Writes `results.json` and `results.md` (to
 `--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
 """
 
@@ -53,10 +54,11 @@ def _define_flags():
   flags.DEFINE_string("out", "", "Report directory (default: EMB).")
   flags.DEFINE_bool("plot", False, "Write PCA and t-SNE PNGs.")
   flags.DEFINE_integer("seed", 0, "Probe seed.")
-  flags.DEFINE_integer(
-      "folds", 0, "K >= 3: stratified group K-fold over all tracks (10 is "
+  flags.DEFINE_string(
+      "folds", "0", "K >= 3: stratified group K-fold over all tracks (10 is "
       "how GTZAN results are usually reported), mean ± std, instead of the "
-      "train/valid/test splits.")
+      "train/valid/test splits; or a track label giving the collection's "
+      "own folds (`fold`: DCASE 2018 task 5's four).")
   flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "
                       "directory.")
 
@@ -76,7 +78,7 @@ def main(argv):
           FLAGS.embeddings, task=FLAGS.task, target=FLAGS.target,
           level=FLAGS.level, kinds=tuple(FLAGS.probes), k=FLAGS.k,
           out=FLAGS.out, make_plots=FLAGS.plot, seed=FLAGS.seed,
-          folds=FLAGS.folds)
+          folds=int(FLAGS.folds) if FLAGS.folds.isdigit() else FLAGS.folds)
   except (ValueError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}") from None
   print(report_lib.markdown(report))

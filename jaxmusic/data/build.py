@@ -53,7 +53,7 @@ def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
   if wants_midi and midi is None:
     raise Rejected(f"{wants_midi[0]} requested but the track has no MIDI")
   if track.audio:
-    wav = decode.load_audio(track.audio, cfg.sample_rate)
+    wav = decode.load_audio(track.audio, cfg.sample_rate, track.channel)
   elif needs_audio:
     # MIDI-only tracks are rendered with the synthetic corpus's timbres so
     # audio encoders can still read them.

@@ -120,9 +120,10 @@ def _read_audioread(path: str, first_error: Exception):
   return wav.reshape(-1, channels).T, sr
 
 
-def load_audio(path: str, sr: int) -> np.ndarray:
-  """Mono float32 at `sr`, as `librosa.load(path, sr=sr)` gives it; raises
-  Rejected with a reason for anything unusable."""
+def load_audio(path: str, sr: int, channel: int | None = None) -> np.ndarray:
+  """Mono float32 at `sr`, as `librosa.load(path, sr=sr)` gives it (or only
+  `channel` of a multichannel file); raises Rejected with a reason for
+  anything unusable."""
   import librosa  # pylint: disable=g-import-not-at-top
   try:
     size = os.path.getsize(path)
@@ -140,6 +141,11 @@ def load_audio(path: str, sr: int) -> np.ndarray:
     raise Rejected("no samples (a header with an empty body)")
   if not np.all(np.isfinite(wav_CxT)):
     raise Rejected("contains NaN or infinite samples")
+  if channel is not None:
+    if not 0 <= channel < wav_CxT.shape[0]:
+      raise Rejected(f"no channel {channel}: the file has "
+                     f"{wav_CxT.shape[0]}")
+    wav_CxT = wav_CxT[channel]
   wav = librosa.to_mono(wav_CxT)
   if np.max(np.abs(wav)) < 10 ** (SILENCE_DBFS / 20):
     raise Rejected(f"silent (peak below {SILENCE_DBFS:g} dBFS)")

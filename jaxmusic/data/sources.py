@@ -8,7 +8,6 @@ rule it was ignored by, so that no file goes unaccounted for.
 
 import collections
 import csv
-import dataclasses
 import os
 from typing import Callable
 
@@ -17,62 +16,10 @@ import numpy as np
 from jaxmusic.data import decode
 from jaxmusic.data import scores
 
-_SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid",
-                  "validation": "valid", "val": "valid", "dev": "valid",
-                  "test": "test", "testing": "test", "eval": "test"}
-
-
-@dataclasses.dataclass
-class Track:
-  track_id: str
-  audio: str | None = None
-  midi: str | None = None
-  label: str | None = None
-  tags: tuple[str, ...] = ()
-  artist: str | None = None
-  split: str | None = None
-  # Free text for text towers: a title, joined tags or a caption.
-  text: str | None = None
-  # Numeric per-track targets (tempo, year, ...) for regression probes.
-  values: dict[str, float] = dataclasses.field(default_factory=dict)
-  # Categorical targets beside `label` (a tune's key, mode and meter), for
-  # probes (`--target key`).
-  labels: dict[str, str] = dataclasses.field(default_factory=dict)
-  # A symbolic score music21 reads (an ABC book, MusicXML, **kern, MEI),
-  # and for a book the tune's index in it.
-  score: str | None = None
-  tune: int | None = None
-
-  @property
-  def path(self) -> str | None:
-    return self.audio or self.midi or self.score
-
-
-@dataclasses.dataclass
-class Listing:
-  tracks: list[Track]
-  # (path, rule) for each file under the input skipped without decoding.
-  ignored: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-
-
-def walk_files(root: str) -> list[str]:
-  """Every file under `root`, in a fixed order; symlinked folders are
-  followed once."""
-  out = []
-  for folder, dirs, files in os.walk(root, followlinks=True):
-    dirs.sort()
-    out += [os.path.join(folder, f) for f in sorted(files)]
-  return out
-
-
-def normalize_split(value: str | None, where: str) -> str | None:
-  if value is None or value == "":
-    return None
-  split = _SPLIT_ALIASES.get(value.strip().lower())
-  if split is None:
-    raise ValueError(f"{where}: unknown split {value!r}; use train, valid or "
-                     "test")
-  return split
+from jaxmusic.data.listing import Listing  # pylint: disable=unused-import
+from jaxmusic.data.listing import Track  # pylint: disable=unused-import
+from jaxmusic.data.listing import normalize_split
+from jaxmusic.data.listing import walk_files
 
 
 def _rel_id(path: str, root: str) -> str:
@@ -323,9 +270,18 @@ SOURCES: dict[str, Callable[[str], Listing]] = {
 }
 
 
+def registry() -> dict[str, Callable[[str], Listing]]:
+  """Every source by name: the generic layouts above and the benchmark
+  datasets' official ones (`jaxmusic.data.layouts`, which read through
+  the layouts above)."""
+  from jaxmusic.data import layouts  # pylint: disable=g-import-not-at-top
+  return {**SOURCES, **layouts.SOURCES}
+
+
 def read_source(kind: str, path: str) -> Listing:
-  if kind not in SOURCES:
-    raise ValueError(f"--source={kind}: unknown; known: {sorted(SOURCES)}")
+  known = registry()
+  if kind not in known:
+    raise ValueError(f"--source={kind}: unknown; known: {sorted(known)}")
   if not os.path.exists(path):
     raise FileNotFoundError(f"--input={path}: no such file or directory")
-  return SOURCES[kind](path)
+  return known[kind](path)

@@ -135,7 +135,9 @@ def markdown(report) -> str:
   folds = report.get("folds")
   lines = [f"# Probe: {report['task']} on {report['target']} "
            f"({report['level']} level"
-           + (f", {folds}-fold cross-validation over tracks, mean ± std"
+           + (f", the collection's `{folds}` folds, mean ± std"
+              if isinstance(folds, str) else
+              f", {folds}-fold cross-validation over tracks, mean ± std"
               if folds else "") + ")", "",
            f"Encoder: step {report['step']} of `{report['workdir']}`; "
            f"embeddings `{report['embeddings']}`.", "",
@@ -258,7 +260,11 @@ def _kfold_rows(directory, rep, info, task, target, level, kinds, folds,
   value_names = info["vocab"].get("values", [])
   data = probes.pool(load_splits(directory, rep, task, target, level,
                                  value_names).values())
-  test_folds = probes.track_folds(data, folds, task == "multiclass", seed)
+  if isinstance(folds, str):
+    test_folds = _label_folds(directory, rep, level, value_names, folds,
+                              len(data.y))
+  else:
+    test_folds = probes.track_folds(data, folds, task == "multiclass", seed)
   rows = [{"probe": kind, "layer": "last",
            **probes.fit_kfold(task, kind, data, test_folds, seed)}
           for kind in kinds]
@@ -272,6 +278,22 @@ def _kfold_rows(directory, rep, info, task, target, level, kinds, folds,
                    **probes.fit_kfold(task, "linear", layer, test_folds,
                                       seed)})
   return rows
+
+
+def _label_folds(directory, rep, level, value_names, name, rows):
+  """The test rows of each of the collection's own folds, which the label
+  `name` gives every track (DCASE's four official folds), in the order
+  of `load_splits`' pooled rows."""
+  fold_y = probes.pool(load_splits(directory, rep, "multiclass", name, level,
+                                   value_names).values()).y
+  if len(fold_y) != rows:
+    raise ValueError(f"--folds={name}: {rows - len(fold_y)} of the {rows} "
+                     f"rows have no {name}")
+  folds = [np.flatnonzero(fold_y == f) for f in np.unique(fold_y)]
+  if len(folds) < 3:
+    raise ValueError(f"--folds={name}: {len(folds)} folds; each fold is "
+                     "test once and the next one valid, so at least 3")
+  return folds
 
 
 def _layer_widths(directory, rep, info):
@@ -288,7 +310,9 @@ def run(directory, *, task="multiclass", target=None, level="chunk",
         folds=0):
   """Probes every representation in `directory`; returns the report.
   `folds` > 1: stratified group k-fold over the pooled tracks instead of
-  the train/valid/test splits, reported as mean ± std."""
+  the train/valid/test splits, reported as mean ± std; the name of a
+  track label (`fold`): the collection's own folds, which that label
+  gives."""
   info = _info(directory)
   missing = set(SPLITS) - set(info["splits"])
   if missing:

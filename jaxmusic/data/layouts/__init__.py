@@ -1,0 +1,12 @@
+"""Benchmark datasets in the layouts they are distributed in, each with its
+official split: a module a dataset, registered here by source name."""
+
+from jaxmusic.data.layouts import dcase2018_task5
+from jaxmusic.data.layouts import gtzan_filtered
+from jaxmusic.data.layouts import nsynth
+
+SOURCES = {
+    "gtzan_filtered": gtzan_filtered.read,
+    "nsynth": nsynth.read,
+    **dcase2018_task5.SOURCES,
+}
