@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from jaxmusic import defaults
-from jaxmusic.data import build, pipeline, records
+from jaxmusic.data import build, decode, pipeline, records
 from jaxmusic.data import features as feats
 
 SR = 22050
@@ -385,3 +385,32 @@ def test_beam_runner_output_is_byte_identical_to_local(tmp_path):
        f"--input={csv_path}", f"--output={tmp_path / 'x'}", "--",
        "--runner=DirectRunner"], capture_output=True, text=True, timeout=300)
   assert bad.returncode == 2 and "need --runner=beam" in bad.stderr
+
+
+def test_long_fine_grained_midi_is_retimed_not_rejected(tmp_path):
+  """music21 writes 10,080 ticks a quarter: past pretty_midi's 1e7-tick
+  guard in ~8 minutes. Such a file is read re-timed at 480 ticks a beat,
+  every note within half a tick of its time in the file."""
+  import mido  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / "long.mid")
+  mid = mido.MidiFile(ticks_per_beat=10080)
+  track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000)])
+  # 1,100 quarter notes of 10,080 ticks, one note a beat at odd offsets.
+  starts = [b * 10080 + (b * 37) % 5000 for b in range(1100)]
+  last = 0
+  for b, start in enumerate(starts):
+    track.append(mido.Message("note_on", note=60 + b % 12, velocity=80,
+                              time=start - last))
+    track.append(mido.Message("note_off", note=60 + b % 12, velocity=0,
+                              time=5000))
+    last = start + 5000
+  mid.tracks.append(track)
+  mid.save(path)
+  with pytest.raises(ValueError, match="largest tick"):
+    pretty_midi.PrettyMIDI(path)
+  notes = decode.load_midi(path).instruments[0].notes
+  want_s = np.array(starts) / 10080 * 0.5
+  np.testing.assert_allclose([n.start for n in notes], want_s,
+                             atol=0.5 * 0.5 / 480)
+  assert len(notes) == 1100 and notes[-1].end == pytest.approx(
+      (starts[-1] + 5000) / 10080 * 0.5, abs=0.5 * 0.5 / 480)

@@ -7,6 +7,7 @@ for m4a/AAC, WMA, ...). Only files that are plainly not media (text, images,
 archives, hidden files) are ignored by rule, and the rule is reported.
 """
 
+import io
 import os
 import struct
 
@@ -154,13 +155,47 @@ def load_audio(path: str, sr: int, channel: int | None = None) -> np.ndarray:
   return wav.astype(np.float32)
 
 
+# pretty_midi refuses a file whose last tick passes 1e7 as likely corrupt;
+# music21 writes 10,080 ticks a quarter note, past that in 8 minutes at
+# 120 bpm. Such a file is re-timed at this resolution, which moves no
+# event by more than half a tick of it (0.5 ms at 120 bpm).
+COARSE_TICKS_PER_BEAT = 480
+
+
+def _coarser(path: str):
+  """The MIDI file at `path` re-timed to COARSE_TICKS_PER_BEAT, as a
+  file-like object; event times are rounded from their absolute ticks,
+  so no rounding accumulates."""
+  import mido  # pylint: disable=g-import-not-at-top
+  src = mido.MidiFile(path)
+  scale = COARSE_TICKS_PER_BEAT / src.ticks_per_beat
+  out = mido.MidiFile(type=src.type, ticks_per_beat=COARSE_TICKS_PER_BEAT)
+  for track in src.tracks:
+    new, now, last = mido.MidiTrack(), 0, 0
+    for msg in track:
+      now += msg.time
+      tick = int(round(now * scale))
+      new.append(msg.copy(time=tick - last))
+      last = tick
+    out.tracks.append(new)
+  buf = io.BytesIO()
+  out.save(file=buf)
+  buf.seek(0)
+  return buf
+
+
 def load_midi(path: str):
   """A PrettyMIDI with at least one note; raises Rejected otherwise."""
   import pretty_midi  # pylint: disable=g-import-not-at-top
   try:
     if os.path.getsize(path) == 0:
       raise Rejected("empty file (0 bytes)")
-    midi = pretty_midi.PrettyMIDI(path)
+    try:
+      midi = pretty_midi.PrettyMIDI(path)
+    except ValueError as e:
+      if "largest tick" not in str(e):
+        raise
+      midi = pretty_midi.PrettyMIDI(_coarser(path))
   except Rejected:
     raise
   except OSError as e:
