@@ -193,3 +193,35 @@ def test_nsynth_folders_are_the_split(tmp_path):
   (tmp_path / "nsynth-test" / "examples.json").write_text("{")
   with pytest.raises(ValueError, match="nsynth-test/examples.json: not JSON"):
     sources.read_source("nsynth", str(tmp_path))
+
+
+def test_mtg_jamendo_split0_subsets(tmp_path):
+  splits = tmp_path / "mtg-jamendo-dataset" / "data" / "splits" / "split-0"
+  splits.mkdir(parents=True)
+  head = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS\n"
+  rows = {"train": [("track_0000214", "artist_000014", "14/214.mp3",
+                     ["genre---punkrock", "mood/theme---energetic"])],
+          "validation": [("track_0000382", "artist_000020", "82/382.mp3",
+                          ["genre---rock"])],
+          "test": [("track_0000948", "artist_000087", "48/948.mp3",
+                    ["genre---pop", "genre---rock"])]}
+  for name, tracks in rows.items():
+    (splits / f"autotagging_genre-{name}.tsv").write_text(head + "".join(
+        f"{t}\t{a}\talbum_1\t{p}\t212.7\t" + "\t".join(tags) + "\n"
+        for t, a, p, tags in tracks))
+  # Full quality for one track, only the low-quality encode for another.
+  _wav(str(tmp_path / "audio" / "14" / "214.mp3"))
+  _wav(str(tmp_path / "audio-low" / "82" / "382.low.mp3"))
+  listing = sources.read_source("mtg_jamendo_genre", str(tmp_path))
+  got = {t.track_id: (t.split, t.artist, t.tags, os.path.relpath(
+      t.audio, tmp_path)) for t in listing.tracks}
+  assert got == {
+      "track_0000214": ("train", "artist_000014",
+                        ("genre---punkrock", "mood/theme---energetic"),
+                        "audio/14/214.mp3"),
+      "track_0000382": ("valid", "artist_000020", ("genre---rock",),
+                        "audio-low/82/382.low.mp3"),
+      "track_0000948": ("test", "artist_000087",
+                        ("genre---pop", "genre---rock"), "audio/48/948.mp3")}
+  with pytest.raises(FileNotFoundError, match="autotagging_top50tags-train"):
+    sources.read_source("mtg_jamendo_top50", str(tmp_path))
