@@ -225,3 +225,31 @@ def test_mtg_jamendo_split0_subsets(tmp_path):
                         ("genre---pop", "genre---rock"), "audio/48/948.mp3")}
   with pytest.raises(FileNotFoundError, match="autotagging_top50tags-train"):
     sources.read_source("mtg_jamendo_top50", str(tmp_path))
+
+
+def test_emomusic_jukemir_split_and_values(tmp_path):
+  # sha1 of the normalised artist mod 10: "abba" 9 and "nina simone" 9
+  # (valid), "the beatles" 6 and "bjrk" 1 (train).
+  songs = [(2, "ABBA", "development"), (3, "  Nina   Simone ", "development"),
+           (5, "The Beatles", "development"), (8, "Björk", "development"),
+           (13, "ABBA", "evaluation")]
+  (tmp_path / "songs_info.csv").write_text(
+      "song_id,file_name,Artist,Song title,start of the segment (min.sec),"
+      "end of the segment (min.sec),Genre,Mediaeval 2013 set\n" + "".join(
+          f"{i},{i}.mp3,{a},Song {i},0.0,0.45,Rock,{s}\n"
+          for i, a, s in songs))
+  (tmp_path / "static_annotations.csv").write_text(
+      "song_id, mean_arousal, std_arousal, mean_valence, std_valence\n"
+      + "".join(f"{i}, {i / 10}, 0.5, {-i / 10}, 0.5\n" for i, _, _ in songs))
+  listing = sources.read_source("emomusic", str(tmp_path))
+  got = {t.track_id: (t.split, t.values) for t in listing.tracks}
+  assert got == {
+      "2": ("valid", {"arousal": 0.2, "valence": -0.2}),
+      "3": ("valid", {"arousal": 0.3, "valence": -0.3}),
+      "5": ("train", {"arousal": 0.5, "valence": -0.5}),
+      "8": ("train", {"arousal": 0.8, "valence": -0.8}),
+      "13": ("test", {"arousal": 1.3, "valence": -1.3})}
+  assert listing.tracks[0].audio.endswith("clips_45seconds/2.mp3")
+  (tmp_path / "static_annotations.csv").write_text("song_id,arousal\n")
+  with pytest.raises(ValueError, match="no column 'mean_arousal'"):
+    sources.read_source("emomusic", str(tmp_path))
