@@ -23,9 +23,10 @@
 #
 # Needs fluidsynth and fluid-soundfont-gm (apt-get install fluidsynth
 # fluid-soundfont-gm) and music21 (a jaxmusic dependency). A work music21
-# cannot parse or write is listed in OUT/skipped.tsv with the reason; the
-# rest go on. Re-running skips what is already rendered. The tests never
-# run it.
+# cannot parse or write, or one over 30 minutes (the corpus's
+# whole-quartet scores, which FluidSynth renders for hours), is listed in
+# OUT/skipped.tsv with the reason; the rest go on. Re-running skips what
+# is already rendered. The tests never run it.
 set -euo pipefail
 OUT="${1:?usage: $0 OUT [piano|ensemble] [PER]}"
 PROGRAMS="${2:-ensemble}"
@@ -47,8 +48,11 @@ import os
 import random
 import sys
 
+import mido
 import music21
 from music21 import corpus
+
+from jaxmusic.data import decode
 
 out, programs, per = sys.argv[1], sys.argv[2], int(sys.argv[3])
 COMPOSERS = ("bach", "palestrina", "monteverdi", "haydn", "beethoven",
@@ -56,6 +60,7 @@ COMPOSERS = ("bach", "palestrina", "monteverdi", "haydn", "beethoven",
 SCORES = (".mxl", ".xml", ".musicxml", ".krn", ".mei")
 # An unnamed part's program by its place: violin, violin, viola, cello.
 STRINGS = (40, 40, 41, 42)
+MAX_MINUTES = 30
 
 
 def midi_path(composer, path):
@@ -64,6 +69,15 @@ def midi_path(composer, path):
   rel = path.split(f"{os.sep}corpus{os.sep}{composer}{os.sep}", 1)[-1]
   stem = os.path.splitext(rel)[0].replace(os.sep, "_")
   return stem, os.path.join(out, composer, f"{stem}.mid")
+
+
+def too_long(midi):
+  """Why a work's MIDI is not rendered, or None: FluidSynth renders the
+  corpus's whole-quartet files (all movements in one score) for hours."""
+  minutes = mido.MidiFile(midi).length / 60
+  if minutes > MAX_MINUTES:
+    return f"{minutes:.0f} min long (over {MAX_MINUTES}): not rendered"
+  return None
 
 
 def write_midi(job):
@@ -87,7 +101,17 @@ def write_midi(job):
         part.remove(old, recurse=True)
       part.insert(0, new)
       got.append(f"{program}{'' if named or programs == 'piano' else '*'}")
-    score.write("midi", fp=midi_path(composer, path)[1])
+    midi = midi_path(composer, path)[1]
+    score.write("midi", fp=midi)
+    # FluidSynth never finishes rendering some of music21's MIDI files (its
+    # fast render runs for hours); rewritten by pretty_midi, a note-on and
+    # note-off pair a note and a channel a part, they render at their
+    # length. decode.load_midi reads music21's 10,080 ticks a beat.
+    decode.load_midi(midi).write(midi)
+    long = too_long(midi)
+    if long:
+      os.remove(midi)
+      return None, long
   except Exception as e:  # pylint: disable=broad-except
     reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else \
         type(e).__name__
@@ -96,6 +120,12 @@ def write_midi(job):
 
 
 log = open(os.path.join(out, "programs.tsv"), "a")
+# A work skipped once (unparsable, too long) is not parsed again.
+try:
+  with open(os.path.join(out, "skipped.tsv")) as f:
+    done_skipping = {line.split("\t")[1] for line in f if "\t" in line}
+except FileNotFoundError:
+  done_skipping = set()
 skipped = open(os.path.join(out, "skipped.tsv"), "a")
 for composer in COMPOSERS:
   # A work the corpus holds in two formats (a movement as .krn and .mxl)
@@ -110,6 +140,7 @@ for composer in COMPOSERS:
   works = sorted(by_name.values())
   random.Random(composer).shuffle(works)
   os.makedirs(os.path.join(out, composer), exist_ok=True)
+  works = [w for w in works if w not in done_skipping]
   todo = [w for w in works if not os.path.exists(midi_path(composer, w)[1])]
   kept, taken = 0, set()
   # music21 takes minutes over a quartet: one worker a core parses the
@@ -122,6 +153,15 @@ for composer in COMPOSERS:
         break
       taken.add(work)
       if work not in todo:
+        # A MIDI written by an earlier run is held to the same length.
+        midi = midi_path(composer, work)[1]
+        long = too_long(midi)
+        if long:
+          for path in (midi, midi[:-4] + ".wav"):
+            if os.path.exists(path):
+              os.remove(path)
+          skipped.write(f"{composer}\t{work}\t{long}\n")
+          continue
         kept += 1
         continue
       got, reason = next(results)
@@ -138,11 +178,23 @@ for composer in COMPOSERS:
   print(f"{composer}: {kept} works", flush=True)
 EOF
 
-# MIDI -> audio (22,050 Hz mono WAV), in parallel.
-export SF2
-# shellcheck disable=SC2016  # the inner bash expands $1 and $SF2
-find "$OUT" -name '*.mid' -print0 | xargs -0 -P "$(nproc)" -I{} bash -c '
+# MIDI -> audio (22,050 Hz WAV), in parallel. FluidSynth renders a work in
+# seconds; a render still running after RENDER_S seconds (a MIDI file it
+# never finishes) is stopped, its WAV removed and the work listed in
+# skipped.tsv, which reruns skip.
+export SF2 OUT RENDER_S="${RENDER_S:-60}"
+# shellcheck disable=SC2016  # the inner bash expands its own variables
+find "$OUT" -name '*.mid' -print0 | sort -z | xargs -0 -P "$(nproc)" -I{} bash -c '
   wav="${1%.mid}.wav"
-  [[ -s "$wav" ]] || fluidsynth -ni -q -g 0.6 -r 22050 -F "$wav" "$SF2" "$1" >/dev/null 2>&1 \
-    || echo "fluidsynth failed on $1" >&2' _ {}
-echo "$(find "$OUT" -name '*.wav' | wc -l) recordings in $OUT; programs in $OUT/programs.tsv (* = an unnamed part's string program)"
+  [[ -s "$wav" ]] && exit 0
+  grep -qF "$1" "$OUT/skipped.tsv" && exit 0
+  timeout "$RENDER_S" fluidsynth -ni -q -g 0.6 -r 22050 -F "$wav" "$SF2" "$1" \
+    >/dev/null 2>&1 && exit 0
+  rc=$?
+  rm -f "$wav"
+  if [[ $rc == 124 ]]; then why="fluidsynth still rendering after $RENDER_S s"
+  else why="fluidsynth failed (exit $rc)"; fi
+  printf "%s\t%s\t%s\n" "$(basename "$(dirname "$1")")" "$1" "$why" \
+    >> "$OUT/skipped.tsv"
+  echo "$1: $why" >&2' _ {}
+echo "$(find "$OUT" -name '*.wav' | wc -l) recordings in $OUT; programs in $OUT/programs.tsv (* = an unnamed part's string program); skipped works in $OUT/skipped.tsv"
