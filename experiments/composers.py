@@ -150,6 +150,9 @@ def ordering(emb_rows, clf_rows) -> list[str]:
 def main():
   p = common.parser(__doc__.split("\n")[0], "experiments/results/composers")
   common.add_arms_flag(p)
+  p.add_argument("--notes", default="", help="A markdown file that report.md "
+                 "gives after the ordering: why the numbers agree or "
+                 "disagree with the study's.")
   p.set_defaults(steps=2000, seeds=1)
   args = p.parse_args()
   logging.basicConfig(level=logging.INFO)
@@ -229,6 +232,9 @@ def write(args, manifest, emb_rows, clf_rows, curves, folds, wall_s):
             "feed-forward on MFCC 0.579, the best embedding VAE on MFCC "
             "0.455, ALI 0.287-0.299.", ""]
   lines += ordering(emb_rows, clf_rows)
+  if args.notes:
+    with open(args.notes) as f:
+      lines += ["", f.read().strip()]
   lines += ["", "## ALI", "", "D and G losses:", "",
             "![convergence](convergence.png)", "",
             "Real and generated crops, the interpolation from the origin to "

@@ -119,14 +119,15 @@ def write_midi(job):
   return " ".join(got), None
 
 
-log = open(os.path.join(out, "programs.tsv"), "a")
+# Line-buffered: an interrupted run keeps every line it wrote.
+log = open(os.path.join(out, "programs.tsv"), "a", buffering=1)
 # A work skipped once (unparsable, too long) is not parsed again.
 try:
   with open(os.path.join(out, "skipped.tsv")) as f:
     done_skipping = {line.split("\t")[1] for line in f if "\t" in line}
 except FileNotFoundError:
   done_skipping = set()
-skipped = open(os.path.join(out, "skipped.tsv"), "a")
+skipped = open(os.path.join(out, "skipped.tsv"), "a", buffering=1)
 for composer in COMPOSERS:
   # A work the corpus holds in two formats (a movement as .krn and .mxl)
   # is one work: its first format in SCORES order.
@@ -173,8 +174,6 @@ for composer in COMPOSERS:
   for work in set(todo) - taken:
     if os.path.exists(midi_path(composer, work)[1]):
       os.remove(midi_path(composer, work)[1])
-  log.flush()
-  skipped.flush()
   print(f"{composer}: {kept} works", flush=True)
 EOF
 
