@@ -202,10 +202,11 @@ def write(args, manifest, emb_rows, clf_rows, curves, folds, wall_s):
   with open(os.path.join(args.out, "results.json"), "w") as f:
     json.dump({"args": vars(args), "embeddings": emb_rows,
                "classifiers": clf_rows}, f, indent=1)
-  counts = {}
+  counts, names = {}, manifest["vocab"]["label"]
   for split in manifest["splits"].values():
     for t in split["tracks"]:
-      counts[t["label"]] = counts.get(t["label"], 0) + 1
+      name = names[t["label"]] if t["label"] >= 0 else "unlabelled"
+      counts[name] = counts.get(name, 0) + 1
   head = "| | " + " | ".join(INPUTS) + " |"
   rule = "|---|" + "---|" * len(INPUTS)
   lines = [
