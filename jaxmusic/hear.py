@@ -34,19 +34,9 @@ class Model:
     self.encoder = encoder
     self.sample_rate = encoder.sample_rate
     self.hop_ms = hop_ms
-    self.batch_size = batch_size
-    self._embed = encoder.embed_fn("mean")
-    z, _ = self._embed(np.zeros((1, encoder.crop_samples), np.float32))
-    self.scene_embedding_size = self.timestamp_embedding_size = z.shape[-1]
-
-  def embed_windows(self, windows_NxW: np.ndarray) -> np.ndarray:
-    out = []
-    for i in range(0, len(windows_NxW), self.batch_size):
-      part = windows_NxW[i:i + self.batch_size]
-      n = len(part)
-      part = np.pad(part, ((0, self.batch_size - n), (0, 0)))
-      out.append(np.asarray(self._embed(part)[0])[:n])
-    return np.concatenate(out)
+    self.windows = frozen.Windows(encoder, batch_size)
+    self.scene_embedding_size = self.timestamp_embedding_size = \
+        self.windows.size
 
 
 def load_model(model_file_path: str = "", hop_ms: float = HOP_MS) -> Model:
@@ -74,18 +64,10 @@ def get_timestamp_embeddings(audio, model: Model):
   if wav_NxT.ndim != 2:
     raise ValueError(f"audio must be n_sounds x n_samples, got shape "
                      f"{wav_NxT.shape}")
-  n, length = wav_NxT.shape
-  width = model.encoder.crop_samples
-  hop = model.hop_ms / 1000.0 * model.sample_rate
-  centres = np.round(np.arange(0, length + 1e-9, hop)).astype(int)
-  padded = np.pad(wav_NxT.astype(np.float32),
-                  ((0, 0), (width // 2, width - width // 2)))
-  # Window k starts at centre_k - width // 2 in the sound, which is
-  # centre_k in `padded`; one sound's windows at a time bounds memory.
-  idx = centres[:, None] + np.arange(width)[None]
-  emb = np.stack([model.embed_windows(p[idx]) for p in padded])
+  emb, centres = model.windows(wav_NxT, model.hop_ms / 1000.0
+                               * model.sample_rate)
   ts = np.broadcast_to(centres / model.sample_rate * 1000.0,
-                       (n, len(centres))).astype(np.float32)
+                       (len(wav_NxT), len(centres))).astype(np.float32)
   return _like(emb, torch_out), _like(ts, torch_out)
 
 

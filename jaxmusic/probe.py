@@ -22,8 +22,13 @@ splits with stratified group K-fold cross-validation over all tracks
 and reports mean ± std, for collections too small for one test split to
 tell representations apart (per-layer arrays: a linear probe per layer
 on the same folds); `--folds fold` takes the collection's own folds
-from its `fold` label instead (DCASE 2018 task 5's, macro F1 over them). Writes `results.json` and `results.md` (to
-`--out`, default EMB), and with `--plot` PCA and t-SNE scatter plots.
+from its `fold` label instead (DCASE 2018 task 5's, macro F1 over them).
+`--protocol marble` probes as MARBLE does instead: one MLP (512 units,
+dropout 0.2) on the softmax-weighted sum of layers, its learning rate
+chosen on valid from MARBLE's grid, early-stopped on valid. A key
+vocabulary (GiantSteps) adds the MIREX-weighted key score. Writes
+`results.json` and `results.md` (to `--out`, default EMB), and with
+`--plot` PCA and t-SNE scatter plots.
 """
 
 import logging
@@ -59,6 +64,11 @@ def _define_flags():
       "how GTZAN results are usually reported), mean ± std, instead of the "
       "train/valid/test splits; or a track label giving the collection's "
       "own folds (`fold`: DCASE 2018 task 5's four).")
+  flags.DEFINE_enum("protocol", "default", report_lib.PROTOCOLS,
+                    "default: the linear and MLP grids of --probes; marble: "
+                    "MARBLE's MLP probe (512 units, dropout 0.2, Adam over "
+                    "its learning-rate grid, ReduceLROnPlateau and early "
+                    "stopping on valid, the weighted sum of layers).")
   flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "
                       "directory.")
 
@@ -78,7 +88,8 @@ def main(argv):
           FLAGS.embeddings, task=FLAGS.task, target=FLAGS.target,
           level=FLAGS.level, kinds=tuple(FLAGS.probes), k=FLAGS.k,
           out=FLAGS.out, make_plots=FLAGS.plot, seed=FLAGS.seed,
-          folds=int(FLAGS.folds) if FLAGS.folds.isdigit() else FLAGS.folds)
+          folds=int(FLAGS.folds) if FLAGS.folds.isdigit() else FLAGS.folds,
+          protocol=FLAGS.protocol)
   except (ValueError, FileNotFoundError) as e:
     raise SystemExit(f"error: {e}") from None
   print(report_lib.markdown(report))

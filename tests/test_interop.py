@@ -474,7 +474,7 @@ def test_the_hear_api_reads_a_converted_run(tmp_path):
   crop = config_lib.load_run_config(str(tmp_path / "run")).data.crop_samples
   wav = _wav(1, crop, seed=7)
   _, last = _hidden_states(model, wav)
-  _assert_close(np.asarray(heard.embed_windows(wav))[0], last[0].mean(0))
+  _assert_close(np.asarray(heard.windows.embed(wav))[0], last[0].mean(0))
   scene = np.asarray(hear.get_scene_embeddings(wav[:, :16000], heard))
   assert scene.shape == (1, TINY["hidden_size"]) and np.isfinite(scene).all()
 

@@ -19,7 +19,7 @@ LAYERS = {
     "train": 6, "eval": 6,
     "interop": 7, "hear": 7,
     "main": 8, "prepare": 8, "targets": 8, "export": 8, "probe": 8,
-    "convert": 8,
+    "convert": 8, "benchmark": 8,
 }
 SIBLINGS = {"train", "eval"}
 

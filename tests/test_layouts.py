@@ -253,3 +253,92 @@ def test_emomusic_jukemir_split_and_values(tmp_path):
   (tmp_path / "static_annotations.csv").write_text("song_id,arousal\n")
   with pytest.raises(ValueError, match="no column 'mean_arousal'"):
     sources.read_source("emomusic", str(tmp_path))
+
+
+def _giantsteps(root):
+  """GiantSteps' two repositories: train/valid from the MTG key set's
+  annotations (confidence, multiple keys, artists), test from key files."""
+  mtg = root / "giantsteps-mtg-key-dataset-fd7b8c5"
+  rows = [  # ID, artist(s), MANUAL KEY, C
+      (1, "Alpha", "A minor", 2), (2, "Bravo", "C# major", 2),
+      (3, "Delta, Bravo", "F major", 2), (4, "Delta", "G minor", 2),
+      (5, "Echo, Delta", "E minor", 2), (6, "Alpha", "D major", 1),
+      (7, "Golf", "Bb minor / F major", 2)]
+  (mtg / "annotations").mkdir(parents=True)
+  (mtg / "md5").mkdir()
+  (mtg / "annotations" / "beatport_metadata.txt").write_text(
+      "ID\tARTIST\tTITLE\n" + "".join(f"{i}\t{a}\tt{i}\n"
+                                      for i, a, _, _ in rows))
+  (mtg / "annotations" / "annotations.txt").write_text(
+      "ID\tMANUAL KEY\tC\n" + "".join(f"{i}\t{k}\t{c}\n"
+                                      for i, _, k, c in rows))
+  for i, *_ in rows:
+    (mtg / "md5" / f"{i}.LOFI.mp3.md5").write_text("0\n")
+  _wav(str(mtg / "audio" / "6.LOFI.mp3.wav"))
+  os.rename(mtg / "audio" / "6.LOFI.mp3.wav", mtg / "audio" / "6.LOFI.mp3")
+  test = root / "giantsteps-key-dataset-c8cb8aa"
+  (test / "annotations" / "key").mkdir(parents=True)
+  (test / "md5").mkdir()
+  for i, key in ((10, "Eb minor"), (11, "F# major")):
+    (test / "annotations" / "key" / f"{i}.LOFI.key").write_text(key)
+    (test / "md5" / f"{i}.LOFI.mp3.md5").write_text("0\n")
+
+
+def test_giantsteps_key_jukemir_split_and_flat_keys(tmp_path):
+  """SHA-1 of the artist modulo 116 (Alpha 3, Delta 15, Echo 27: train;
+  Bravo 100: valid); Delta and then Echo join valid as collaborators;
+  low confidence and two keys are left out; sharps are written as
+  flats."""
+  _giantsteps(tmp_path)
+  listing = sources.read_source("giantsteps_key", str(tmp_path))
+  got = {t.track_id: (t.split, t.label) for t in listing.tracks}
+  assert got == {"mtg-1": ("train", "A minor"), "mtg-2": ("valid", "Db major"),
+                 "mtg-3": ("valid", "F major"), "mtg-4": ("valid", "G minor"),
+                 "mtg-5": ("valid", "E minor"), "gs-10": ("test", "Eb minor"),
+                 "gs-11": ("test", "Gb major")}
+  assert [r for _, r in listing.ignored] == [
+      "giantsteps: annotator confidence below 2"]
+
+
+def test_giantsteps_key_names_a_bad_annotation(tmp_path):
+  _giantsteps(tmp_path)
+  bad = next(tmp_path.glob("giantsteps-key-*")) / "annotations" / "key"
+  (bad / "10.LOFI.key").write_text("Eb dorian")
+  with pytest.raises(ValueError, match=r"10\.LOFI\.key: 'Eb dorian'"):
+    sources.read_source("giantsteps_key", str(tmp_path))
+
+
+def test_vocalset_technique_and_singer_tasks(tmp_path):
+  files = ["f1/arpeggios/belt/f1_arpeggios_belt_a.wav",
+           "f1/scales/vibrato/f1_scales_vibrato_e.wav",
+           "m4/long_tones/trillo/m4_long_trillo_o.wav",
+           "f2/scales/vibrato/f2_scales_vibrato_a.wav",
+           "f2/scales/vibrato/f2_scales_vibrato_a(1).wav",
+           "f2/arpeggios/lip_trill/lip_trill_arps.wav",
+           "m3/long_tones/forte/m3_long_forte_a.wav"]
+  for f in files:
+    _wav(str(tmp_path / "FULL" / f), seconds=0.1)
+  (tmp_path / "FULL" / "README.txt").write_text("VocalSet")
+  tech = sources.read_source("vocalset_technique", str(tmp_path))
+  got = {t.track_id: (t.label, t.artist, t.split) for t in tech.tracks}
+  assert {k: v[:2] for k, v in got.items()} == {
+      "f1/arpeggios/belt/f1_arpeggios_belt_a": ("belt", "f1"),
+      "f1/scales/vibrato/f1_scales_vibrato_e": ("vibrato", "f1"),
+      "m4/long_tones/trillo/m4_long_trillo_o": ("trillo", "m4"),
+      "f2/scales/vibrato/f2_scales_vibrato_a": ("vibrato", "f2"),
+      "f2/arpeggios/lip_trill/lip_trill_arps": ("lip_trill", "f2")}
+  # MARBLE's held-out singers are test; the others train or valid.
+  assert {k: v[2] for k, v in got.items() if v[1] == "f2"} == {
+      "f2/scales/vibrato/f2_scales_vibrato_a": "test",
+      "f2/arpeggios/lip_trill/lip_trill_arps": "test"}
+  assert {v[2] for v in got.values() if v[1] != "f2"} <= {"train", "valid"}
+  assert sorted(r.split(" (")[0] for _, r in tech.ignored) == [
+      "vocalset: deleted by MARBLE", "vocalset: not SINGER/CONTEXT/"
+      "TECHNIQUE/NAME.wav", "vocalset: technique forte not in the "
+      "technique task"]
+  singer = sources.read_source("vocalset_singer", str(tmp_path))
+  labels = {t.track_id: t.label for t in singer.tracks}
+  assert labels["m3/long_tones/forte/m3_long_forte_a"] == "m3"
+  # The file named without its singer takes the folder's.
+  assert labels["f2/arpeggios/lip_trill/lip_trill_arps"] == "f2"
+  assert len(labels) == 6

@@ -11,6 +11,7 @@ from sklearn import metrics as skm
 from jaxmusic.eval import embeddings
 from jaxmusic import hear
 from jaxmusic.eval import report as report_lib
+from jaxmusic.eval import marble_probe
 from jaxmusic.eval import probes
 
 
@@ -46,7 +47,7 @@ def test_chunk_predictions_are_averaged_per_track_before_scoring():
   y_tracks[0], y_tracks[1] = 1.0, 0.0  # every tag has both classes
   scores = rng.random((36, 5))
   split = probes.Split(np.zeros((36, 1)), y_tracks[track], track)
-  got = probes._evaluate("multilabel", split, scores)  # pylint: disable=protected-access
+  got = probes.evaluate("multilabel", split, scores)  # pylint: disable=protected-access
   mean = scores.reshape(12, 3, 5).mean(1)
   assert got["roc_auc"] == pytest.approx(
       skm.roc_auc_score(y_tracks, mean, average="macro"), abs=1e-12)
@@ -55,28 +56,30 @@ def test_chunk_predictions_are_averaged_per_track_before_scoring():
       abs=1e-12)
   y = rng.integers(0, 3, size=12)
   proba = rng.random((36, 3))
-  got = probes._evaluate("multiclass", probes.Split(None, y[track], track),  # pylint: disable=protected-access
+  got = probes.evaluate("multiclass", probes.Split(None, y[track], track),  # pylint: disable=protected-access
                          proba, classes=np.array([0, 1, 2]))
   pred = proba.reshape(12, 3, 3).mean(1).argmax(1)
   assert got == {"accuracy": pytest.approx(skm.accuracy_score(y, pred)),
                  "macro_f1": pytest.approx(skm.f1_score(y, pred,
                                                         average="macro"))}
   values = rng.normal(size=12)
-  got = probes._evaluate("regression", probes.Split(None, values[track],  # pylint: disable=protected-access
+  got = probes.evaluate("regression", probes.Split(None, values[track],  # pylint: disable=protected-access
                                                     track), rng.random(36))
   assert set(got) == {"r2"}
+
+
+def _layered_split(rng, n):
+  """n rows of 4 layers, 3 classes carried by layer 2 alone."""
+  y = rng.integers(0, 3, size=n)
+  x = rng.normal(size=(n, 4, 6))
+  x[:, 2, :3] += 3.0 * np.eye(3)[y]
+  return probes.Split(x.astype(np.float32), y, np.arange(n))
 
 
 def test_weighted_layers_find_the_informative_layer():
   """Layer 2 of 4 carries the class; the learned weights must pick it."""
   rng = np.random.default_rng(2)
-
-  def split(n):
-    y = rng.integers(0, 3, size=n)
-    x = rng.normal(size=(n, 4, 6))
-    x[:, 2, :3] += 3.0 * np.eye(3)[y]
-    return probes.Split(x.astype(np.float32), y, np.arange(n))
-
+  split = lambda n: _layered_split(rng, n)
   result = probes.fit_weighted_layers("multiclass", split(300), split(100),
                                       split(100))
   assert np.argmax(result["layer_weights"]) == 2
@@ -234,3 +237,60 @@ def test_probe_cli_names_a_missing_export_in_one_line(tmp_path):
   assert out.stderr.strip().splitlines() == [
       f"error: {tmp_path / 'none'}/export.json: missing; run python -m "
       "jaxmusic.export first"]
+
+
+def test_marble_probe_weights_the_informative_layer_and_stops_early():
+  """MARBLE's MLP probe on 4 layers, the class in layer 2 only: it learns
+  that layer's weight, reaches the accuracy, chooses its rate from
+  MARBLE's grid on valid, and stops before 100 epochs once valid stops
+  rising."""
+  rng = np.random.default_rng(3)
+  split = lambda n: _layered_split(rng, n)
+  result = marble_probe.fit("multiclass", split(300), split(100),
+                            split(100), lrs=(1e-2, 1e-3), stop_patience=5)
+  assert result["metrics"]["accuracy"] > 0.85
+  assert np.argmax(result["layer_weights"]) == 2
+  assert result["hyperparameters"]["lr"] in (1e-2, 1e-3)
+  assert result["hyperparameters"]["epochs"] < 100
+
+
+def test_marble_probe_regression_and_tags():
+  rng = np.random.default_rng(4)
+  x = rng.normal(size=(400, 8)).astype(np.float32)
+  value = x[:, 0] * 2.0 + 0.1 * rng.normal(size=400)
+  tags = (x[:, :3] > 0).astype(np.int32)
+  cut = lambda a: (a[:250], a[250:325], a[325:])
+  split = lambda y: [probes.Split(xs, ys, np.arange(len(ys)))
+                     for xs, ys in zip(cut(x), cut(y))]
+  reg = marble_probe.fit("regression", *split(value), lrs=(1e-3,),
+                         epochs=40)
+  assert reg["metrics"]["r2"] > 0.8
+  tag = marble_probe.fit("multilabel", *split(tags), lrs=(1e-3,), epochs=40)
+  assert tag["metrics"]["roc_auc"] > 0.9
+
+
+def test_key_vocabulary_adds_the_mirex_key_score():
+  """Class names that are keys add mirex_key: a fifth scores 0.5, a
+  relative 0.3, a parallel 0.2, as mir_eval weighs them."""
+  names = ("C major", "G major", "A minor", "C minor")
+  y = np.array([0, 0, 0, 0])
+  proba = np.eye(4)[[0, 1, 2, 3]]
+  got = probes.multiclass_metrics(y, proba, np.arange(4), names)
+  assert got["mirex_key"] == pytest.approx((1 + 0.5 + 0.3 + 0.2) / 4)
+  assert "mirex_key" not in probes.multiclass_metrics(
+      y, proba, np.arange(4), ("rock", "pop", "jazz", "folk"))
+
+
+@pytest.mark.slow
+def test_probe_protocol_marble_on_an_export(exported, tmp_path):
+  """--protocol marble: one MLP row a representation, on the weighted
+  layers where export wrote them; an unknown protocol is one line."""
+  report = report_lib.run(exported, protocol="marble", out=str(tmp_path))
+  rows = {r["representation"]: r for r in report["rows"]}
+  assert [r["probe"] for r in report["rows"]] == ["marble_mlp"] * 3
+  assert rows["encoder"]["layer"] == "all"
+  assert len(rows["encoder"]["layer_weights"]) == 7
+  assert rows["mfcc"]["layer"] == "last"
+  assert report["protocol"] == "marble"
+  with pytest.raises(ValueError, match="--protocol=marbel"):
+    report_lib.run(exported, protocol="marbel", out=str(tmp_path))

@@ -374,6 +374,18 @@ def run(workdir, out, *, step=None, data_dir="",
                      widths, manifest["vocab"], 0)
 
 
+def feature_config(encoder, data_dir="") -> feats.FeatureConfig:
+  """The feature settings `encoder` was trained on: its prepared
+  manifest's when that is still there, else its sample rate and hop."""
+  try:
+    return feats.FeatureConfig(**records.load_manifest(
+        data_dir or encoder.config.data.dir)["feature_config"])
+  except (FileNotFoundError, ValueError, TypeError):
+    return feats.FeatureConfig(sample_rate=encoder.sample_rate,
+                               hop_length=encoder.config.data.get(
+                                   "hop_length", 512))
+
+
 def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
                baseline_names, batch_size, seed, progress):
   """`--audio` / `--midi`: files never prepared, cut and featurised like
@@ -384,14 +396,7 @@ def _run_files(out, encoder, kind, items, data_dir, pooling, layers,
     other = "--audio" if kind == "midi" else "--midi"
     raise ValueError(f"--{kind}: this run's encoder reads "
                      f"{encoder.feature!r}; use {other}")
-  data_dir = data_dir or encoder.config.data.dir
-  try:
-    fc = feats.FeatureConfig(**records.load_manifest(data_dir)[
-        "feature_config"])
-  except (FileNotFoundError, ValueError, TypeError):
-    fc = feats.FeatureConfig(sample_rate=encoder.sample_rate,
-                             hop_length=encoder.config.data.get(
-                                 "hop_length", 512))
+  fc = feature_config(encoder, data_dir)
   crop = encoder.crop_samples
   crops, tracks, rejected = _file_crops(
       _file_paths(items, kind), kind, crop, fc, encoder.feature,

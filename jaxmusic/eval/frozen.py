@@ -83,6 +83,42 @@ class FrozenEncoder:
     return lambda x: run(self.params, self.state, x)
 
 
+class Windows:
+  """The encoder on windows of its input length centred every `hop`
+  samples of a sound (zero-padded at the ends), mean-pooled: the HEAR
+  timestamp embeddings, and the frames of frame-level probes. One
+  compiled function serves every sound."""
+
+  def __init__(self, encoder: FrozenEncoder, batch_size: int = 64):
+    self.encoder = encoder
+    self.batch_size = batch_size
+    self._embed = encoder.embed_fn("mean")
+    z, _ = self._embed(np.zeros((1, encoder.crop_samples), np.float32))
+    self.size = z.shape[-1]
+
+  def embed(self, windows_NxW: np.ndarray) -> np.ndarray:
+    out = []
+    for i in range(0, len(windows_NxW), self.batch_size):
+      part = windows_NxW[i:i + self.batch_size]
+      n = len(part)
+      part = np.pad(part, ((0, self.batch_size - n), (0, 0)))
+      out.append(np.asarray(self._embed(part)[0])[:n])
+    return np.concatenate(out)
+
+  def __call__(self, wav_NxT: np.ndarray, hop: float):
+    """(N x F x D embeddings, F window centres in samples), a centre every
+    `hop` samples from 0 to the sound's end."""
+    n, length = wav_NxT.shape
+    width = self.encoder.crop_samples
+    centres = np.round(np.arange(0, length + 1e-9, hop)).astype(int)
+    padded = np.pad(wav_NxT.astype(np.float32),
+                    ((0, 0), (width // 2, width - width // 2)))
+    # Window k starts at centre_k - width // 2 in the sound, which is
+    # centre_k in `padded`; one sound's windows at a time bounds memory.
+    idx = centres[:, None] + np.arange(width)[None]
+    return np.stack([self.embed(p[idx]) for p in padded]), centres
+
+
 def load(workdir: str, step: int | None = None,
          tower: str | None = None) -> FrozenEncoder:
   """The encoder of the run in `workdir` at `step` (default: the newest

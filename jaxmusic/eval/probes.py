@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from jaxmusic import monitor
+from jaxmusic.eval import task_metrics
 from jaxmusic.data import tracks as per_track
 
 TASKS = ("multiclass", "multilabel", "regression", "retrieval",
@@ -44,14 +45,32 @@ class Split:
   x: np.ndarray      # N x D, or N x L x D for layers
   y: np.ndarray      # N (class id or value) or N x C (multi-hot)
   track: np.ndarray  # N, track index within the split
+  # Class names by id, where the target has a vocabulary: a key vocabulary
+  # (`C major`, ...) adds the MIREX-weighted key score to the metrics.
+  names: tuple[str, ...] | None = None
+  # N: another label of each row (a collection's own fold), where asked.
+  group: np.ndarray | None = None
+
+  def take(self, idx) -> "Split":
+    return dataclasses.replace(
+        self, x=self.x[idx], y=self.y[idx], track=self.track[idx],
+        group=None if self.group is None else self.group[idx])
 
 
 # ----- Metrics ---------------------------------------------------------------
 
-def multiclass_metrics(y_true, proba_NxC, classes) -> dict[str, float]:
+def multiclass_metrics(y_true, proba_NxC, classes,
+                       names=None) -> dict[str, float]:
+  """Accuracy and macro F1; with `names` (class names by id) that are all
+  keys, the MIREX-weighted key score too."""
   pred = np.asarray(classes)[np.argmax(proba_NxC, axis=1)]
-  return {"accuracy": float(skm.accuracy_score(y_true, pred)),
-          "macro_f1": float(skm.f1_score(y_true, pred, average="macro"))}
+  out = {"accuracy": float(skm.accuracy_score(y_true, pred)),
+         "macro_f1": float(skm.f1_score(y_true, pred, average="macro"))}
+  if names is not None and task_metrics.is_key_vocabulary(names):
+    named = np.asarray(names)
+    out["mirex_key"] = task_metrics.key_metrics(
+        named[np.asarray(y_true)], named[pred])["mirex_key"]
+  return out
 
 
 def multilabel_metrics(y_true_NxC, score_NxC) -> dict[str, float]:
@@ -136,9 +155,10 @@ def crossmodal_metrics(query_NxD, gallery_NxD, k: int = 10,
   return out
 
 
-def score(task, y_tracks, pred_tracks, classes=None) -> dict[str, float]:
+def score(task, y_tracks, pred_tracks, classes=None,
+          names=None) -> dict[str, float]:
   if task == "multiclass":
-    return multiclass_metrics(y_tracks, pred_tracks, classes)
+    return multiclass_metrics(y_tracks, pred_tracks, classes, names)
   if task == "multilabel":
     return multilabel_metrics(y_tracks, pred_tracks)
   return regression_metrics(y_tracks, pred_tracks)
@@ -183,11 +203,11 @@ def fit_sklearn(task, kind, train: Split, valid: Split, test: Split,
   for hp in GRIDS[kind]:
     model = _sklearn_probe(task, kind, hp, seed).fit(train.x, train.y)
     classes = getattr(model, "classes_", None)
-    val = _evaluate(task, valid, _predict(task, model, valid.x), classes)
+    val = evaluate(task, valid, _predict(task, model, valid.x), classes)
     if best is None or val[SELECT_BY[task]] > best[0][SELECT_BY[task]]:
       best = (val, hp, model, classes)
   val, hp, model, classes = best
-  return {"metrics": _evaluate(task, test, _predict(task, model, test.x),
+  return {"metrics": evaluate(task, test, _predict(task, model, test.x),
                                classes),
           "valid": val, "hyperparameters": hp}
 
@@ -197,13 +217,17 @@ def fit_sklearn(task, kind, train: Split, valid: Split, test: Split,
 def pool(splits) -> Split:
   """The rows of several splits as one, with track indices made unique
   across them."""
+  splits = list(splits)
   offset, xs, ys, ts = 0, [], [], []
   for s in splits:
     xs.append(s.x)
     ys.append(s.y)
     ts.append(s.track + offset)
     offset += int(s.track.max()) + 1 if len(s.track) else 0
-  return Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(ts))
+  groups = [s.group for s in splits]
+  return Split(np.concatenate(xs), np.concatenate(ys), np.concatenate(ts),
+               splits[0].names, None if any(g is None for g in groups)
+               else np.concatenate(groups))
 
 
 def track_folds(data: Split, k: int, stratify: bool, seed: int = 0):
@@ -226,19 +250,21 @@ def track_folds(data: Split, k: int, stratify: bool, seed: int = 0):
 
 
 def fit_kfold(task, kind, data: Split, folds, seed: int = 0,
-              knn_k: int = 5) -> dict[str, Any]:
+              knn_k: int = 5, fit=None) -> dict[str, Any]:
   """Each fold in turn is test, the next fold valid (the hyperparameters
   are chosen on it) and the rest train; returns each metric's mean and
   standard deviation over the folds (`NAME`, `NAME_std`), with the kNN
-  accuracy (multiclass) and the per-fold values."""
-  take = lambda idx: Split(data.x[idx], data.y[idx], data.track[idx])
+  accuracy (multiclass) and the per-fold values. `fit(task, train,
+  valid, test, seed)` replaces the `kind` probe of `fit_sklearn`."""
+  fit = fit or (lambda task, *splits: fit_sklearn(task, kind, *splits))
+  take = data.take
   per_fold = []
   for i, test_idx in enumerate(folds):
     valid_idx = folds[(i + 1) % len(folds)]
     train_idx = np.concatenate([f for j, f in enumerate(folds)
                                 if j not in (i, (i + 1) % len(folds))])
     train, valid, test = take(train_idx), take(valid_idx), take(test_idx)
-    m = dict(fit_sklearn(task, kind, train, valid, test, seed)["metrics"])
+    m = dict(fit(task, train, valid, test, seed)["metrics"])
     if task == "multiclass":
       m["knn_accuracy"] = knn_accuracy(
           take(np.concatenate([train_idx, valid_idx])), test, knn_k)
@@ -251,11 +277,11 @@ def fit_kfold(task, kind, data: Split, folds, seed: int = 0,
   return {"metrics": out, "folds": per_fold}
 
 
-def _evaluate(task, split: Split, pred, classes=None):
+def evaluate(task, split: Split, pred, classes=None):
   _, pred_t = per_track.average_by_track(np.asarray(pred, np.float64),
                                          split.track)
   return score(task, per_track.first_per_track(split.y, split.track), pred_t,
-               classes)
+               classes, split.names)
 
 
 def fit_weighted_layers(task, train: Split, valid: Split, test: Split,
@@ -312,11 +338,11 @@ def fit_weighted_layers(task, train: Split, valid: Split, test: Split,
   for hp in GRIDS["weighted_layers"]:
     p = train_probe(hp["weight_decay"])
     pred = lambda s, p=p: np.asarray(output(forward(p, norm(s.x))))
-    val = _evaluate(task, valid, pred(valid), classes)
+    val = evaluate(task, valid, pred(valid), classes)
     if best is None or val[SELECT_BY[task]] > best[0][SELECT_BY[task]]:
       best = (val, hp, pred, p)
   val, hp, pred, p = best
-  return {"metrics": _evaluate(task, test, pred(test), classes),
+  return {"metrics": evaluate(task, test, pred(test), classes),
           "valid": val, "hyperparameters": hp,
           "layer_weights": np.asarray(jax.nn.softmax(p["w"])).round(4)
                            .tolist()}

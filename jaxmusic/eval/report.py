@@ -4,6 +4,7 @@ the two-tower crossmodal ranking (`python -m jaxmusic.probe` is its
 command line; its docstring says what each option does)."""
 
 
+import dataclasses
 import json
 import logging
 import os
@@ -11,11 +12,14 @@ import warnings
 
 import numpy as np
 
+from jaxmusic.eval import marble_probe
 from jaxmusic.eval import probes
 from jaxmusic.data import tracks as per_track
 
 
 SPLITS = ("train", "valid", "test")
+# jaxmusic's probes (scikit-learn grids) or MARBLE's MLP probe.
+PROTOCOLS = ("default", "marble")
 ORDER = ("encoder", "random_init", "mfcc", "logmel_stats", "logmel_pca",
          "roll_stats", "input_pca")
 
@@ -57,13 +61,27 @@ def _target(arrays, task, target, value_names, label_names=()):
 
 
 def load_splits(directory, rep, task, target, level, value_names,
-                layers=False):
+                layers=False, group=None):
+  """{split: Split} of `rep`'s rows with a `target`; `group` names a label
+  each row must also have (the collection's own folds), kept as
+  Split.group."""
   out = {}
-  label_names = tuple(_info(directory)["vocab"].get("labels", {}))
+  vocab = _info(directory)["vocab"]
+  label_names = tuple(vocab.get("labels", {}))
+  names = (vocab.get("labels", {}).get(target) or vocab.get(target)
+           if task == "multiclass" else None)
   for split in SPLITS:
     a = _load(directory, rep, split, level, layers)
     y, keep = _target(a, task, target, value_names, label_names)
-    out[split] = probes.Split(a["x"][keep], y[keep], a["track"][keep])
+    groups = None
+    if group is not None:
+      groups, has = _target(a, "multiclass", group, value_names, label_names)
+      if not has[keep].all():
+        raise ValueError(f"--folds={group}: {int((~has[keep]).sum())} rows "
+                         f"of {directory}/{split} have no {group}")
+      groups = groups[keep]
+    out[split] = probes.Split(a["x"][keep], y[keep], a["track"][keep],
+                              tuple(names) if names else None, groups)
     if not keep.any():
       raise ValueError(f"{directory}/{split}: no row has a {target} target")
   return out
@@ -78,9 +96,11 @@ def _check_disjoint(directory, rep):
                        f"in both {a} and {b}")
 
 
-def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
+def _rows_for(directory, rep, info, task, target, level, kinds, k, seed,
+              protocol="default"):
   """Every probe of one representation: its last layer, each layer and
-  the weighted sum of layers where export wrote them."""
+  the weighted sum of layers where export wrote them; under MARBLE's
+  protocol, its MLP probe on the weighted layers (or the last)."""
   value_names = info["vocab"].get("values", [])
   data = load_splits(directory, rep, task, target, level, value_names)
   extra_labels = info["vocab"].get("labels", {})
@@ -96,6 +116,15 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
   widths = _layer_widths(directory, rep, info)
   layered = widths is not None
   rows = []
+  if protocol == "marble" and task != "retrieval":
+    if layered:
+      data = load_splits(directory, rep, task, target, level, value_names,
+                         layers=True)
+    result = marble_probe.fit(task, data["train"], data["valid"],
+                              data["test"], seed)
+    result["metrics"].update(extra)
+    return [{"probe": "marble_mlp", "layer": "all" if layered else "last",
+             **result}]
   if task == "retrieval":
     # Test tracks query every track of every split (train and valid too),
     # so a label with one test track still has items to find.
@@ -115,7 +144,7 @@ def _rows_for(directory, rep, info, task, target, level, kinds, k, seed):
     stack = load_splits(directory, rep, task, target, level, value_names,
                         layers=True)
     for i, w in enumerate(widths):
-      per = {s: probes.Split(v.x[:, i, :w], v.y, v.track)
+      per = {s: dataclasses.replace(v, x=v.x[:, i, :w])
              for s, v in stack.items()}
       result = probes.fit_sklearn(task, "linear", per["train"], per["valid"],
                                   per["test"], seed)
@@ -253,42 +282,45 @@ def run_crossmodal(dir_a, dir_b, split="test", k=10, out=""):
 
 
 def _kfold_rows(directory, rep, info, task, target, level, kinds, folds,
-                seed):
+                seed, protocol="default"):
   """`folds`-fold cross-validation over the tracks of all three splits
   pooled (tracks never straddle folds): the last layer, and each layer
   (linear) where export wrote them, on the same folds."""
   value_names = info["vocab"].get("values", [])
+  group = folds if isinstance(folds, str) else None
   data = probes.pool(load_splits(directory, rep, task, target, level,
-                                 value_names).values())
-  if isinstance(folds, str):
-    test_folds = _label_folds(directory, rep, level, value_names, folds,
-                              len(data.y))
+                                 value_names, group=group).values())
+  if group:
+    test_folds = _label_folds(data.group, group)
   else:
     test_folds = probes.track_folds(data, folds, task == "multiclass", seed)
+  widths = _layer_widths(directory, rep, info)
+  if protocol == "marble":
+    if widths:
+      data = probes.pool(load_splits(directory, rep, task, target, level,
+                                     value_names, layers=True,
+                                     group=group).values())
+    return [{"probe": "marble_mlp", "layer": "all" if widths else "last",
+             **probes.fit_kfold(task, "marble_mlp", data, test_folds, seed,
+                                fit=marble_probe.fit)}]
   rows = [{"probe": kind, "layer": "last",
            **probes.fit_kfold(task, kind, data, test_folds, seed)}
           for kind in kinds]
-  widths = _layer_widths(directory, rep, info)
   if widths:
     stack = probes.pool(load_splits(directory, rep, task, target, level,
-                                    value_names, layers=True).values())
+                                    value_names, layers=True,
+                                    group=group).values())
     for i, w in enumerate(widths):
-      layer = probes.Split(stack.x[:, i, :w], stack.y, stack.track)
+      layer = dataclasses.replace(stack, x=stack.x[:, i, :w])
       rows.append({"probe": "linear", "layer": str(i),
                    **probes.fit_kfold(task, "linear", layer, test_folds,
                                       seed)})
   return rows
 
 
-def _label_folds(directory, rep, level, value_names, name, rows):
-  """The test rows of each of the collection's own folds, which the label
-  `name` gives every track (DCASE's four official folds), in the order
-  of `load_splits`' pooled rows."""
-  fold_y = probes.pool(load_splits(directory, rep, "multiclass", name, level,
-                                   value_names).values()).y
-  if len(fold_y) != rows:
-    raise ValueError(f"--folds={name}: {rows - len(fold_y)} of the {rows} "
-                     f"rows have no {name}")
+def _label_folds(fold_y, name):
+  """The test rows of each of the collection's own folds, `fold_y` each
+  row's fold (the label `name`, as DCASE's four official folds)."""
   folds = [np.flatnonzero(fold_y == f) for f in np.unique(fold_y)]
   if len(folds) < 3:
     raise ValueError(f"--folds={name}: {len(folds)} folds; each fold is "
@@ -307,12 +339,15 @@ def _layer_widths(directory, rep, info):
 
 def run(directory, *, task="multiclass", target=None, level="chunk",
         kinds=("linear", "mlp"), k=10, out="", make_plots=False, seed=0,
-        folds=0):
+        folds=0, protocol="default"):
   """Probes every representation in `directory`; returns the report.
   `folds` > 1: stratified group k-fold over the pooled tracks instead of
   the train/valid/test splits, reported as mean ± std; the name of a
   track label (`fold`): the collection's own folds, which that label
-  gives."""
+  gives. `protocol` "marble": MARBLE's MLP probe (`marble_probe`) in
+  place of `kinds`."""
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"--protocol={protocol}: use {' or '.join(PROTOCOLS)}")
   info = _info(directory)
   missing = set(SPLITS) - set(info["splits"])
   if missing:
@@ -336,13 +371,13 @@ def run(directory, *, task="multiclass", target=None, level="chunk",
     for rep in reps:
       logging.info("probing %s", rep)
       found = (_kfold_rows(directory, rep, info, task, target, level, kinds,
-                           folds, seed) if folds else
+                           folds, seed, protocol) if folds else
                _rows_for(directory, rep, info, task, target, level, kinds, k,
-                         seed))
+                         seed, protocol))
       for row in found:
         rows.append({"representation": rep, **row})
   report = {"task": task, "target": target, "level": level,
-            "folds": folds, "embeddings": os.path.abspath(directory),
+            "folds": folds, "protocol": protocol, "embeddings": os.path.abspath(directory),
             "workdir": info["workdir"], "step": info["step"], "rows": rows}
   out = out or directory
   os.makedirs(out, exist_ok=True)

@@ -34,6 +34,11 @@ def normalize_key(label: str) -> str:
   return f"{tonic.upper()}{accidental} {mode}"
 
 
+def is_key_vocabulary(names) -> bool:
+  """Whether every name is a key (`normalize_key` reads it)."""
+  return bool(len(names)) and all(_KEY.match(str(n)) for n in names)
+
+
 def key_metrics(reference, estimated) -> dict[str, float]:
   """`mirex_key`, the mean MIREX-weighted score, and `key_accuracy`, the
   share exactly right, over paired key labels."""
