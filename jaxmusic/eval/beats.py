@@ -8,10 +8,10 @@ frame (logistic, or MARBLE's 512-unit MLP with dropout 0.2) is trained
 against the annotated beats with MARBLE's widened targets (1 on a beat's
 frame, 0.95 one frame and 0.5 two frames away; exact beats in valid and
 test). Its activation is decoded into beats by librosa's dynamic-
-programming beat tracker (Ellis 2007; MARBLE uses madmom's DBN, which is
-not maintained for current Python), and scored by mir_eval's beat
-F-measure (70 ms window, beats in the first 5 s left out). The learning
-rate and the epoch are chosen on valid's F-measure.
+programming beat tracker (Ellis 2007; MARBLE uses madmom's DBN, whose
+last release fails to import on Python 3.10 and later), and scored by
+mir_eval's beat F-measure (70 ms window, beats in the first 5 s left
+out). The learning rate and the epoch are chosen on valid's F-measure.
 
 The annotations are GTZAN-Rhythm's JAMS files (`blues.00000.wav.jams`,
 anywhere under the GTZAN root), on the fault-filtered split of
