@@ -13,6 +13,7 @@ MFCC, log-mel):
                    the train split (export's `input_pca`, beside the AE)
   ali_40/128/256   ALI on 32-frame crops (ali.py:latent=...), its
                    posterior mean
+  ali_random       the widest ALI run's encoder at its random init
   ff, cnn, lstm    supervised classifiers (supervised.py:model=...)
 
 Embeddings: each track's mean embedding, a logistic regression, 10-fold
@@ -20,8 +21,10 @@ stratified over tracks (mean ± std), as the study. Classifiers: their own
 linear read-out's protocol would let folds test on tracks they trained
 on, so they are trained on the train split and scored on its test split
 (a linear probe on their penultimate layer). Writes `report.md`,
-`results.json`, `convergence.png` (ALI's D and G losses), and the first
-ALI run's figures.
+`results.json` (rows and ALI's losses), `convergence.png` (ALI's D and G
+losses), and the first ALI run's figures. `--merge` keeps the rows of an
+earlier `results.json` in `--out` for the arms not run now, so arms can be
+added to a finished comparison.
 
   python -m experiments.composers --data ~/prepared/composers --steps 2000
 """
@@ -41,6 +44,9 @@ from jaxmusic.eval import report as report_lib
 INPUTS = ("chroma", "mfcc", "mel")
 LATENTS = (40, 128, 256)
 EMBEDDINGS = ("pca", "ae", "cae", "vae") + tuple(f"ali_{d}" for d in LATENTS)
+# The random-init ALI encoder (the widest latent run), exported beside the
+# trained one: how much of ALI's row the untrained convolutions give.
+RANDOM = "ali_random"
 CLASSIFIERS = ("ff", "cnn", "lstm")
 # The smoke's one input: every arm kind once.
 SMOKE_INPUTS = ("mel",)
@@ -67,6 +73,26 @@ def arms(smoke: bool):
           f"{name}_{inp}", "supervised", f"model={model},input={inp},"
           "runlocal", crop)
   return out
+
+
+def merged(out, table):
+  """The rows and losses of `out`/results.json, less those of `table`'s
+  arms (and the rows an arm of `table` writes beside its own)."""
+  path = os.path.join(out, "results.json")
+  if not os.path.exists(path):
+    return {}, {}, {}
+  with open(path) as f:
+    old = json.load(f)
+  redone = set(table)
+  for name in table:
+    kind, inp = name.rsplit("_", 1)
+    if kind == "ae":
+      redone.add(f"pca_{inp}")
+    if kind.startswith("ali_"):
+      redone.add(f"{RANDOM}_{inp}")
+  keep = lambda rows: {k: v for k, v in rows.items() if k not in redone}
+  return (keep(old["embeddings"]), keep(old["classifiers"]),
+          keep(old.get("ali_losses", {})))
 
 
 def probe(emb, folds):
@@ -153,6 +179,8 @@ def main():
   p.add_argument("--notes", default="", help="A markdown file that report.md "
                  "gives after the ordering: why the numbers agree or "
                  "disagree with the study's.")
+  p.add_argument("--merge", action="store_true", help="Keep the rows and "
+                 "losses of OUT/results.json for the arms not run now.")
   p.set_defaults(steps=2000, seeds=1)
   args = p.parse_args()
   logging.basicConfig(level=logging.INFO)
@@ -170,7 +198,13 @@ def main():
       p.error(f"--arms: unknown {unknown}; known: {list(table)}")
     table = {k: v for k, v in table.items() if k in wanted}
   seed = 0
-  emb_rows, clf_rows, curves = {}, {}, {}
+  emb_rows, clf_rows, curves = (
+      merged(args.out, table) if args.merge else ({}, {}, {}))
+  widest = {}
+  for name in table:
+    kind, inp = name.rsplit("_", 1)
+    if kind.startswith("ali_"):
+      widest[inp] = name
   for name, arm in table.items():
     workdir = common.train_arm(arm, args, seed, args.data)
     kind, inp = name.rsplit("_", 1)
@@ -178,12 +212,15 @@ def main():
       clf_rows[name] = probe(common.export(workdir, args.data, seed),
                              0)["encoder"]
       continue
-    extra = ("input_pca",) if kind == "ae" else ()
+    extra = (("input_pca",) if kind == "ae" else
+             ("random_init",) if widest.get(inp) == name else ())
     got = probe(common.export(workdir, args.data, seed, baselines=extra),
                 folds)
     emb_rows[name] = got["encoder"]
     if kind == "ae":
       emb_rows[f"pca_{inp}"] = got["input_pca"]
+    if "random_init" in extra:
+      emb_rows[f"{RANDOM}_{inp}"] = got["random_init"] + (kind,)
     if kind.startswith("ali"):
       curves[name] = losses(workdir)
   os.makedirs(args.out, exist_ok=True)
@@ -201,7 +238,7 @@ def main():
 def write(args, manifest, emb_rows, clf_rows, curves, folds, wall_s):
   with open(os.path.join(args.out, "results.json"), "w") as f:
     json.dump({"args": vars(args), "embeddings": emb_rows,
-               "classifiers": clf_rows}, f, indent=1)
+               "classifiers": clf_rows, "ali_losses": curves}, f, indent=1)
   counts, names = {}, manifest["vocab"]["label"]
   for split in manifest["splits"].values():
     for t in split["tracks"]:
@@ -222,6 +259,11 @@ def write(args, manifest, emb_rows, clf_rows, curves, folds, wall_s):
     if any(f"{e}_{i}" in emb_rows for i in INPUTS):
       lines.append(f"| {e} | " + " | ".join(
           _fmt(emb_rows.get(f"{e}_{i}")) for i in INPUTS) + " |")
+  if any(f"{RANDOM}_{i}" in emb_rows for i in INPUTS):
+    lines.append(f"| {RANDOM} | " + " | ".join(
+        _fmt(emb_rows.get(f"{RANDOM}_{i}")) + (
+            f" ({emb_rows[f'{RANDOM}_{i}'][2]})"
+            if f"{RANDOM}_{i}" in emb_rows else "") for i in INPUTS) + " |")
   lines += ["", "## Classifiers trained on the labels (the prepared test "
             "split)", "", head, rule]
   for c in CLASSIFIERS:
@@ -236,7 +278,10 @@ def write(args, manifest, emb_rows, clf_rows, curves, folds, wall_s):
   if args.notes:
     with open(args.notes) as f:
       lines += ["", f.read().strip()]
-  lines += ["", "## ALI", "", "D and G losses:", "",
+  unkept = sorted(n for n in emb_rows if n.startswith("ali_")
+                  and not n.startswith(RANDOM) and n not in curves)
+  lines += ["", "## ALI", "", "D and G losses" + (
+      f" (not kept for {', '.join(unkept)})" if unkept else "") + ":", "",
             "![convergence](convergence.png)", "",
             "Real and generated crops, the interpolation from the origin to "
             "the all-ones latent, and reconstructions (the first ALI run "

@@ -267,11 +267,14 @@ def test_composers_smoke(tiny_corpus, tmp_path):
   with open(os.path.join(out, "results.json")) as f:
     results = json.load(f)
   assert set(results["embeddings"]) == {"pca_mel", "ae_mel", "cae_mel",
-                                        "vae_mel", "ali_40_mel"}
+                                        "vae_mel", "ali_40_mel",
+                                        "ali_random_mel"}
+  assert results["embeddings"]["ali_random_mel"][2] == "ali_40"
   assert set(results["classifiers"]) == {"ff_mel", "cnn_mel", "lstm_mel"}
-  for acc, std in [*results["embeddings"].values(),
-                   *results["classifiers"].values()]:
+  for acc, std, *_ in [*results["embeddings"].values(),
+                       *results["classifiers"].values()]:
     assert 0 <= acc <= 1 and std >= 0
+  assert len(results["ali_losses"]["ali_40_mel"]) > 0
   with open(os.path.join(out, "report.md")) as f:
     report = f.read()
   assert "| ali_40 |" in report and "ALI below its baselines" in report
@@ -280,3 +283,16 @@ def test_composers_smoke(tiny_corpus, tmp_path):
   for png in ("convergence.png", "ali_samples.png", "ali_interpolation.png",
               "ali_reconstructions.png"):
     assert os.path.getsize(os.path.join(out, png)) > 1000, png
+  # --merge: one arm again, the other rows and ALI's losses kept.
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.composers", "--smoke", "--steps",
+       "4", "--data", tiny_corpus, "--out", out, "--merge", "--arms",
+       "ff_mel", "--workdir", str(tmp_path / "runs")],
+      capture_output=True, text=True, timeout=600, cwd=ROOT,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  with open(os.path.join(out, "results.json")) as f:
+    merged = json.load(f)
+  assert merged["embeddings"] == results["embeddings"]
+  assert merged["ali_losses"] == results["ali_losses"]
+  assert set(merged["classifiers"]) == set(results["classifiers"])
