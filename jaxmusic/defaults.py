@@ -81,6 +81,11 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
                 hidden=(256, 128, 64, 32) if runlocal
                 else (1024, 512, 256, 128),
                 dropout=0.0, dtype="float32", pooling="mean")
+  if backbone == "vgg":  # Dorfer et al. 2018's audio-sheet pathway
+    return dict(name="vgg", frontend=dict(name=frontend, embed="none"),
+                channels=(12, 24, 48, 48) if runlocal else (24, 48, 96, 96),
+                convs_per_block=2, out_channels=32, dtype="float32",
+                pooling="mean")
   if backbone == "lstm":
     return dict(name="lstm", frontend=dict(name=frontend, embed="none"),
                 units=(32, 32) if runlocal else (128, 128),
@@ -291,13 +296,14 @@ def masked_prediction(recipe: dict, arg: str | None,
 BACKBONE_INPUTS = {
     "samplecnn": ("waveform",),
     "transformer": ("waveform", "mel", "chroma", "pianoroll", "multitrack",
-                    "text", "tokens"),
-    "cnn": ("mel", "chroma", "pianoroll"),
-    "shortchunk": ("mel", "chroma", "pianoroll"),
-    "crnn": ("mel", "chroma", "pianoroll"),
-    "alicnn": ("mel", "chroma", "pianoroll"),
-    "feedforward": ("mel", "chroma", "pianoroll"),
-    "lstm": ("mel", "chroma", "pianoroll"),
+                    "text", "tokens", "image"),
+    "cnn": ("mel", "chroma", "pianoroll", "image"),
+    "shortchunk": ("mel", "chroma", "pianoroll", "image"),
+    "crnn": ("mel", "chroma", "pianoroll", "image"),
+    "alicnn": ("mel", "chroma", "pianoroll", "image"),
+    "feedforward": ("mel", "chroma", "pianoroll", "image"),
+    "lstm": ("mel", "chroma", "pianoroll", "image"),
+    "vgg": ("mel", "chroma", "pianoroll", "image"),
 }
 
 

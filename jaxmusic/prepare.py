@@ -56,6 +56,18 @@ _RUNNER = flags.DEFINE_enum("runner", "local", ["local", "beam"],
 _SPLITS = flags.DEFINE_list("split_fractions", ["0.8", "0.1", "0.1"],
                             "train,valid,test fractions without a split "
                             "column.")
+_SOUNDFONTS = flags.DEFINE_list(
+    "soundfonts", [], "General MIDI soundfonts that render MIDI-only tracks "
+    "and scores with FluidSynth (Debian: fluid-soundfont-gm's "
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2, musescore-general-soundfont's "
+    "/usr/share/sounds/sf3/MuseScore_General.sf3); the second and later are "
+    "further renderings for the paired mode. Empty: synthetic timbres.")
+_SHEET_HEIGHT = flags.DEFINE_integer("sheet_height", 180,
+                                     "--features sheet: the strip's height "
+                                     "(px).")
+_SHEET_WIDTH = flags.DEFINE_integer("sheet_width", 200,
+                                    "--features sheet: a snippet's width "
+                                    "(px).")
 # Per-source default segment lengths: the synthetic tracks are 6 s long, and
 # 3 s is what the CLMR configs prepare them with.
 DEFAULT_SEGMENT_SECONDS = {"synthetic": 3.0}
@@ -73,7 +85,10 @@ def main(argv):
   logging.getLogger().setLevel(logging.INFO)
   cfg = features.FeatureConfig(sample_rate=_SR.value, hop_length=_HOP.value,
                                n_fft=_N_FFT.value, n_mels=_N_MELS.value,
-                               waveform_dtype=_WAV_DTYPE.value)
+                               waveform_dtype=_WAV_DTYPE.value,
+                               soundfonts=tuple(_SOUNDFONTS.value),
+                               sheet_height=_SHEET_HEIGHT.value,
+                               sheet_width=_SHEET_WIDTH.value)
   source, path = _SOURCE.value, _INPUT.value
   segment = _SEGMENT.value or DEFAULT_SEGMENT_SECONDS.get(source, 10.0)
   try:

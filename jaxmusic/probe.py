@@ -6,6 +6,7 @@ r"""Probes exported embeddings and reports them beside the baselines.
   python -m jaxmusic.probe --embeddings EMB --task regression --target tempo
   python -m jaxmusic.probe --embeddings EMB --task retrieval --target artist
   python -m jaxmusic.probe --embeddings EMB_A --pair EMB_B --task crossmodal
+  python -m jaxmusic.probe --task sheets --run RUN --data PREPARED
 
 EMB is `python -m jaxmusic.export`'s output. Every representation in it
 (the encoder, random init, MFCC, log-mel statistics, log-mel PCA) is probed
@@ -28,7 +29,11 @@ dropout 0.2) on the softmax-weighted sum of layers, its learning rate
 chosen on valid from MARBLE's grid, early-stopped on valid. A key
 vocabulary (GiantSteps) adds the MIREX-weighted key score. Writes
 `results.json` and `results.md` (to `--out`, default EMB), and with
-`--plot` PCA and t-SNE scatter plots.
+`--plot` PCA and t-SNE scatter plots. `sheets` runs the audio <-> sheet
+tasks (snippet retrieval, piece identification, score alignment beside
+chroma-DTW; eval/sheets.py) on an audio+sheet two-tower run and its
+prepared score collection, writing `sheets.json` (to `--out`, default
+RUN).
 """
 
 import logging
@@ -38,6 +43,7 @@ from absl import flags
 
 from jaxmusic.eval import probes
 from jaxmusic.eval import report as report_lib
+from jaxmusic.eval import sheets
 
 FLAGS = flags.FLAGS
 
@@ -46,7 +52,8 @@ def _define_flags():
   """CLI flags, defined only when run as a program: export and probe are
   also imported side by side (tests, notebooks)."""
   flags.DEFINE_string("embeddings", None, "An export directory.")
-  flags.DEFINE_enum("task", "multiclass", probes.TASKS, "Probe task.")
+  flags.DEFINE_enum("task", "multiclass", probes.TASKS + ("sheets",),
+                    "Probe task.")
   flags.DEFINE_string(
       "target", None, "label or artist (multiclass, retrieval), tags "
       "(multilabel), or a numeric track value (regression). Default: label, "
@@ -71,12 +78,22 @@ def _define_flags():
                     "stopping on valid, the weighted sum of layers).")
   flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "
                       "directory.")
+  flags.DEFINE_string("run", None, "sheets: the audio+sheet run's workdir.")
+  flags.DEFINE_string("data", None, "sheets: its prepared score collection.")
 
 
 def main(argv):
   del argv
   logging.getLogger().setLevel(logging.INFO)
   try:
+    if FLAGS.task == "sheets":
+      if not FLAGS.run or not FLAGS.data:
+        raise ValueError("--task sheets needs --run and --data")
+      print(sheets.markdown(sheets.run(FLAGS.run, FLAGS.data,
+                                       out=FLAGS.out)))
+      return
+    if not FLAGS.embeddings:
+      raise ValueError("--embeddings is required")
     if FLAGS.task == "crossmodal":
       if not FLAGS.pair:
         raise ValueError("--task crossmodal needs --pair, the other tower's "
@@ -97,5 +114,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  flags.mark_flags_as_required(["embeddings"])
   app.run(main)

@@ -271,6 +271,22 @@ def apply_batch(transform: Transform, key: jax.Array,
   return jax.vmap(transform)(jax.random.split(key, x_Bx.shape[0]), x_Bx)
 
 
+def time_stretch(key, spec_FxN, max_change: float = 0.2):
+  """The excerpt played faster or slower about its centre by a rate in
+  [1 - max_change, 1 + max_change], resampled (linearly) back onto its
+  frames: a tempo change of the crop, the pitch kept. Frames read past
+  an edge repeat the edge."""
+  n = spec_FxN.shape[-1]
+  rate = jax.random.uniform(key, (), minval=1 - max_change,
+                            maxval=1 + max_change)
+  pos = jnp.clip((jnp.arange(n) - (n - 1) / 2) * rate + (n - 1) / 2,
+                 0, n - 1)
+  lo = jnp.floor(pos).astype(jnp.int32)
+  hi = jnp.minimum(lo + 1, n - 1)
+  w = (pos - lo).astype(spec_FxN.dtype)
+  return spec_FxN[..., lo] * (1 - w) + spec_FxN[..., hi] * w
+
+
 def spec_augment(key, spec_FxN, n_freq_masks=2, max_freq_width=27,
                  n_time_masks=2, max_time_width=40, fill="mean"):
   """SpecAugment's frequency and time masks on one `FxN` spectrogram.

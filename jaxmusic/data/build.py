@@ -26,6 +26,7 @@ from jaxmusic.data import decode
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
 from jaxmusic.data import scores
+from jaxmusic.data import sheet
 from jaxmusic.data import sources
 from jaxmusic.data import synthetic
 
@@ -42,29 +43,48 @@ def _symbolic(track: sources.Track):
   return (decode.load_midi(track.midi) if track.midi else None), {}
 
 
+def _render(midi, cfg: feats.FeatureConfig) -> list[np.ndarray]:
+  """A MIDI-only track's audio: one rendering per soundfont with
+  FluidSynth, or the synthetic corpus's timbres without one, so that
+  audio encoders can still read it."""
+  if not cfg.soundfonts:
+    return [synthetic.render(midi, cfg.sample_rate)]
+  return [sheet.fluidsynth(midi, sf, cfg.sample_rate)
+          for sf in cfg.soundfonts]
+
+
 def process_track(track: sources.Track, features, cfg: feats.FeatureConfig,
                   segment_samples: int) -> tuple[list[dict], dict]:
   """Decodes one track into its segment records and what its file says
   about it (a score's composer as `label`, its title as `text`); raises
-  Rejected."""
-  midi, found = _symbolic(track)
+  Rejected. With the sheet feature, the score is engraved and verovio's
+  own MIDI is the track's MIDI, so its audio and its page agree."""
+  engraving = None
+  if feats.SHEET in features:
+    if not track.score:
+      raise Rejected("sheet requested but the track has no score")
+    engraving, found = scores.engrave(track.score, track.tune,
+                                      cfg.sheet_height)
+    midi = engraving.midi
+  else:
+    midi, found = _symbolic(track)
   needs_audio = any(f in feats.AUDIO_FEATURES for f in features)
   wants_midi = [f for f in features if f in feats.MIDI_FEATURES]
   if wants_midi and midi is None:
     raise Rejected(f"{wants_midi[0]} requested but the track has no MIDI")
+  renderings = []
   if track.audio:
     wav = decode.load_audio(track.audio, cfg.sample_rate, track.channel)
   elif needs_audio:
-    # MIDI-only tracks are rendered with the synthetic corpus's timbres so
-    # audio encoders can still read them.
-    wav = synthetic.render(midi, cfg.sample_rate)
+    wav, *renderings = _render(midi, cfg)
   else:
     wav = None
   seconds = (len(wav) if wav is not None else
              midi.get_end_time() * cfg.sample_rate) / cfg.sample_rate
   if seconds * cfg.sample_rate < segment_samples:
     raise decode.too_short(seconds, segment_samples / cfg.sample_rate)
-  return feats.segment_track(wav, midi, features, cfg, segment_samples), found
+  return feats.segment_track(wav, midi, features, cfg, segment_samples,
+                             engraving, renderings), found
 
 
 def _pack(blobs: list[bytes]) -> bytes:
@@ -356,7 +376,9 @@ def _finish(output, listing, keys, features, cfg, segment_samples, fractions,
       "frame_rate": cfg.sample_rate / cfg.hop_length,
       "segment_samples": segment_samples,
       "frames_per_segment": segment_samples // cfg.hop_length,
-      "feature_config": dataclasses.asdict(cfg),
+      # As JSON reads it back (tuples as lists), so a re-run returns an
+      # equal manifest.
+      "feature_config": json.loads(json.dumps(dataclasses.asdict(cfg))),
       "vocab": vocab,
       "splits": splits,
       "num_rejected": len(rejected),

@@ -6,10 +6,13 @@ with the waveform crop starting at sample start_frame * hop.
 """
 
 import dataclasses
+import os
+import shutil
 
 import librosa
 import numpy as np
 
+from jaxmusic.data import sheet as sheet_music
 from jaxmusic.data import tokens as event_tokens
 
 AUDIO_FEATURES = ("waveform", "logmel", "cqt", "chroma", "mfcc")
@@ -17,7 +20,11 @@ MIDI_FEATURES = ("pianoroll", "multitrack", event_tokens.FEATURE)
 # Off the frame grid: each segment holds its events (tokens.py), and a
 # crop is the events of its seconds.
 EVENT_FEATURES = (event_tokens.FEATURE,)
-ALL_FEATURES = AUDIO_FEATURES + MIDI_FEATURES
+# Engraved from the score (sheet.py): a strip per segment and its frames'
+# columns, off the frame grid in width.
+SHEET = sheet_music.SHEET
+SCORE_FEATURES = (SHEET,)
+ALL_FEATURES = AUDIO_FEATURES + MIDI_FEATURES + SCORE_FEATURES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +41,15 @@ class FeatureConfig:
   # Event tokens kept per segment (tokens.py); a denser segment keeps its
   # first ones.
   tokens_per_segment: int = 1024
+  # The engraved strip's height and a snippet's width, in pixels (Dorfer
+  # et al.: 180 x 200).
+  sheet_height: int = 180
+  sheet_width: int = 200
+  # GM soundfonts that render MIDI-only tracks with FluidSynth: the first
+  # gives the audio features, each further one a rendering `name@k` the
+  # paired mode draws from (different samples, as an augmentation). None:
+  # the synthetic corpus's timbres.
+  soundfonts: tuple[str, ...] = ()
 
   def validate(self, features):
     unknown = set(features) - set(ALL_FEATURES)
@@ -43,6 +59,21 @@ class FeatureConfig:
     if self.waveform_dtype not in ("int16", "float16", "float32"):
       raise ValueError(f"--waveform_dtype={self.waveform_dtype}: use int16, "
                        "float16 or float32")
+    if min(self.sheet_height, self.sheet_width) < 16:
+      raise ValueError(f"--sheet_height={self.sheet_height} / --sheet_width="
+                       f"{self.sheet_width}: at least 16 pixels")
+    for path in self.soundfonts:
+      if not os.path.isfile(path):
+        raise ValueError(f"--soundfonts: {path} does not exist")
+    if self.soundfonts and shutil.which("fluidsynth") is None:
+      raise ValueError("--soundfonts needs FluidSynth's command line "
+                       "(Debian: apt install fluidsynth)")
+
+
+def rendering(feature: str, k: int) -> str:
+  """The record key of `feature` in the k-th audio rendering (0: the
+  feature itself)."""
+  return feature if k == 0 else f"{feature}@{k + 1}"
 
 
 # Text towers read UTF-8 bytes: id = byte + 1, 0 pads. No tokenizer to
@@ -67,10 +98,16 @@ class Sequences:
                data_cfg.get("token_crop", "bars"))
 
 
+def base(feature: str) -> str:
+  """The feature a record key holds: `logmel@2` (a second rendering) is
+  `logmel`."""
+  return feature.split("@")[0]
+
+
 def unit(feature: str, hop: int) -> int:
   """Samples per step of `feature` along its last axis: 1 for the
   waveform, the collection's hop for frame features."""
-  return 1 if feature == WAVEFORM else hop
+  return 1 if base(feature) == WAVEFORM else hop
 
 
 def encode_text(text: str, n_bytes: int) -> np.ndarray:
@@ -179,13 +216,27 @@ def midi_feature(name: str, midi, n_frames: int,
   raise ValueError(f"unknown MIDI feature {name!r}")
 
 
+def _audio_frames(name, wav_T, cfg: FeatureConfig, n_segments: int,
+                  segment_samples: int) -> np.ndarray:
+  """An audio feature over a track's whole segments: the quantised
+  waveform, or a frame feature's first frames."""
+  wav_T = wav_T[: n_segments * segment_samples]
+  if name == "waveform":
+    return quantize_waveform(wav_T, cfg.waveform_dtype)
+  total_frames = n_segments * (segment_samples // cfg.hop_length)
+  return audio_feature(name, wav_T, cfg)[:, :total_frames].astype(
+      cfg.feature_dtype)
+
+
 def segment_track(wav_T, midi, features, cfg: FeatureConfig,
-                  segment_samples: int):
+                  segment_samples: int, engraving=None, renderings=()):
   """Splits one track into records of `segment_samples` (a hop multiple).
 
   Features are computed over the whole track and then sliced, so frames are
   continuous across segment borders; the remainder shorter than a segment
-  is dropped.
+  is dropped. `engraving` (sheet.Engraving) gives the sheet feature;
+  `renderings`, further waveforms of the same MIDI, give the audio
+  features again under `rendering(name, k)`.
   """
   frames_per_segment = segment_samples // cfg.hop_length
   n_segments = 0 if wav_T is None else len(wav_T) // segment_samples
@@ -198,14 +249,17 @@ def segment_track(wav_T, midi, features, cfg: FeatureConfig,
       full[name] = event_tokens.segments(
           *event_tokens.encode(midi, cfg.sample_rate / cfg.hop_length),
           n_segments, frames_per_segment, cfg.tokens_per_segment)
-    elif name == "waveform":
-      full[name] = quantize_waveform(wav_T[: n_segments * segment_samples],
-                                     cfg.waveform_dtype)
+    elif name == SHEET:
+      full[name] = sheet_music.segments(
+          engraving, n_segments, frames_per_segment,
+          cfg.sample_rate / cfg.hop_length, cfg.sheet_width)
     elif name in MIDI_FEATURES:
       full[name] = midi_feature(name, midi, total_frames, cfg)
     else:
-      feat = audio_feature(name, wav_T[: n_segments * segment_samples], cfg)
-      full[name] = feat[:, :total_frames].astype(cfg.feature_dtype)
+      for k, wav in enumerate((wav_T, *renderings)):
+        wav = np.pad(wav, (0, max(0, len(wav_T) - len(wav))))
+        full[rendering(name, k)] = _audio_frames(name, wav, cfg, n_segments,
+                                                 segment_samples)
   records = []
   for s in range(n_segments):
     rec = {"segment": np.int32(s),
@@ -213,7 +267,9 @@ def segment_track(wav_T, midi, features, cfg: FeatureConfig,
     for name, arr in full.items():
       if name in EVENT_FEATURES:
         rec[name] = arr[s]
-      elif name == "waveform":
+      elif name == SHEET:
+        rec.update(arr[s])
+      elif base(name) == WAVEFORM:
         rec[name] = arr[s * segment_samples:(s + 1) * segment_samples]
       else:
         rec[name] = arr[:, s * frames_per_segment:(s + 1) * frames_per_segment]

@@ -96,6 +96,13 @@ class PreparedData:
                      f"(has {self.manifest['features']}); re-run prepare "
                      f"with --features including it")
 
+  @property
+  def renderings(self) -> int:
+    """How many renderings of its MIDI the collection's audio features
+    have (features.rendering): one per soundfont."""
+    return max(1, len(self.manifest.get("feature_config", {}).get(
+        "soundfonts", ())))
+
   def unit(self, feature: str) -> int:
     """Samples per step of `feature` along its last axis."""
     return feats.unit(feature, self.hop)
@@ -117,7 +124,7 @@ class PreparedData:
       hi = min(stop - seg * per_seg, per_seg)
       parts.append(arr[..., lo:hi])
     out = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-    if feature == "waveform":
+    if feats.base(feature) == feats.WAVEFORM:
       return feats.dequantize_waveform(out)
     if self.is_target(feature):
       return out.astype(np.int32)

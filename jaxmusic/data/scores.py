@@ -18,6 +18,7 @@ import os
 import re
 
 from jaxmusic.data import decode
+from jaxmusic.data import sheet
 
 ABC_EXTS = (".abc",)
 SCORE_EXTS = (".xml", ".musicxml", ".mxl", ".krn", ".mei")
@@ -195,9 +196,10 @@ def _checked(midi, what: str):
   return midi
 
 
-def load_tune(book_path: str, index: int):
-  """Tune `index` of an ABC book as PrettyMIDI; raises Rejected naming its
-  `X:` number and title when music21 cannot parse it or it has no notes."""
+def parse_tune(book_path: str, index: int):
+  """Tune `index` of an ABC book as (music21 stream, its name); raises
+  Rejected naming its `X:` number and title when music21 cannot parse
+  it."""
   import music21  # pylint: disable=g-import-not-at-top
   try:
     header, tunes = _worker_book(book_path, os.stat(book_path).st_mtime_ns)
@@ -209,22 +211,32 @@ def load_tune(book_path: str, index: int):
                           f"{len(tunes)})")
   tune = tunes[index]
   try:
-    stream = music21.converter.parseData(header + tune.text, format="abc")
-    midi = _to_midi(stream)
+    return music21.converter.parseData(header + tune.text,
+                                       format="abc"), tune.name
   except Exception as e:  # pylint: disable=broad-except
     raise decode.Rejected(f"{tune.name}: music21 cannot parse it",
                           decode.detail(e)) from e
-  return _checked(midi, tune.name)
 
 
-def load_score(path: str):
-  """A MusicXML, `**kern` or MEI score as (PrettyMIDI, what its own
+def load_tune(book_path: str, index: int):
+  """Tune `index` of an ABC book as PrettyMIDI; raises Rejected naming its
+  `X:` number and title when music21 cannot parse it or it has no notes."""
+  stream, name = parse_tune(book_path, index)
+  try:
+    midi = _to_midi(stream)
+  except Exception as e:  # pylint: disable=broad-except
+    raise decode.Rejected(f"{name}: music21 cannot parse it",
+                          decode.detail(e)) from e
+  return _checked(midi, name)
+
+
+def parse_score(path: str):
+  """A MusicXML, `**kern` or MEI score as (music21 stream, what its own
   metadata names: `label`, the composer, and `text`, the title); raises
-  Rejected when music21 cannot parse it or it has no notes."""
+  Rejected when music21 cannot parse it."""
   import music21  # pylint: disable=g-import-not-at-top
   try:
     stream = music21.converter.parse(path)
-    midi = _to_midi(stream)
   except Exception as e:  # pylint: disable=broad-except
     raise decode.Rejected("music21 cannot parse it",
                           decode.detail(e)) from e
@@ -233,5 +245,41 @@ def load_score(path: str):
            "text": md.bestTitle if md is not None else None}
   # MUSIC21_DEFAULTS are what music21's writer puts in a file that named
   # no composer or title: no metadata at all.
-  return (_checked(midi, os.path.basename(path)),
-          {k: v for k, v in found.items() if v and v not in MUSIC21_DEFAULTS})
+  return stream, {k: v for k, v in found.items()
+                  if v and v not in MUSIC21_DEFAULTS}
+
+
+def load_score(path: str):
+  """A MusicXML, `**kern` or MEI score as (PrettyMIDI, what its metadata
+  names: see `parse_score`); raises Rejected when music21 cannot parse it
+  or it has no notes."""
+  stream, found = parse_score(path)
+  try:
+    midi = _to_midi(stream)
+  except Exception as e:  # pylint: disable=broad-except
+    raise decode.Rejected("music21 cannot parse it",
+                          decode.detail(e)) from e
+  return _checked(midi, os.path.basename(path)), found
+
+
+def engrave(score_path: str, tune: int | None, height: int):
+  """A score file (or tune `tune` of an ABC book) engraved by verovio
+  (sheet.engrave, through music21's MusicXML) and what its metadata
+  names; raises Rejected saying why it cannot be."""
+  from music21.musicxml import m21ToXml  # pylint: disable=g-import-not-at-top
+  if tune is not None:
+    (stream, name), found = parse_tune(score_path, tune), {}
+  else:
+    (stream, found), name = parse_score(score_path), os.path.basename(
+        score_path)
+  try:
+    xml = m21ToXml.GeneralObjectExporter(_unshare(stream)).parse().decode()
+  except Exception as e:  # pylint: disable=broad-except
+    raise decode.Rejected(f"{name}: music21 cannot write its MusicXML",
+                          decode.detail(e)) from e
+  try:
+    engraving = sheet.engrave(xml, height)
+  except decode.Rejected as e:
+    raise decode.Rejected(f"{name}: {e.reason}", e.detail) from e
+  _checked(engraving.midi, name)
+  return engraving, found

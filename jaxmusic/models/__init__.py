@@ -6,7 +6,7 @@ An encoder is a frontend composed with a backbone, both chosen by name from
   model.frontend.name   one of frontends.FRONTENDS (frontends/, one
                         file an input)
   model.name            transformer | samplecnn | cnn | shortchunk | crnn
-                        | alicnn | feedforward | lstm (the backbone)
+                        | alicnn | feedforward | lstm | vgg (the backbone)
 
   encoder(x, *, mask_BxF=None, train=False) -> frames_BxFxD
 
@@ -65,6 +65,7 @@ from jaxmusic.models import lstm
 from jaxmusic.models import samplecnn
 from jaxmusic.models import shortchunk
 from jaxmusic.models import transformer
+from jaxmusic.models import vgg
 from jaxmusic.ops import samplecnn_cpu
 
 _STATE_FREE = ("params", "intermediates")
@@ -129,6 +130,7 @@ BACKBONES = {
     "feedforward": Backbone(lambda cfg, impl: feedforward.FeedForward,
                             ("bands",), on_grid=False),
     "lstm": Backbone(lambda cfg, impl: lstm.LSTM, ("bands",)),
+    "vgg": Backbone(lambda cfg, impl: vgg.VGG, ("bands",), on_grid=False),
 }
 FRONTENDS = frontends.FRONTENDS
 

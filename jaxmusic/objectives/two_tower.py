@@ -15,6 +15,17 @@ exp(s) clamped at `max_logit_scale`, 100):
   logits = exp(s) * z_a z_b^T
   loss = (CE(logits, diag) + CE(logits^T, diag)) / 2
 
+`objective.loss="hinge"` is instead the pairwise ranking loss of Dorfer
+et al.'s audio-sheet retrieval (2018): with s the cosine similarity, the
+`objective.anchor` tower's output a (the sheet, in Dorfer's setting), its
+partner b and k of the batch's other partners b_k as contrastive
+examples,
+
+  loss = mean_i sum_k max(0, margin - s(a_i, b_i) + s(a_i, b_k))
+
+(`objective.margin`: Dorfer's alpha, 0.7; `objective.negatives`: k, 0 for
+all of the batch's others).
+
 The step is one jit over the global batch, so each pair's negatives are
 every other pair of the global batch, on every device and host (CLIP's
 "gather" without the all_gather code).
@@ -28,12 +39,14 @@ import optax
 from jaxmusic import models
 
 
+def _normalised(z_BxD):
+  z = z_BxD.astype(jnp.float32)
+  return z / jnp.maximum(jnp.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+
+
 def clip_loss(z_a_BxD, z_b_BxD, logit_scale, max_logit_scale: float = 100.0):
   """Returns (loss, a->b top-1, b->a top-1) for pairs a[i] <-> b[i]."""
-  norm = lambda z: z / jnp.maximum(jnp.linalg.norm(z, axis=-1, keepdims=True),
-                                   1e-12)
-  z_a = norm(z_a_BxD.astype(jnp.float32))
-  z_b = norm(z_b_BxD.astype(jnp.float32))
+  z_a, z_b = _normalised(z_a_BxD), _normalised(z_b_BxD)
   scale = jnp.minimum(jnp.exp(logit_scale), max_logit_scale)
   logits_BxB = scale * jnp.einsum("id,jd->ij", z_a, z_b,
                                   precision=jax.lax.Precision.HIGHEST)
@@ -44,6 +57,33 @@ def clip_loss(z_a_BxD, z_b_BxD, logit_scale, max_logit_scale: float = 100.0):
   top1 = lambda l: jnp.mean((jnp.argmax(l, axis=1) == labels)
                             .astype(jnp.float32))
   return loss, top1(logits_BxB), top1(logits_BxB.T)
+
+
+def hinge_loss(anchor_BxD, partner_BxD, rng, margin: float = 0.7,
+               negatives: int = 0):
+  """Dorfer et al.'s ranking loss (see the module docstring) with
+  `negatives` contrastive partners per anchor drawn from the batch (0:
+  all others); returns (loss, anchor -> partner top-1)."""
+  a, b = _normalised(anchor_BxD), _normalised(partner_BxD)
+  sim_BxB = jnp.einsum("id,jd->ij", a, b,
+                       precision=jax.lax.Precision.HIGHEST)
+  n = sim_BxB.shape[0]
+  pos_B = jnp.diagonal(sim_BxB)
+  hinge_BxB = jax.nn.relu(margin - pos_B[:, None] + sim_BxB)
+  others = ~jnp.eye(n, dtype=bool)
+  if negatives and negatives < n - 1:
+    # k of each anchor's n - 1 others, uniformly: the smallest k of
+    # random keys, with the anchor's own pair keyed past every other.
+    keys_BxB = jnp.where(others, jax.random.uniform(rng, (n, n)), 2.0)
+    kth = jnp.sort(keys_BxB, axis=1)[:, negatives - 1:negatives]
+    others = keys_BxB <= kth
+  loss = jnp.mean(jnp.sum(jnp.where(others, hinge_BxB, 0.0), axis=1))
+  top1 = jnp.mean((jnp.argmax(sim_BxB, axis=1) == jnp.arange(n))
+                  .astype(jnp.float32))
+  return loss, top1
+
+
+LOSSES = ("infonce", "hinge")
 
 
 class TwoTower:
@@ -60,6 +100,10 @@ class TwoTower:
     obj = config.objective
     self.temperature = obj.temperature
     self.max_logit_scale = obj.max_logit_scale
+    self.loss = obj.get("loss", "infonce")
+    self.margin = obj.get("margin", 0.7)
+    self.negatives = obj.get("negatives", 0)
+    self.anchor = obj.get("anchor", "") or self.towers[-1]
 
   @staticmethod
   def validate(config, fail):
@@ -72,6 +116,16 @@ class TwoTower:
       fail("objective.temperature", "must be positive (CLIP: 0.07)")
     if obj.get("max_logit_scale", 0.0) <= 1:
       fail("objective.max_logit_scale", "must exceed 1 (CLIP: 100)")
+    if obj.get("loss", "infonce") not in LOSSES:
+      fail("objective.loss", f"use one of {LOSSES}")
+    if obj.get("loss") == "hinge":
+      if obj.get("margin", 0.7) <= 0:
+        fail("objective.margin", "must be positive (Dorfer et al.: 0.7)")
+      if obj.get("negatives", 0) < 0:
+        fail("objective.negatives", "contrastive partners per anchor, >= 0 "
+             "(0: all of the batch's others)")
+      if obj.get("anchor", "") and obj.anchor not in towers:
+        fail("objective.anchor", f"one of the towers {towers}")
     widths = {models.encoder_config(config.model, t).get("bottleneck", 0)
               for t in towers}
     if len(widths) > 1:
@@ -92,8 +146,9 @@ class TwoTower:
       raise ValueError(f"config.model.<tower>.bottleneck: the towers' "
                        f"outputs differ in width {widths}; give both the same "
                        "bottleneck (the shared space)")
-    params["logit_scale"] = jnp.asarray(np.log(1.0 / self.temperature),
-                                        jnp.float32)
+    if self.loss == "infonce":
+      params["logit_scale"] = jnp.asarray(np.log(1.0 / self.temperature),
+                                          jnp.float32)
     return {"params": params, "model_state": state}
 
   def loss_fn(self, params, model_state, batch, rng):
@@ -106,6 +161,13 @@ class TwoTower:
           self.encoders[tower], params[name], model_state[name], x,
           train=True, rngs={"dropout": k_drop, "augment": k_aug})
       z.append(out.pooled)
+    if self.loss == "hinge":
+      anchor = self.towers.index(self.anchor)
+      partner = self.towers[1 - anchor]
+      loss, top1 = hinge_loss(z[anchor], z[1 - anchor],
+                              jax.random.fold_in(rng, len(self.towers)),
+                              self.margin, self.negatives)
+      return loss, ({f"{self.anchor}_to_{partner}_top1": top1}, new_state)
     loss, a2b, b2a = clip_loss(*z, params["logit_scale"],
                                self.max_logit_scale)
     metrics = {f"{self.towers[0]}_to_{self.towers[1]}_top1": a2b,

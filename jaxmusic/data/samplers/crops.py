@@ -4,6 +4,7 @@ start frame, the frame-rate features beside a crop, a track's labels."""
 import numpy as np
 
 from jaxmusic.data import features as feats
+from jaxmusic.data import sheet
 from jaxmusic.data import tokens as event_tokens
 
 
@@ -64,11 +65,24 @@ class Crops:
 
   def frames_at(self, track, start_frame, feature):
     """`feature` beside the crop: a frame-rate feature's whole frames
-    over it (`pair_samples`)."""
+    over it (`pair_samples`), the sheet snippet at its centre."""
+    if feature == feats.SHEET:
+      return self.sheet_at(track, start_frame)
     if feature == feats.TEXT or feature in feats.EVENT_FEATURES:
       return self.crop_at(track, start_frame, feature)
     return self.data.span(self.split, track, feature, start_frame,
                           pair_samples(feature, self.crop, self.data.hop))
+
+  def sheet_at(self, track, start_frame):
+    """The `H x W` sheet snippet (uint8 ink) centred where the crop's
+    centre frame stands on the page (sheet.py)."""
+    per_seg = self.data.frames_per_segment
+    centre = start_frame + self.crop // self.data.hop // 2
+    seg = min(centre // per_seg, track["num_segments"] - 1)
+    rec = self.data.read(self.split, track["first_record"] + seg)
+    x = rec[sheet.SHEET_X][min(centre - seg * per_seg, per_seg - 1)]
+    width = self.data.manifest["feature_config"]["sheet_width"]
+    return sheet.snippet(rec[sheet.SHEET], x, width)
 
   def random_crop(self, track, rng):
     return self.crop_at(track, self.random_start(track, rng))

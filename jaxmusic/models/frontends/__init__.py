@@ -1,5 +1,6 @@
 """Frontends: the encoder's input (a waveform crop, a piano-roll or
-multitrack-roll crop, event tokens, a text's bytes) to a `BxFxC` frame
+multitrack-roll crop, event tokens, a text's bytes, a sheet-music
+snippet) to a `BxFxC` frame
 sequence. One
 file an input; each declares what it reads, its width, its frames per crop
 on the collection's grid, its augmentations, its validation and its
@@ -20,6 +21,7 @@ A new input is a file here and one line in FRONTENDS.
 
 from jaxmusic.models.frontends.base import Frontend
 from jaxmusic.models.frontends.chroma import Chroma
+from jaxmusic.models.frontends.image import Image
 from jaxmusic.models.frontends.mel import Mel
 from jaxmusic.models.frontends.multitrack import Multitrack
 from jaxmusic.models.frontends.pianoroll import PianoRoll
@@ -32,7 +34,7 @@ from jaxmusic.models.frontends.waveform import FAIRSEQ_STRIDES
 from jaxmusic.models.frontends.waveform import receptive_field
 from jaxmusic.models.frontends.waveform import Waveform
 
-__all__ = ["Chroma", "Frontend", "Mel", "Multitrack", "PianoRoll", "Text", "Tokens",
+__all__ = ["Chroma", "Frontend", "Image", "Mel", "Multitrack", "PianoRoll", "Text", "Tokens",
            "CENTRED_KERNELS", "CENTRED_STRIDES", "FAIRSEQ_KERNELS",
            "FAIRSEQ_STRIDES", "receptive_field", "Waveform"]
 
@@ -44,4 +46,5 @@ FRONTENDS: dict[str, type[Frontend]] = {
     "multitrack": Multitrack,
     "text": Text,
     "tokens": Tokens,
+    "image": Image,
 }

@@ -19,7 +19,8 @@ SPECTRA = ("librosa", "kaldi")
 class Mel(Frontend):
   """`BxT` samples -> the in-graph log-mel (librosa's, as `prepare`
   stores it), its frames `BxFxn_mels` scaled to about unit range;
-  SpecAugment in training when `spec_augment` names its masks. `frame`
+  SpecAugment in training when `spec_augment` names its masks, and a
+  tempo change of up to `tempo` (a fraction) when that is > 0. `frame`
   embeds each frame linearly; `patch` embeds AST-style patches of
   `patch_frames` x `patch_bands`, concatenated over the bands. `n_mfcc`
   > 0 turns the frames into MFCCs: the orthonormal DCT-II of the scaled
@@ -55,6 +56,7 @@ class Mel(Frontend):
   fbank_mean: float = 0.0
   fbank_std: float = 0.5
   spec_augment: Any = None  # e.g. {"n_time_masks": 2, "max_time_width": 10}
+  tempo: float = 0.0  # > 0: a random tempo change of up to this fraction
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -82,6 +84,10 @@ class Mel(Frontend):
     db_BxMxN = audio_frontend.logmel(
         wav_BxT.astype(jnp.float32), sr=self.sample_rate, n_fft=self.n_fft,
         hop_length=self.hop, n_mels=self.n_mels)[..., :n_frames]
+    if train and self.tempo:
+      db_BxMxN = augment.apply_batch(
+          lambda k, s: augment.time_stretch(k, s, self.tempo),
+          self.make_rng("augment"), db_BxMxN)
     if train and self.spec_augment:
       db_BxMxN = augment.apply_batch(
           lambda k, s: augment.spec_augment(k, s, **dict(self.spec_augment)),
@@ -144,6 +150,8 @@ class Mel(Frontend):
     cls.check_hop(cfg, hop, fail, "model.frontend.hop")
     if cfg.get("spectrum", "librosa") not in SPECTRA:
       fail("model.frontend.spectrum", f"use one of {SPECTRA}")
+    if not 0 <= cfg.get("tempo", 0.0) < 1:
+      fail("model.frontend.tempo", "a rate change in [0, 1) (0: off)")
     if cfg.get("embed") == "ast" and cfg.get("spectrum") != "kaldi":
       fail("model.frontend.embed", "ast patches read spectrum='kaldi'")
     if cfg.get("n_mfcc", 0) > cfg.get("n_mels", 128):
