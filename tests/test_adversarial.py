@@ -167,13 +167,15 @@ def test_ali_step_on_8_devices_equals_one_device(tiny_corpus):
     # Each leaf's update: the sums reduce in another order, and an
     # activation that a rounding moves across a leaky ReLU's kink changes
     # the gradient of the weights it touches, so a few elements (6 in
-    # 524,288 of D's widest kernel) move by a few % of the largest; per-
-    # device BatchNorm statistics or dropout masks would move most.
+    # 524,288 of D's widest kernel) move by a few % of the largest, and
+    # on some CPUs (XLA's kernels differ) about 1 % of a small leaf's
+    # elements by 0.1 %; per-device BatchNorm statistics or dropout masks
+    # would move most elements by far more.
     step_got, step_want = np.asarray(new) - old, np.asarray(ref) - old
     scale = np.max(np.abs(step_want)) + 1e-12
     np.testing.assert_allclose(step_got, step_want, rtol=0,
                                atol=0.1 * scale)
-    assert np.mean(np.abs(step_got - step_want) > 1e-3 * scale) < 1e-4
+    assert np.mean(np.abs(step_got - step_want) > 1e-2 * scale) < 1e-3
   for part in ("params", "model_state"):
     jax.tree.map(close, got_state[part], want_state[part],
                  jax.device_get(state[part]))

@@ -145,7 +145,8 @@ def test_sheet_augmentation_is_a_zoom_and_a_shift():
                                         4))
   want = np.zeros_like(ink)
   dy, dx = shift
-  src = np.asarray(ink)[max(0, -dy):20 - max(0, dy), max(0, -dx):30 - max(0, dx)]
+  src = np.asarray(ink)[max(0, -dy):20 - max(0, dy),
+                        max(0, -dx):30 - max(0, dx)]
   want[max(0, dy):max(0, dy) + src.shape[0],
        max(0, dx):max(0, dx) + src.shape[1]] = src
   np.testing.assert_allclose(moved, want, atol=1e-5)

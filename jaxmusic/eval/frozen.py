@@ -108,7 +108,7 @@ class Windows:
   def __call__(self, wav_NxT: np.ndarray, hop: float):
     """(N x F x D embeddings, F window centres in samples), a centre every
     `hop` samples from 0 to the sound's end."""
-    n, length = wav_NxT.shape
+    length = wav_NxT.shape[1]
     width = self.encoder.crop_samples
     centres = np.round(np.arange(0, length + 1e-9, hop)).astype(int)
     padded = np.pad(wav_NxT.astype(np.float32),

@@ -377,7 +377,8 @@ def run(directory, *, task="multiclass", target=None, level="chunk",
       for row in found:
         rows.append({"representation": rep, **row})
   report = {"task": task, "target": target, "level": level,
-            "folds": folds, "protocol": protocol, "embeddings": os.path.abspath(directory),
+            "folds": folds, "protocol": protocol,
+            "embeddings": os.path.abspath(directory),
             "workdir": info["workdir"], "step": info["step"], "rows": rows}
   out = out or directory
   os.makedirs(out, exist_ok=True)

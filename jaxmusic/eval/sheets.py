@@ -34,6 +34,8 @@ import os
 import librosa
 import numpy as np
 
+from jaxmusic import config as config_lib
+from jaxmusic import models
 from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
 from jaxmusic.data import samplers
@@ -188,8 +190,6 @@ def run(workdir: str, data_dir: str, split: str = "test",
   """All three tasks for the run's towers and their random init, and
   the chroma-DTW baseline; writes `sheets.json` to `out` (default: the
   run's workdir)."""
-  from jaxmusic import models  # pylint: disable=g-import-not-at-top
-  from jaxmusic import config as config_lib  # pylint: disable=g-import-not-at-top
   towers = models.tower_names(config_lib.load_run_config(workdir).model)
   if set(towers) != {"audio", "sheet"}:
     raise ValueError(f"{workdir}: an audio+sheet two-tower run is needed; "
