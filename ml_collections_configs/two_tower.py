@@ -33,6 +33,11 @@ Args (comma-separated after the colon):
                           runlocal with an audio partner, else 0; CLIP
                           has no such thing)
   tokens=256              a token crop's length (data.tokens)
+  hash=N                  N > 0: train the towers for N-bit codes (the
+                          signs of their bottlenecks, which get N units;
+                          tanh and a bit-balance term in training): Raffel
+                          & Ellis's MIDI <-> audio hashing, matched by
+                          experiments/midi_audio_matching.py
   runlocal                small enough to train on the embedded synthetic
                           music (with its titles) in minutes on a CPU
 
@@ -90,7 +95,7 @@ def get_config(arg=None):
                   roll=("", "pianoroll", "multitrack"),
                   roll_model=("transformer", "cnn", "shortchunk", "crnn"),
                   size=("", "tiny", "small", "base"), projection=0,
-                  roll_transpose=-1, tokens=256)
+                  roll_transpose=-1, tokens=256, hash=0)
   towers = tuple(arg.towers.split("+"))
   if "sheet" in towers:
     return _audio_sheet(arg)
@@ -143,7 +148,11 @@ def get_config(arg=None):
       tower["frontend"]["transpose"] = arg.roll_transpose
     c.model[t] = tower
   c.objective = dict(name="two_tower", temperature=0.07,
-                     max_logit_scale=100.0)
+                     max_logit_scale=100.0, hash=arg.hash > 0,
+                     bit_balance=0.1)
+  if arg.hash > 0:
+    for t in towers:
+      c.model[t]["bottleneck"] = arg.hash
   c.optimizer.update(name="adamw", learning_rate=5e-4, b1=0.9, b2=0.98,
                      eps=1e-6, weight_decay=0.2, schedule="cosine",
                      weight_decay_on="matrices", warmup_steps=2000,
@@ -181,7 +190,7 @@ def _audio_sheet(arg) -> ml_collections.ConfigDict:
     c.model[tower] = cfg
   c.objective = dict(name="two_tower", loss="hinge", margin=0.7,
                      negatives=0, anchor="sheet", temperature=0.07,
-                     max_logit_scale=100.0)
+                     max_logit_scale=100.0, hash=False, bit_balance=0.1)
   c.optimizer.update(name="adam", learning_rate=2e-3)
   c.batch_size = 100
   if arg.runlocal:

@@ -120,6 +120,10 @@ def test_prepare_engraves_scores_and_rejects_the_broken_one(score_collection):
   item = paired(0, np.random.default_rng(0))
   assert item["pair"].shape == (96, 80) and item["pair"].dtype == np.uint8
   assert item["inputs"].shape == (8192,)
+  # Export reads a sheet tower's chunks as the snippets at their centres.
+  reader = samplers.SequentialReader(data, "train", "sheet", 8192)
+  np.testing.assert_array_equal(reader(1)["inputs"],
+                                crops.sheet_at(crops.tracks[0], 16))
 
 
 def test_prepare_without_a_score_names_the_reason(tmp_path):

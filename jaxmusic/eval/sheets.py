@@ -55,7 +55,7 @@ class Piece:
   onsets: np.ndarray
 
 
-def _pieces(data: pipeline.PreparedData, split: str) -> list[Piece]:
+def pieces(data: pipeline.PreparedData, split: str) -> list[Piece]:
   score_feature = feats.rendering(feats.WAVEFORM, data.renderings - 1)
   out = []
   for track in data.tracks(split):
@@ -109,7 +109,7 @@ class Towers:
     return self._batched(self._sheet, snippets)
 
 
-def _centres(seconds: float, every: float) -> np.ndarray:
+def centres(seconds: float, every: float) -> np.ndarray:
   return np.arange(every / 2, seconds, every)
 
 
@@ -117,14 +117,14 @@ def retrieval(towers: Towers, pieces, every: float, sr: int):
   """(retrieval metrics both ways, identification accuracies)."""
   za, zs, piece_of = [], [], []
   for i, p in enumerate(pieces):
-    centres = _centres(len(p.wav_T) / sr, every)
-    za.append(towers.audio(p.wav_T, centres))
-    zs.append(towers.sheet(p.track, centres))
-    piece_of.append(np.full(len(centres), i))
+    times = centres(len(p.wav_T) / sr, every)
+    za.append(towers.audio(p.wav_T, times))
+    zs.append(towers.sheet(p.track, times))
+    piece_of.append(np.full(len(times), i))
   za, zs, piece_of = map(np.concatenate, (za, zs, piece_of))
   out = {"audio->sheet": probes.crossmodal_metrics(za, zs),
          "sheet->audio": probes.crossmodal_metrics(zs, za)}
-  nearest = np.argmin(_cosine_cost(za, zs), axis=1)
+  nearest = np.argmin(cosine_cost(za, zs), axis=1)
   votes = np.zeros((len(pieces), len(pieces)))
   np.add.at(votes, (piece_of, piece_of[nearest]), 1)
   # A tie ranks the true piece below the others, so that a collapsed
@@ -149,7 +149,7 @@ def _dtw_times(cost_PxS: np.ndarray, onsets_s: np.ndarray,
   return np.asarray(times)
 
 
-def _cosine_cost(a_NxD, b_MxD):
+def cosine_cost(a_NxD, b_MxD):
   """1 - the cosine similarity of every row of a with every row of b."""
   unit = lambda z: z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True),
                                   1e-12)
@@ -174,11 +174,11 @@ def alignment(towers: Towers | None, pieces, grid: float, sr: int,
       hop = int(round(grid * sr))
       chroma = lambda w: librosa.feature.chroma_stft(
           y=w, sr=sr, hop_length=hop, tuning=0.0).T
-      cost = _cosine_cost(chroma(perf), chroma(p.score_wav_T))
+      cost = cosine_cost(chroma(perf), chroma(p.score_wav_T))
     else:
-      cost = _cosine_cost(
-          towers.audio(perf, _centres(len(perf) / sr, grid)),
-          towers.sheet(p.track, _centres(len(p.wav_T) / sr, grid)))
+      cost = cosine_cost(
+          towers.audio(perf, centres(len(perf) / sr, grid)),
+          towers.sheet(p.track, centres(len(p.wav_T) / sr, grid)))
     pred.append(_dtw_times(cost, p.onsets, grid))
     true.append(p.onsets / rate)
   return _errors(np.concatenate(pred), np.concatenate(true))
@@ -196,15 +196,15 @@ def run(workdir: str, data_dir: str, split: str = "test",
                      f"its towers are {towers or 'none'}")
   data = pipeline.PreparedData(data_dir)
   data.has(sheet.SHEET)
-  pieces = _pieces(data, split)
+  recordings = pieces(data, split)
   sr = data.manifest["sample_rate"]
-  if len(pieces) < 2:
-    raise ValueError(f"{data_dir}: the {split} split has {len(pieces)} "
+  if len(recordings) < 2:
+    raise ValueError(f"{data_dir}: the {split} split has {len(recordings)} "
                      "piece(s); identification needs two or more")
   audio = frozen.load(workdir, tower="audio")
   sheet_tower = frozen.load(workdir, tower="sheet")
   crops = samplers.Crops(data, split, feats.WAVEFORM, audio.crop_samples)
-  snippet = crops.sheet_at(pieces[0].track, 0)[None]
+  snippet = crops.sheet_at(recordings[0].track, 0)[None]
   encoders = {
       "encoder": (audio, sheet_tower),
       "random_init": (frozen.random_init(audio.config, np.zeros(
@@ -217,11 +217,11 @@ def run(workdir: str, data_dir: str, split: str = "test",
   for name, (a, s) in encoders.items():
     logging.info("sheets: %s", name)
     t = Towers(a, s, crops)
-    row = retrieval(t, pieces, every, sr)
-    row["alignment"] = alignment(t, pieces, grid, sr)
+    row = retrieval(t, recordings, every, sr)
+    row["alignment"] = alignment(t, recordings, grid, sr)
     report["rows"][name] = row
-  report["rows"]["chroma_dtw"] = {"alignment": alignment(None, pieces, grid,
-                                                         sr)}
+  report["rows"]["chroma_dtw"] = {
+      "alignment": alignment(None, recordings, grid, sr)}
   path = os.path.join(out or workdir, "sheets.json")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w") as f:

@@ -26,6 +26,13 @@ examples,
 (`objective.margin`: Dorfer's alpha, 0.7; `objective.negatives`: k, 0 for
 all of the batch's others).
 
+`objective.hash` trains the towers for binary codes (Raffel & Ellis
+2015's MIDI <-> audio hashing; eval/hashing.py): each output goes
+through tanh, the relaxed sign, before the loss, and a bit-balance term,
+`objective.bit_balance` times the mean over bits of each bit's squared
+batch mean, keeps every bit in use (half the items +1, half -1). A code
+is the sign of the output.
+
 The step is one jit over the global batch, so each pair's negatives are
 every other pair of the global batch, on every device and host (CLIP's
 "gather" without the all_gather code).
@@ -104,6 +111,8 @@ class TwoTower:
     self.margin = obj.get("margin", 0.7)
     self.negatives = obj.get("negatives", 0)
     self.anchor = obj.get("anchor", "") or self.towers[-1]
+    self.hash = obj.get("hash", False)
+    self.bit_balance = obj.get("bit_balance", 0.1)
 
   @staticmethod
   def validate(config, fail):
@@ -126,6 +135,13 @@ class TwoTower:
              "(0: all of the batch's others)")
       if obj.get("anchor", "") and obj.anchor not in towers:
         fail("objective.anchor", f"one of the towers {towers}")
+    if obj.get("bit_balance", 0.1) < 0:
+      fail("objective.bit_balance", "must be >= 0")
+    if obj.get("hash", False) and not all(
+        models.encoder_config(config.model, t).get("bottleneck", 0)
+        for t in towers):
+      fail("objective.hash", "codes are the signs of each tower's "
+           "bottleneck: give model.<tower>.bottleneck the number of bits")
     widths = {models.encoder_config(config.model, t).get("bottleneck", 0)
               for t in towers}
     if len(widths) > 1:
@@ -161,20 +177,29 @@ class TwoTower:
           self.encoders[tower], params[name], model_state[name], x,
           train=True, rngs={"dropout": k_drop, "augment": k_aug})
       z.append(out.pooled)
+    extra = {}
+    if self.hash:
+      z = [jnp.tanh(v.astype(jnp.float32)) for v in z]
+      balance = sum(jnp.mean(jnp.mean(v, axis=0) ** 2) for v in z)
+      extra = {"bit_balance": balance,
+               "bits_agree": jnp.mean((z[0] > 0) == (z[1] > 0))}
     if self.loss == "hinge":
       anchor = self.towers.index(self.anchor)
       partner = self.towers[1 - anchor]
       loss, top1 = hinge_loss(z[anchor], z[1 - anchor],
                               jax.random.fold_in(rng, len(self.towers)),
                               self.margin, self.negatives)
-      return loss, ({f"{self.anchor}_to_{partner}_top1": top1}, new_state)
-    loss, a2b, b2a = clip_loss(*z, params["logit_scale"],
-                               self.max_logit_scale)
-    metrics = {f"{self.towers[0]}_to_{self.towers[1]}_top1": a2b,
-               f"{self.towers[1]}_to_{self.towers[0]}_top1": b2a,
-               "logit_scale": jnp.minimum(jnp.exp(params["logit_scale"]),
-                                          self.max_logit_scale)}
-    return loss, (metrics, new_state)
+      metrics = {f"{self.anchor}_to_{partner}_top1": top1}
+    else:
+      loss, a2b, b2a = clip_loss(*z, params["logit_scale"],
+                                 self.max_logit_scale)
+      metrics = {f"{self.towers[0]}_to_{self.towers[1]}_top1": a2b,
+                 f"{self.towers[1]}_to_{self.towers[0]}_top1": b2a,
+                 "logit_scale": jnp.minimum(jnp.exp(params["logit_scale"]),
+                                            self.max_logit_scale)}
+    if self.hash:
+      loss = loss + self.bit_balance * extra["bit_balance"]
+    return loss, ({**metrics, **extra}, new_state)
 
   def embed(self, variables, x):
     """The first tower's output, for the kNN monitor."""

@@ -40,8 +40,11 @@ class Crops:
 
   def crop_at(self, track, start_frame, feature=None):
     """The crop of `feature` (default: the input) at `start_frame`; a
-    track's text is the same whatever the crop."""
+    track's text is the same whatever the crop, and a sheet's crop is the
+    snippet at its centre."""
     feature = feature or self.feature
+    if feature == feats.SHEET:
+      return self.sheet_at(track, start_frame)
     if feature == feats.TEXT:
       return feats.encode_text(track.get("text", ""),
                                self.sequences.text_bytes)
@@ -66,9 +69,7 @@ class Crops:
   def frames_at(self, track, start_frame, feature):
     """`feature` beside the crop: a frame-rate feature's whole frames
     over it (`pair_samples`), the sheet snippet at its centre."""
-    if feature == feats.SHEET:
-      return self.sheet_at(track, start_frame)
-    if feature == feats.TEXT or feature in feats.EVENT_FEATURES:
+    if feature in (feats.TEXT, feats.SHEET, *feats.EVENT_FEATURES):
       return self.crop_at(track, start_frame, feature)
     return self.data.span(self.split, track, feature, start_frame,
                           pair_samples(feature, self.crop, self.data.hop))
