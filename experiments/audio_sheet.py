@@ -31,6 +31,7 @@ from jaxmusic.data import features as feats
 from jaxmusic.data import pipeline
 from jaxmusic.data import samplers
 from jaxmusic.eval import frozen
+from jaxmusic.eval import hashing
 from jaxmusic.eval import sheets
 
 matplotlib.use("Agg")
@@ -69,7 +70,7 @@ def plot_alignment(run, data, split, path, grid=0.2, rate=0.8):
   piece = sheets.pieces(data, split)[0]
   sr = data.manifest["sample_rate"]
   perf = librosa.effects.time_stretch(piece.wav_T, rate=rate)
-  cost = sheets.cosine_cost(
+  cost = hashing.cosine(
       towers.audio(perf, sheets.centres(len(perf) / sr, grid)),
       towers.sheet(piece.track,
                    sheets.centres(len(piece.wav_T) / sr, grid)))

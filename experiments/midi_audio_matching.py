@@ -54,16 +54,6 @@ def windows(x_CxT: np.ndarray, width: int, step: int) -> np.ndarray:
   return np.stack([x_CxT[..., s:s + width] for s in starts])
 
 
-def _embed(encoder: frozen.FrozenEncoder, x_NxK, batch: int = 64):
-  fn = encoder.embed_fn("encoder")
-  out = []
-  for i in range(0, len(x_NxK), batch):
-    part = x_NxK[i:i + batch]
-    pad = np.zeros((batch - len(part),) + part.shape[1:], part.dtype)
-    out.append(np.asarray(fn(np.concatenate([part, pad]))[0])[:len(part)])
-  return np.concatenate(out)
-
-
 def sequences(run: str, data_dir: str, split: str, n: int, hop_s: float):
   """{representation: (MIDI sequences, recording sequences)} of the first
   `n` tracks of `split`."""
@@ -75,6 +65,9 @@ def sequences(run: str, data_dir: str, split: str, n: int, hop_s: float):
   sr, hop = data.manifest["sample_rate"], data.hop
   frames = audio.crop_samples // hop
   step = max(1, int(round(hop_s * sr / hop)))
+  # One compiled function a tower, for every track.
+  embed_audio, embed_roll = audio.embed_fn("encoder"), roll.embed_fn(
+      "encoder")
   out = {"hash": ([], []), "cqt": ([], [])}
   for track in data.tracks(split)[:n]:
     length = track["num_segments"] * data.segment_samples
@@ -82,8 +75,10 @@ def sequences(run: str, data_dir: str, split: str, n: int, hop_s: float):
     roll_PxF = data.span(split, track, roll.feature, 0, length)
     wav_win = windows(wav[None], frames * hop, step * hop)[:, 0]
     roll_win = windows(roll_PxF, frames, step)
-    out["hash"][0].append(hashing.codes(_embed(roll, roll_win)))
-    out["hash"][1].append(hashing.codes(_embed(audio, wav_win)))
+    out["hash"][0].append(hashing.codes(frozen.embed_batched(
+        embed_roll, roll_win)))
+    out["hash"][1].append(hashing.codes(frozen.embed_batched(
+        embed_audio, wav_win)))
     cqt = librosa.amplitude_to_db(np.abs(librosa.cqt(
         wav, sr=sr, hop_length=hop, n_bins=CQT_BINS)), ref=np.max)
     cqt = cqt[:, :roll_PxF.shape[1]] + 80.0

@@ -83,6 +83,17 @@ class FrozenEncoder:
     return lambda x: run(self.params, self.state, x)
 
 
+def embed_batched(embed, x_Nx, batch_size: int = 64) -> np.ndarray:
+  """`embed` (an `embed_fn`) over `x` in batches of one size, the last
+  zero-padded, so that one compiled function serves any N."""
+  out = []
+  for i in range(0, len(x_Nx), batch_size):
+    part = x_Nx[i:i + batch_size]
+    pad = np.zeros((batch_size - len(part),) + part.shape[1:], part.dtype)
+    out.append(np.asarray(embed(np.concatenate([part, pad]))[0])[:len(part)])
+  return np.concatenate(out)
+
+
 class Windows:
   """The encoder on windows of its input length centred every `hop`
   samples of a sound (zero-padded at the ends), mean-pooled: the HEAR
@@ -97,13 +108,7 @@ class Windows:
     self.size = z.shape[-1]
 
   def embed(self, windows_NxW: np.ndarray) -> np.ndarray:
-    out = []
-    for i in range(0, len(windows_NxW), self.batch_size):
-      part = windows_NxW[i:i + self.batch_size]
-      n = len(part)
-      part = np.pad(part, ((0, self.batch_size - n), (0, 0)))
-      out.append(np.asarray(self._embed(part)[0])[:n])
-    return np.concatenate(out)
+    return embed_batched(self._embed, windows_NxW, self.batch_size)
 
   def __call__(self, wav_NxT: np.ndarray, hop: float):
     """(N x F x D embeddings, F window centres in samples), a centre every

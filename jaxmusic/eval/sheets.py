@@ -41,6 +41,7 @@ from jaxmusic.data import pipeline
 from jaxmusic.data import samplers
 from jaxmusic.data import sheet
 from jaxmusic.eval import frozen
+from jaxmusic.eval import hashing
 from jaxmusic.eval import probes
 
 RATES = (0.8, 1.25)
@@ -82,23 +83,15 @@ class Towers:
     self._audio = audio.embed_fn("encoder")
     self._sheet = sheet_tower.embed_fn("encoder")
 
-  def _batched(self, fn, x_NxK):
-    out = []
-    for i in range(0, len(x_NxK), self.batch_size):
-      part = x_NxK[i:i + self.batch_size]
-      pad = np.zeros((self.batch_size - len(part),) + part.shape[1:],
-                     part.dtype)
-      out.append(np.asarray(fn(np.concatenate([part, pad]))[0])[:len(part)])
-    return np.concatenate(out)
-
   def audio(self, wav_T: np.ndarray, centres_s: np.ndarray) -> np.ndarray:
     """The audio tower on excerpts centred at `centres_s` (zero-padded at
     the ends)."""
     sr = self.crops.data.manifest["sample_rate"]
     padded = np.pad(wav_T, (self.crop // 2, self.crop - self.crop // 2))
     starts = np.round(centres_s * sr).astype(int)
-    return self._batched(self._audio,
-                         padded[starts[:, None] + np.arange(self.crop)])
+    return frozen.embed_batched(
+        self._audio, padded[starts[:, None] + np.arange(self.crop)],
+        self.batch_size)
 
   def sheet(self, track: dict, centres_s: np.ndarray) -> np.ndarray:
     """The sheet tower on the snippets at score times `centres_s`."""
@@ -106,7 +99,7 @@ class Towers:
     half = self.crop // self.crops.data.hop // 2
     snippets = np.stack([self.crops.sheet_at(track, int(round(t * rate))
                                              - half) for t in centres_s])
-    return self._batched(self._sheet, snippets)
+    return frozen.embed_batched(self._sheet, snippets, self.batch_size)
 
 
 def centres(seconds: float, every: float) -> np.ndarray:
@@ -124,7 +117,7 @@ def retrieval(towers: Towers, pieces, every: float, sr: int):
   za, zs, piece_of = map(np.concatenate, (za, zs, piece_of))
   out = {"audio->sheet": probes.crossmodal_metrics(za, zs),
          "sheet->audio": probes.crossmodal_metrics(zs, za)}
-  nearest = np.argmin(cosine_cost(za, zs), axis=1)
+  nearest = np.argmin(hashing.cosine(za, zs), axis=1)
   votes = np.zeros((len(pieces), len(pieces)))
   np.add.at(votes, (piece_of, piece_of[nearest]), 1)
   # A tie ranks the true piece below the others, so that a collapsed
@@ -149,13 +142,6 @@ def _dtw_times(cost_PxS: np.ndarray, onsets_s: np.ndarray,
   return np.asarray(times)
 
 
-def cosine_cost(a_NxD, b_MxD):
-  """1 - the cosine similarity of every row of a with every row of b."""
-  unit = lambda z: z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True),
-                                  1e-12)
-  return 1.0 - unit(a_NxD) @ unit(b_MxD).T
-
-
 def _errors(pred_s, true_s) -> dict[str, float]:
   err = np.abs(pred_s - true_s)
   return {"mean_abs_s": float(np.mean(err)),
@@ -174,9 +160,9 @@ def alignment(towers: Towers | None, pieces, grid: float, sr: int,
       hop = int(round(grid * sr))
       chroma = lambda w: librosa.feature.chroma_stft(
           y=w, sr=sr, hop_length=hop, tuning=0.0).T
-      cost = cosine_cost(chroma(perf), chroma(p.score_wav_T))
+      cost = hashing.cosine(chroma(perf), chroma(p.score_wav_T))
     else:
-      cost = cosine_cost(
+      cost = hashing.cosine(
           towers.audio(perf, centres(len(perf) / sr, grid)),
           towers.sheet(p.track, centres(len(p.wav_T) / sr, grid)))
     pred.append(_dtw_times(cost, p.onsets, grid))
