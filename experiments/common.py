@@ -241,15 +241,10 @@ def export(workdir: str, data_dir: str, seed: int, tower=None,
   first by default) exported beside `baselines`. An export of the same
   step that holds them is reused, so a rerun resumes."""
   out = os.path.join(workdir, f"embeddings_{tower or 'first'}")
-  info_path = os.path.join(out, "export.json")
-  if os.path.exists(info_path):
-    with open(info_path) as f:
-      info = json.load(f)
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      last = max(json.loads(line).get("step", 0) for line in f)
-    if info["step"] == last and set(baselines) <= set(
-        info["representations"]):
-      return out
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    last = max(json.loads(line).get("step", 0) for line in f)
+  if embeddings.is_current(out, last, representations=baselines):
+    return out
   embeddings.run(workdir, out, data_dir=data_dir, tower=tower,
                  baseline_names=list(baselines), seed=seed, progress=False)
   return out

@@ -122,15 +122,38 @@ def _source(task: Task, channel: str) -> str:
 def _export(workdir, prepared, out, step, seed):
   """The export of `workdir`'s checkpoint `step` on `prepared`, reused
   when it is already there."""
-  info_path = os.path.join(out, "export.json")
-  if os.path.exists(info_path):
-    with open(info_path) as f:
-      info = json.load(f)
-    if info.get("step") == step and os.path.abspath(
-        info.get("workdir", "")) == os.path.abspath(workdir):
-      return
-  embeddings.run(workdir, out, step=step, data_dir=prepared, layers="all",
-                 seed=seed, progress=False)
+  if not embeddings.is_current(out, step, workdir):
+    embeddings.run(workdir, out, step=step, data_dir=prepared, layers="all",
+                   seed=seed, progress=False)
+
+
+def _task(task, root, encoder, workdir, out, protocol, channel,
+          segment_seconds, workers, seed) -> dict:
+  """{representation: {metric: value}} of one task on the data at
+  `root`: prepared, exported and probed (beats: framed and fitted)."""
+  if task.task == "beats":
+    got = beats.run(encoder, root, seed=seed,
+                    hidden=512 if protocol == "marble" else 0)
+    return {rep: r["metrics"] for rep, r in got.items()}
+  source = _source(task, channel)
+  seconds = segment_seconds or task.segment_seconds
+  tag = f"{source}-{seconds:g}s"
+  prepared = os.path.join(out, "prepared", tag)
+  emb = os.path.join(out, "embeddings", tag)
+  logging.info("benchmark: %s from %s", task.name, root)
+  build.prepare(source, root, prepared,
+                features=tuple(dict.fromkeys((feats.WAVEFORM,
+                                              encoder.feature))),
+                segment_seconds=seconds, workers=workers,
+                cfg=embeddings.feature_config(encoder), progress=False)
+  _export(workdir, prepared, emb, encoder.step, seed)
+  got = report_lib.run(
+      emb, task=task.task, target=task.target, kinds=("linear",),
+      out=os.path.join(out, "probes", task.name.replace(" ", "_")),
+      seed=seed, folds=task.folds, protocol=protocol)
+  return {r["representation"]: {m: r["metrics"].get(m)
+                                for m, _ in task.metrics}
+          for r in got["rows"] if _row_of_record(r, protocol)}
 
 
 def run(suite: str, workdir: str, data_root: str, out: str = "",
@@ -150,49 +173,19 @@ def run(suite: str, workdir: str, data_root: str, out: str = "",
   protocol = protocol or PROTOCOLS[suite]
   out = out or os.path.join(workdir, "benchmark")
   encoder = frozen.load(workdir, step)
-  fc = embeddings.feature_config(encoder)
-  needed = tuple(dict.fromkeys((feats.WAVEFORM, encoder.feature)))
   results, errors, absent = {}, {}, []
   for task in SUITES[suite]:
     root = _found(data_root, task)
-    if root is None:
+    if root is None or (task.task == "beats" and
+                        not beats.annotations(root)):
       absent.append(task.name)
       continue
-    if task.task == "beats":
-      if not beats.annotations(root):
-        absent.append(task.name)
-        continue
-      try:
-        got = beats.run(workdir, root, encoder.step, seed=seed,
-                        hidden=512 if protocol == "marble" else 0)
-      except (ValueError, FileNotFoundError, OSError) as e:
-        errors[task.name] = f"{root}: {e}"
-        logging.error("benchmark: %s: %s", task.name, errors[task.name])
-        continue
-      results[task.name] = {rep: r["metrics"] for rep, r in got.items()}
-      continue
-    source = _source(task, channel)
-    seconds = segment_seconds or task.segment_seconds
-    tag = f"{source}-{seconds:g}s"
-    prepared = os.path.join(out, "prepared", tag)
-    emb = os.path.join(out, "embeddings", tag)
     try:
-      logging.info("benchmark: %s from %s", task.name, root)
-      build.prepare(source, root, prepared, features=needed,
-                    segment_seconds=seconds, workers=workers,
-                    cfg=fc, progress=False)
-      _export(workdir, prepared, emb, encoder.step, seed)
-      got = report_lib.run(
-          emb, task=task.task, target=task.target, kinds=("linear",),
-          out=os.path.join(out, "probes", task.name.replace(" ", "_")),
-          seed=seed, folds=task.folds, protocol=protocol)
+      results[task.name] = _task(task, root, encoder, workdir, out, protocol,
+                                 channel, segment_seconds, workers, seed)
     except (ValueError, FileNotFoundError, OSError) as e:
       errors[task.name] = f"{root}: {e}"
       logging.error("benchmark: %s: %s", task.name, errors[task.name])
-      continue
-    results[task.name] = {
-        r["representation"]: {m: r["metrics"].get(m) for m, _ in task.metrics}
-        for r in got["rows"] if _row_of_record(r, protocol)}
   report = {"suite": suite, "protocol": protocol, "channel": channel,
             "workdir": os.path.abspath(workdir), "step": encoder.step,
             "data_root": os.path.abspath(data_root), "results": results,

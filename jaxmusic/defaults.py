@@ -99,9 +99,9 @@ def model_config(backbone: str, frontend: str, size: str, runlocal: bool,
                                      n_time_masks=2, max_time_width=10))
   elif frontend in ROLL_INPUTS:
     front.update(embed="linear", dim=width)
-  elif frontend in ("text", "tokens"):
+  elif frontend in ("text", "tag", "tokens"):
     # Bytes and events are no time grid: learned positions, one a frame.
-    front.update(embed="bytes" if frontend == "text" else "tokens",
+    front.update(embed="tokens" if frontend == "tokens" else "bytes",
                  dim=width)
     return dict(name="transformer", frontend=front, size=size,
                 positions="learned", max_frames=256, dropout=0.1,
@@ -296,7 +296,7 @@ def masked_prediction(recipe: dict, arg: str | None,
 BACKBONE_INPUTS = {
     "samplecnn": ("waveform",),
     "transformer": ("waveform", "mel", "chroma", "pianoroll", "multitrack",
-                    "text", "tokens", "image"),
+                    "text", "tag", "tokens", "image"),
     "cnn": ("mel", "chroma", "pianoroll", "image"),
     "shortchunk": ("mel", "chroma", "pianoroll", "image"),
     "crnn": ("mel", "chroma", "pianoroll", "image"),

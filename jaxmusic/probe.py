@@ -7,6 +7,7 @@ r"""Probes exported embeddings and reports them beside the baselines.
   python -m jaxmusic.probe --embeddings EMB --task retrieval --target artist
   python -m jaxmusic.probe --embeddings EMB_A --pair EMB_B --task crossmodal
   python -m jaxmusic.probe --task sheets --run RUN --data PREPARED
+  python -m jaxmusic.probe --task zeroshot --run RUN [--data PREPARED]
 
 EMB is `python -m jaxmusic.export`'s output. Every representation in it
 (the encoder, random init, MFCC, log-mel statistics, log-mel PCA) is probed
@@ -33,7 +34,10 @@ vocabulary (GiantSteps) adds the MIREX-weighted key score. Writes
 tasks (snippet retrieval, piece identification, score alignment beside
 chroma-DTW; eval/sheets.py) on an audio+sheet two-tower run and its
 prepared score collection, writing `sheets.json` (to `--out`, default
-RUN).
+RUN). `zeroshot` queries an audio+tags run's towers with the tags held out
+of its training, beside its seen tags, a supervised tagger and random
+init (eval/zeroshot.py; P@10, MRR, AP, ROC-AUC), on its collection (the
+run's, or `--data`), writing `zeroshot.json`.
 """
 
 import logging
@@ -44,6 +48,7 @@ from absl import flags
 from jaxmusic.eval import probes
 from jaxmusic.eval import report as report_lib
 from jaxmusic.eval import sheets
+from jaxmusic.eval import zeroshot
 
 FLAGS = flags.FLAGS
 
@@ -52,7 +57,7 @@ def _define_flags():
   """CLI flags, defined only when run as a program: export and probe are
   also imported side by side (tests, notebooks)."""
   flags.DEFINE_string("embeddings", None, "An export directory.")
-  flags.DEFINE_enum("task", "multiclass", probes.TASKS + ("sheets",),
+  flags.DEFINE_enum("task", "multiclass", probes.TASKS + ("sheets", "zeroshot"),
                     "Probe task.")
   flags.DEFINE_string(
       "target", None, "label or artist (multiclass, retrieval), tags "
@@ -78,8 +83,10 @@ def _define_flags():
                     "stopping on valid, the weighted sum of layers).")
   flags.DEFINE_string("pair", None, "crossmodal: the other tower's export "
                       "directory.")
-  flags.DEFINE_string("run", None, "sheets: the audio+sheet run's workdir.")
-  flags.DEFINE_string("data", None, "sheets: its prepared score collection.")
+  flags.DEFINE_string("run", None, "sheets, zeroshot: the two-tower run's "
+                      "workdir (audio+sheet, audio+tags).")
+  flags.DEFINE_string("data", None, "sheets: its prepared score collection; "
+                      "zeroshot: its collection (default: the run's).")
 
 
 def main(argv):
@@ -91,6 +98,12 @@ def main(argv):
         raise ValueError("--task sheets needs --run and --data")
       print(sheets.markdown(sheets.run(FLAGS.run, FLAGS.data,
                                        out=FLAGS.out)))
+      return
+    if FLAGS.task == "zeroshot":
+      if not FLAGS.run:
+        raise ValueError("--task zeroshot needs --run")
+      print(zeroshot.markdown(zeroshot.run(FLAGS.run, FLAGS.data,
+                                           out=FLAGS.out)))
       return
     if not FLAGS.embeddings:
       raise ValueError("--embeddings is required")

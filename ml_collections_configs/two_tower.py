@@ -2,12 +2,13 @@ r"""Two-tower contrastive learning (CLIP's symmetric InfoNCE) between two
 encoders: audio <-> piano roll, piano roll <-> title text, audio <-> text.
 
 Args (comma-separated after the colon):
-  towers=audio+pianoroll|pianoroll+text|audio+text|tokens+text   the pair
-                          (default audio+pianoroll); the first tower is
-                          the one export, the HEAR API and the kNN
-                          monitor read by default; tokens+text is
+  towers=audio+pianoroll|pianoroll+text|audio+text|tokens+text|audio+sheet|audio+tags
+                          the pair (default audio+pianoroll); the first
+                          tower is the one export, the HEAR API and the
+                          kNN monitor read by default; tokens+text is
                           melody<->title on event tokens (prepare
-                          --features tokens; a tune book's titles)
+                          --features tokens; a tune book's titles);
+                          audio+sheet and audio+tags below
   audio=mel|waveform      the audio tower's frontend (default mel; waveform
                           for the SampleCNN)
   audio_model=transformer|cnn|shortchunk|crnn|samplecnn   the audio
@@ -38,6 +39,10 @@ Args (comma-separated after the colon):
                           tanh and a bit-balance term in training): Raffel
                           & Ellis's MIDI <-> audio hashing, matched by
                           experiments/midi_audio_matching.py
+  holdout=A+B             audio+tags: the tags held out of training for
+                          probe --task zeroshot (data.zeroshot_holdout;
+                          default: every 4th of the collection's sorted
+                          tags, data.zeroshot_every)
   runlocal                small enough to train on the embedded synthetic
                           music (with its titles) in minutes on a CPU
 
@@ -53,6 +58,17 @@ then cosine decay.
       --config ml_collections_configs/two_tower.py:towers=pianoroll+text,runlocal \
       --workdir /tmp/two_tower
   python -m jaxmusic.export --workdir /tmp/two_tower --tower text --out /tmp/emb_text
+
+audio+tags is zero-shot tagging (Choi, Lee, Park & Nam 2019): each
+example pairs an audio crop with the name of one of its track's tags
+(data/tags.py), drawn afresh each time, through the byte-level text
+tower; the held-out tags never appear, so `probe --task zeroshot` can
+query with words the towers never saw (eval/zeroshot.py):
+
+  python -m jaxmusic.main \
+      --config ml_collections_configs/two_tower.py:towers=audio+tags,runlocal \
+      --workdir /tmp/zeroshot
+  python -m jaxmusic.probe --task zeroshot --run /tmp/zeroshot
 
 audio+sheet follows Dorfer, Hajič, Arzt, Frostel & Widmer (2018, TISMIR):
 both towers are its VGG-style pathway (models/vgg.py) into a 32-d space;
@@ -80,9 +96,9 @@ from jaxmusic import defaults
 from jaxmusic.defaults import parse_arg
 
 FEATURES = {"audio": "waveform", "pianoroll": "pianoroll", "text": "text",
-            "tokens": "tokens", "sheet": "sheet"}
+            "tokens": "tokens", "sheet": "sheet", "tags": "tag"}
 TOWERS = ("audio+pianoroll", "pianoroll+text", "audio+text", "tokens+text",
-          "audio+sheet")
+          "audio+sheet", "audio+tags")
 # Dorfer et al.'s excerpt: 42 frames of 92 bands.
 SHEET_AUDIO = dict(n_mels=92, hop=1024, frames=42)
 
@@ -95,7 +111,7 @@ def get_config(arg=None):
                   roll=("", "pianoroll", "multitrack"),
                   roll_model=("transformer", "cnn", "shortchunk", "crnn"),
                   size=("", "tiny", "small", "base"), projection=0,
-                  roll_transpose=-1, tokens=256, hash=0)
+                  roll_transpose=-1, tokens=256, hash=0, holdout="")
   towers = tuple(arg.towers.split("+"))
   if "sheet" in towers:
     return _audio_sheet(arg)
@@ -111,6 +127,9 @@ def get_config(arg=None):
   if not arg.audio_model:
     arg.audio_model = "samplecnn" if arg.runlocal and set(towers) == {
         "audio", "text"} else "transformer"
+  if arg.holdout and "tags" not in towers:
+    raise ValueError(f"config arg holdout={arg.holdout!r}: only audio+tags "
+                     "holds tags out")
   arg.audio = arg.audio or ("waveform" if arg.audio_model == "samplecnn"
                             else "mel")
   if arg.audio_model == "samplecnn" and arg.audio != "waveform":
@@ -131,15 +150,18 @@ def get_config(arg=None):
   # features, as CLMR's across two crops, for collections whose MIDI is
   # not aligned to the audio.
   c.data.pair_aligned = True
+  c.data.zeroshot_holdout = tuple(filter(None, arg.holdout.split("+")))
+  c.data.zeroshot_every = 4
   frontend = {"audio": arg.audio, "pianoroll": arg.roll, "text": "text",
-              "tokens": "tokens"}
+              "tokens": "tokens", "tags": "tag"}
   backbone = {"audio": arg.audio_model, "pianoroll": arg.roll_model,
-              "text": "transformer", "tokens": "transformer"}
+              "text": "transformer", "tokens": "transformer",
+              "tags": "transformer"}
   c.model = ml_collections.ConfigDict({"towers": towers})
   for t in towers:
     tower = defaults.model_config(backbone[t], frontend[t], size,
                                   arg.runlocal)
-    if t == "text":
+    if t in ("text", "tags"):
       tower["max_frames"] = c.data.text_bytes
     if t == "tokens":
       tower["max_frames"] = c.data.tokens

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import jax
 import ml_collections
 import pytest
 
@@ -49,6 +50,9 @@ def test_every_documented_arg_validates(name):
         # SampleCNN): the config says so in one line naming the argument.
         assert "config arg" in str(e) and "\n" not in str(e), (name, arg)
         continue
+      # A paper's batch is kept as published (Dorfer et al.'s 100 pairs),
+      # though 8 devices do not divide it: the rest must validate.
+      config.batch_size -= config.batch_size % jax.device_count()
       config_lib.validate(config)
 
 

@@ -65,11 +65,13 @@ def test_hash_run_and_matching(tiny_corpus, tmp_path):
   res = midi_audio_matching.run(workdir, tiny_corpus, "test", n=5,
                                 hop_s=0.25, out=out)
   assert res["bits"] == 16
-  for name in ("hash", "cqt"):
+  for name in ("hash", "cqt", "chroma"):
     assert 0.0 <= res[name]["accuracy"] <= 1.0
     assert res[name]["distances"] > 25
   # The CQT frames, from the very audio and notes being matched, find
   # most of their tracks.
   assert res["cqt"]["accuracy"] >= 0.6
-  assert res["speedup_per_distance"] > 0
+  assert res["chroma"]["accuracy"] >= 0.6
+  assert res["speedup_per_distance_cqt"] > 0
+  assert res["speedup_per_distance_chroma"] > 0
   assert os.path.exists(os.path.join(out, "report.md"))

@@ -15,7 +15,9 @@
 # OUT/scores holds copies of the corpus files (at most N, default 300:
 # Bach's chorales, then Haydn, Mozart and Beethoven); OUT/prepared is
 # `prepare --features waveform,sheet` of them, with every score that
-# music21 or verovio cannot read listed in OUT/prepared/rejected.jsonl.
+# music21 or verovio cannot read listed in OUT/prepared/rejected.jsonl;
+# OUT/matching is the same scores' MIDI and one rendering (waveform,
+# pianoroll, multitrack) for experiments/midi_audio_matching.py.
 # Needs fluidsynth, fluid-soundfont-gm and musescore-general-soundfont
 # (apt-get install fluidsynth fluid-soundfont-gm
 # musescore-general-soundfont). Re-running skips what is already done.
@@ -61,3 +63,9 @@ python -m jaxmusic.prepare --source score --input "$OUT/scores" \
     --output "$OUT/prepared" --features waveform,sheet \
     --segment_seconds 5 --workers "$WORKERS" \
     --soundfonts "$SF_A,$SF_B"
+
+# The same scores as MIDI and one rendering, for MIDI <-> audio matching
+# (experiments/midi_audio_matching.py).
+python -m jaxmusic.prepare --source score --input "$OUT/scores" \
+    --output "$OUT/matching" --features waveform,pianoroll,multitrack \
+    --segment_seconds 5 --workers "$WORKERS" --soundfonts "$SF_A"

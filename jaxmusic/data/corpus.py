@@ -88,9 +88,10 @@ def resolve_data_dir(config) -> str:
   cfg = synthetic.SyntheticConfig(num_tracks=syn.num_tracks,
                                   seconds=syn.seconds, seed=syn.seed,
                                   sample_rate=config.data.sample_rate)
-  # Text is track metadata (the corpus's titles), not a prepared array.
+  # Text and tags are track metadata, not prepared arrays.
   return ensure_prepared(
-      cfg, tuple(f for f in config.data.features if f != "text"),
+      cfg, tuple(f for f in config.data.features
+                 if f not in features_lib.METADATA_FEATURES),
       config.data.segment_seconds,
       config.data.get("cache_dir") or None, workers=syn.workers,
       target_sets=tuple(config.data.get("targets", ())),

@@ -13,6 +13,7 @@ import librosa
 import numpy as np
 
 from jaxmusic.data import sheet as sheet_music
+from jaxmusic.data import tags
 from jaxmusic.data import tokens as event_tokens
 
 AUDIO_FEATURES = ("waveform", "logmel", "cqt", "chroma", "mfcc")
@@ -79,6 +80,9 @@ def rendering(feature: str, k: int) -> str:
 # Text towers read UTF-8 bytes: id = byte + 1, 0 pads. No tokenizer to
 # download, any language, and a vocabulary of 257.
 TEXT = "text"
+# Track metadata read as bytes, not prepared arrays: the track's text, and
+# one of its tags drawn per example (tags.py).
+METADATA_FEATURES = (TEXT, tags.FEATURE)
 WAVEFORM = "waveform"
 PIANOROLL = "pianoroll"
 TEXT_VOCAB = 257

@@ -16,6 +16,7 @@ import numpy as np
 from jaxmusic.data import features as feats
 from jaxmusic.data import records
 from jaxmusic.data import samplers
+from jaxmusic.data import tags
 from jaxmusic.data import targets
 
 MODES = samplers.MODES
@@ -83,6 +84,11 @@ class PreparedData:
                          "CSV source a `text` or `title` column and re-run "
                          "prepare")
       return
+    if feature == tags.FEATURE:
+      if not self.manifest["vocab"]["tags"]:
+        raise ValueError(f"{self.directory}: no track has tags; give the "
+                         "CSV source a `tags` column and re-run prepare")
+      return
     recipe = targets.parse_default_name(feature)
     if recipe or feature not in feats.ALL_FEATURES:
       how = (f"--feature {recipe[0]} --k {recipe[1]}" +
@@ -139,8 +145,10 @@ def make_dataset(data: PreparedData | str, split: str, mode: str, *,
                  sequences: feats.Sequences | None = None,
                  **options) -> grain.IterDataset:
   """A Grain dataset of per-host numpy batches of `mode`; `sequences` sizes
-  text and token crops (features.Sequences); `options` are the mode's own (samplers/: `radius_seconds`, `triplet_by`, `targets`,
-  `pair_feature`, `pair_aligned`). See the module docstring."""
+  text and token crops (features.Sequences); `options` are the mode's own
+  (samplers/: `radius_seconds`, `triplet_by`, `targets`, `pair_feature`,
+  `pair_aligned`, `zeroshot_holdout`, `zeroshot_every`). See the module
+  docstring."""
   if isinstance(data, str):
     data = PreparedData(data)
   if mode not in MODES:
@@ -189,7 +197,8 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
   """`make_dataset` with every option taken from `config.data`: the
   features (the first is the input; the paired mode pairs it with the
   second), crop, workers, `radius_seconds`, `triplet_by`, `targets`,
-  `text_bytes`, `tokens`, `token_crop` and `pair_aligned`."""
+  `text_bytes`, `tokens`, `token_crop`, `pair_aligned` and the zero-shot
+  held-out tags (`zeroshot_holdout`, `zeroshot_every`; tags.py)."""
   features = tuple(data_cfg.features)
   if mode == "paired" and len(features) < 2:
     raise ValueError(f"config.data.features={features}: the paired mode "
@@ -197,7 +206,9 @@ def from_config(data: PreparedData | str, data_cfg, split: str, mode: str,
   given = dict(radius_seconds=data_cfg.get("radius_seconds", 1.0),
                triplet_by=data_cfg.get("triplet_by") or None,
                targets=tuple(data_cfg.get("targets", ())),
-               pair_aligned=data_cfg.get("pair_aligned", True))
+               pair_aligned=data_cfg.get("pair_aligned", True),
+               zeroshot_holdout=tuple(data_cfg.get("zeroshot_holdout", ())),
+               zeroshot_every=data_cfg.get("zeroshot_every", 4))
   if mode == "paired":
     given["pair_feature"] = features[1]
   return make_dataset(

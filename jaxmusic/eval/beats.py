@@ -168,14 +168,13 @@ def _tracks(root: str):
   return out
 
 
-def run(workdir: str, root: str, step: int | None = None, fps: float = FPS,
+def run(encoder: frozen.FrozenEncoder, root: str, fps: float = FPS,
         hidden: int = 0, seed: int = 0,
         reps=REPRESENTATIONS) -> dict[str, dict[str, Any]]:
-  """{representation: fit result} for the run's encoder, its random
-  init and the log-mel flux baseline on the annotated GTZAN under
-  `root`."""
+  """{representation: fit result} for a run's `encoder` (frozen.load),
+  its random init and the log-mel flux baseline on the annotated GTZAN
+  under `root`."""
   tracks = _tracks(root)
-  encoder = frozen.load(workdir, step)
   sr = encoder.sample_rate
   windows = {"encoder": frozen.Windows(encoder)}
   if "random_init" in reps:

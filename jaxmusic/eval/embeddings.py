@@ -288,6 +288,22 @@ def _batched(crops, batch_size):
            for k in part[0]}
 
 
+def is_current(out: str, step: int, workdir: str | None = None,
+               representations=()) -> bool:
+  """Whether `out` already holds an export of checkpoint `step` (of
+  `workdir`, where given) with every one of `representations`: a rerun
+  reuses it."""
+  path = os.path.join(out, "export.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    info = json.load(f)
+  return (info.get("step") == step
+          and (workdir is None or os.path.abspath(info.get("workdir", ""))
+               == os.path.abspath(workdir))
+          and set(representations) <= set(info.get("representations", ())))
+
+
 def run(workdir, out, *, step=None, data_dir="",
         splits=("train", "valid", "test"), audio=None, pooling="encoder",
         layers="last",
@@ -313,7 +329,7 @@ def run(workdir, out, *, step=None, data_dir="",
   records.check_grid(config.data, manifest, data_dir,
                      hop=encoder.feature != feats.WAVEFORM)
   fc_dict = manifest["feature_config"]
-  if encoder.feature == feats.TEXT:
+  if encoder.feature in feats.METADATA_FEATURES:
     # Audio and roll statistics are no baseline for a text tower.
     baseline_names = [b for b in baseline_names if b == "random_init"]
   for feature, names in ((feats.WAVEFORM, baselines.NAMES),

@@ -97,13 +97,15 @@ def embed_batched(embed, x_Nx, batch_size: int = 64) -> np.ndarray:
 class Windows:
   """The encoder on windows of its input length centred every `hop`
   samples of a sound (zero-padded at the ends), mean-pooled: the HEAR
-  timestamp embeddings, and the frames of frame-level probes. One
+  timestamp embeddings, and the frames of frame-level probes (`pooling`
+  "encoder": the encoder's own output, a two-tower's shared space). One
   compiled function serves every sound."""
 
-  def __init__(self, encoder: FrozenEncoder, batch_size: int = 64):
+  def __init__(self, encoder: FrozenEncoder, batch_size: int = 64,
+               pooling: str = "mean"):
     self.encoder = encoder
     self.batch_size = batch_size
-    self._embed = encoder.embed_fn("mean")
+    self._embed = encoder.embed_fn(pooling)
     z, _ = self._embed(np.zeros((1, encoder.crop_samples), np.float32))
     self.size = z.shape[-1]
 

@@ -228,6 +228,15 @@ def _info(directory):
     return json.load(f)
 
 
+def save_json(report: dict, directory: str, name: str) -> str:
+  """Writes `report` to `directory/name` (made if missing); its path."""
+  path = os.path.join(directory, name)
+  os.makedirs(directory or ".", exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(report, f, indent=1)
+  return path
+
+
 def _write_report(report, out):
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "results.json"), "w") as f:

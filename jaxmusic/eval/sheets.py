@@ -27,7 +27,6 @@ Each task runs on the trained towers and on their random init.
 """
 
 import dataclasses
-import json
 import logging
 import os
 
@@ -43,6 +42,7 @@ from jaxmusic.data import sheet
 from jaxmusic.eval import frozen
 from jaxmusic.eval import hashing
 from jaxmusic.eval import probes
+from jaxmusic.eval import report as report_lib
 
 RATES = (0.8, 1.25)
 
@@ -208,10 +208,7 @@ def run(workdir: str, data_dir: str, split: str = "test",
     report["rows"][name] = row
   report["rows"]["chroma_dtw"] = {
       "alignment": alignment(None, recordings, grid, sr)}
-  path = os.path.join(out or workdir, "sheets.json")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(report, f, indent=1)
+  report_lib.save_json(report, out or workdir, "sheets.json")
   return report
 
 

@@ -15,6 +15,10 @@ exp(s) clamped at `max_logit_scale`, 100):
   logits = exp(s) * z_a z_b^T
   loss = (CE(logits, diag) + CE(logits^T, diag)) / 2
 
+With tags as the second tower's input (data/tags.py), the batch also
+carries each pair's tag id and its track's tags, and a pair whose tag the
+other track also has is no negative of it (`clip_loss`'s `also_BxB`).
+
 `objective.loss="hinge"` is instead the pairwise ranking loss of Dorfer
 et al.'s audio-sheet retrieval (2018): with s the cosine similarity, the
 `objective.anchor` tower's output a (the sheet, in Dorfer's setting), its
@@ -51,12 +55,19 @@ def _normalised(z_BxD):
   return z / jnp.maximum(jnp.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
 
 
-def clip_loss(z_a_BxD, z_b_BxD, logit_scale, max_logit_scale: float = 100.0):
-  """Returns (loss, a->b top-1, b->a top-1) for pairs a[i] <-> b[i]."""
+def clip_loss(z_a_BxD, z_b_BxD, logit_scale, max_logit_scale: float = 100.0,
+              also_BxB=None):
+  """Returns (loss, a->b top-1, b->a top-1) for pairs a[i] <-> b[i].
+  `also_BxB[i, j]` True marks b[j] as another true partner of a[i]: it
+  is left out of both softmaxes rather than pushed away (a batch of tag
+  pairs repeats its few words)."""
   z_a, z_b = _normalised(z_a_BxD), _normalised(z_b_BxD)
   scale = jnp.minimum(jnp.exp(logit_scale), max_logit_scale)
   logits_BxB = scale * jnp.einsum("id,jd->ij", z_a, z_b,
                                   precision=jax.lax.Precision.HIGHEST)
+  if also_BxB is not None:
+    others = also_BxB & ~jnp.eye(logits_BxB.shape[0], dtype=bool)
+    logits_BxB = jnp.where(others, -jnp.inf, logits_BxB)
   labels = jnp.arange(logits_BxB.shape[0])
   ce = optax.softmax_cross_entropy_with_integer_labels
   loss = 0.5 * (jnp.mean(ce(logits_BxB, labels))
@@ -67,10 +78,11 @@ def clip_loss(z_a_BxD, z_b_BxD, logit_scale, max_logit_scale: float = 100.0):
 
 
 def hinge_loss(anchor_BxD, partner_BxD, rng, margin: float = 0.7,
-               negatives: int = 0):
+               negatives: int = 0, also_BxB=None):
   """Dorfer et al.'s ranking loss (see the module docstring) with
   `negatives` contrastive partners per anchor drawn from the batch (0:
-  all others); returns (loss, anchor -> partner top-1)."""
+  all others; never one `also_BxB` marks as another true partner, as in
+  `clip_loss`); returns (loss, anchor -> partner top-1)."""
   a, b = _normalised(anchor_BxD), _normalised(partner_BxD)
   sim_BxB = jnp.einsum("id,jd->ij", a, b,
                        precision=jax.lax.Precision.HIGHEST)
@@ -78,16 +90,28 @@ def hinge_loss(anchor_BxD, partner_BxD, rng, margin: float = 0.7,
   pos_B = jnp.diagonal(sim_BxB)
   hinge_BxB = jax.nn.relu(margin - pos_B[:, None] + sim_BxB)
   others = ~jnp.eye(n, dtype=bool)
+  if also_BxB is not None:
+    others &= ~also_BxB
   if negatives and negatives < n - 1:
-    # k of each anchor's n - 1 others, uniformly: the smallest k of
-    # random keys, with the anchor's own pair keyed past every other.
+    # k of each anchor's others, uniformly: the smallest k of random
+    # keys, with the anchor's own pair (and its other true partners) keyed
+    # past every other, and never taken.
     keys_BxB = jnp.where(others, jax.random.uniform(rng, (n, n)), 2.0)
     kth = jnp.sort(keys_BxB, axis=1)[:, negatives - 1:negatives]
-    others = keys_BxB <= kth
+    others = (keys_BxB <= kth) & others
   loss = jnp.mean(jnp.sum(jnp.where(others, hinge_BxB, 0.0), axis=1))
   top1 = jnp.mean((jnp.argmax(sim_BxB, axis=1) == jnp.arange(n))
                   .astype(jnp.float32))
   return loss, top1
+
+
+def _also(batch):
+  """`[i, j]`: pair j's tag is one of track i's (samplers/paired.py), or
+  None for pairs without tags."""
+  if "pair_tags" not in batch:
+    return None
+  return jnp.take_along_axis(batch["pair_tags"], batch["pair_tag"][None, :],
+                             axis=1) > 0
 
 
 LOSSES = ("infonce", "hinge")
@@ -186,13 +210,15 @@ class TwoTower:
     if self.loss == "hinge":
       anchor = self.towers.index(self.anchor)
       partner = self.towers[1 - anchor]
+      also = _also(batch)
       loss, top1 = hinge_loss(z[anchor], z[1 - anchor],
                               jax.random.fold_in(rng, len(self.towers)),
-                              self.margin, self.negatives)
+                              self.margin, self.negatives,
+                              also if also is None or anchor == 0 else also.T)
       metrics = {f"{self.anchor}_to_{partner}_top1": top1}
     else:
       loss, a2b, b2a = clip_loss(*z, params["logit_scale"],
-                                 self.max_logit_scale)
+                                 self.max_logit_scale, _also(batch))
       metrics = {f"{self.towers[0]}_to_{self.towers[1]}_top1": a2b,
                  f"{self.towers[1]}_to_{self.towers[0]}_top1": b2a,
                  "logit_scale": jnp.minimum(jnp.exp(params["logit_scale"]),

@@ -12,8 +12,8 @@ def pair_samples(feature: str, crop_samples: int, hop: int) -> int:
   """The samples a `feature` read beside a crop of `crop_samples` covers:
   the whole hops over the crop for a frame-rate feature (also when the
   crop is not a whole number of hops, as a SampleCNN's 3**n samples), the
-  crop itself for the waveform; text has no time."""
-  if feature in (feats.TEXT, "waveform", *feats.EVENT_FEATURES):
+  crop itself for the waveform; text and tags have no time."""
+  if feature in (*feats.METADATA_FEATURES, "waveform", *feats.EVENT_FEATURES):
     return crop_samples
   return -(-crop_samples // hop) * hop
 

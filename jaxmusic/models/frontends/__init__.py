@@ -1,9 +1,8 @@
 """Frontends: the encoder's input (a waveform crop, a piano-roll or
-multitrack-roll crop, event tokens, a text's bytes, a sheet-music
-snippet) to a `BxFxC` frame
-sequence. One
-file an input; each declares what it reads, its width, its frames per crop
-on the collection's grid, its augmentations, its validation and its
+multitrack-roll crop, event tokens, a text's or a tag's bytes, a
+sheet-music snippet) to a `BxFxC` frame sequence. One file an input;
+each declares what it reads, its width, its frames per crop on the
+collection's grid, its augmentations, its validation and its
 reconstruction target (base.py).
 
 The frame grid belongs to the prepared collection (its manifest's
@@ -25,6 +24,7 @@ from jaxmusic.models.frontends.image import Image
 from jaxmusic.models.frontends.mel import Mel
 from jaxmusic.models.frontends.multitrack import Multitrack
 from jaxmusic.models.frontends.pianoroll import PianoRoll
+from jaxmusic.models.frontends.tag import Tag
 from jaxmusic.models.frontends.text import Text
 from jaxmusic.models.frontends.tokens import Tokens
 from jaxmusic.models.frontends.waveform import CENTRED_KERNELS
@@ -34,7 +34,8 @@ from jaxmusic.models.frontends.waveform import FAIRSEQ_STRIDES
 from jaxmusic.models.frontends.waveform import receptive_field
 from jaxmusic.models.frontends.waveform import Waveform
 
-__all__ = ["Chroma", "Frontend", "Image", "Mel", "Multitrack", "PianoRoll", "Text", "Tokens",
+__all__ = ["Chroma", "Frontend", "Image", "Mel", "Multitrack", "PianoRoll",
+           "Tag", "Text", "Tokens",
            "CENTRED_KERNELS", "CENTRED_STRIDES", "FAIRSEQ_KERNELS",
            "FAIRSEQ_STRIDES", "receptive_field", "Waveform"]
 
@@ -45,6 +46,7 @@ FRONTENDS: dict[str, type[Frontend]] = {
     "pianoroll": PianoRoll,
     "multitrack": Multitrack,
     "text": Text,
+    "tag": Tag,
     "tokens": Tokens,
     "image": Image,
 }
