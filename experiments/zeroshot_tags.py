@@ -94,11 +94,11 @@ def markdown(results: dict, summ: dict) -> str:
   lines = [zeroshot.markdown({"rows": summ["rows"]}), "",
            "| tag | test tracks with it | AP zero-shot | AP random init "
            "(held out) | AP supervised (seen) |", "|---|---|---|---|---|"]
-  prevalence = {}
-  for r in results["folds"][:1]:
-    data = pipeline.PreparedData(r["data"])
-    rel = zeroshot.relevance(data, r["split"])
-    prevalence = dict(zip(results["vocab"], rel.sum(0)))
+  # Every fold tests on the same tracks.
+  first = results["folds"][0]
+  rel = zeroshot.relevance(pipeline.PreparedData(first["data"]),
+                           first["split"])
+  prevalence = dict(zip(results["vocab"], rel.sum(0)))
   fmt = lambda xs: f"{np.mean(xs):.3f}" if xs else "–"
   for tag, rows in summ["per_tag"].items():
     lines.append(

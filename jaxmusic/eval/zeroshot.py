@@ -78,27 +78,25 @@ def summarise(scores_NxV: np.ndarray, relevant_NxV: np.ndarray,
   return out
 
 
-def track_embeddings(windows: frozen.Windows, data, split: str) -> np.ndarray:
-  """Each track of `split`: the mean of its windows' embeddings."""
-  out = []
-  for track in data.tracks(split):
-    wav = data.span(split, track, feats.WAVEFORM, 0,
-                    track["num_segments"] * data.segment_samples)
-    z_1xFxD, _ = windows(wav[None], windows.encoder.crop_samples)
-    out.append(z_1xFxD[0].mean(axis=0))
-  return np.stack(out)
+def waveforms(data, split: str) -> list[np.ndarray]:
+  """Each track of `split`: its whole waveform, read once for every
+  representation."""
+  return [data.span(split, t, feats.WAVEFORM, 0,
+                    t["num_segments"] * data.segment_samples)
+          for t in data.tracks(split)]
 
 
-def mfcc_stats(data, split: str, crop: int) -> np.ndarray:
-  """Each track of `split`: MFCC mean and std over its crops, averaged."""
-  fn = baselines.stats_fns(data.manifest["feature_config"])["mfcc"]
-  out = []
-  for track in data.tracks(split):
-    wav = data.span(split, track, feats.WAVEFORM, 0,
-                    track["num_segments"] * data.segment_samples)
-    crops = wav[:len(wav) // crop * crop].reshape(-1, crop)
-    out.append(np.asarray(fn(crops)).mean(axis=0))
-  return np.stack(out)
+def track_embeddings(windows: frozen.Windows, wavs) -> np.ndarray:
+  """Each waveform: the mean of its windows' embeddings."""
+  return np.stack([windows(wav[None], windows.encoder.crop_samples)[0][0]
+                   .mean(axis=0) for wav in wavs])
+
+
+def mfcc_stats(feature_config: dict, wavs, crop: int) -> np.ndarray:
+  """Each waveform: MFCC mean and std over its crops, averaged."""
+  fn = baselines.stats_fns(feature_config)["mfcc"]
+  return np.stack([np.asarray(fn(wav[:len(wav) // crop * crop].reshape(
+      -1, crop))).mean(axis=0) for wav in wavs])
 
 
 def relevance(data, split: str) -> np.ndarray:
@@ -170,21 +168,24 @@ def run(workdir: str, data_dir: str | None = None, split: str = "test",
             "data": os.path.abspath(data.directory), "split": split,
             "tracks": len(rel), "held_out": [vocab[v] for v in unseen],
             "seen": [vocab[v] for v in seen], "rows": {}}
+  wavs = {s: waveforms(data, s) for s in dict.fromkeys((split, "train"))}
   for name, (a, t) in towers.items():
     logging.info("zeroshot: %s", name)
     windows = frozen.Windows(a, pooling="encoder")
-    z_NxD = track_embeddings(windows, data, split)
+    z_NxD = track_embeddings(windows, wavs[split])
     q_VxD = frozen.embed_batched(t.embed_fn("encoder"), ids_VxL)
     report["rows"][name] = summarise(-hashing.cosine(z_NxD, q_VxD), rel,
                                      groups)
     if name == "encoder":
-      trained = z_NxD, track_embeddings(windows, data, "train")
+      trained = z_NxD, track_embeddings(windows, wavs["train"])
   train_rel = relevance(data, "train")
   report["rows"]["supervised"] = summarise(
       supervised(trained[1], train_rel, trained[0], seen, seed), rel, groups)
+  fc = data.manifest["feature_config"]
   report["rows"]["supervised_mfcc"] = summarise(
-      supervised(mfcc_stats(data, "train", audio.crop_samples), train_rel,
-                 mfcc_stats(data, split, audio.crop_samples), seen, seed),
+      supervised(mfcc_stats(fc, wavs["train"], audio.crop_samples),
+                 train_rel, mfcc_stats(fc, wavs[split], audio.crop_samples),
+                 seen, seed),
       rel, groups)
   report["rows"]["chance"] = chance(rel, groups, seed)
   report_lib.save_json(report, out or workdir, "zeroshot.json")
